@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import type { CliContext } from './context.js';
+import { registerDbshellCommand } from './dbshell.js';
+import { registerMigrationCommands } from './migrations.js';
+import { registerServeCommand } from './serve.js';
+import { registerTenantCommands } from './tenants.js';
+
+export function buildProgram(context: CliContext): Command {
+  const program = new Command('strata')
+    .description('Strata: the multi-tenant data platform on PostgreSQL')
+    .showHelpAfterError()
+    .exitOverride();
+  registerServeCommand(program, context);
+  registerMigrationCommands(program, context);
+  registerTenantCommands(program, context);
+  registerDbshellCommand(program, context);
+  return program;
+}

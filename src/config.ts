@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+const configSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  READ_DATABASE_URL: z.string().url().optional(),
+  REDIS_URL: z.string().url().optional(),
+  STRATA_DATA_DIR: z.string().min(1).default('./.strata'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  STRATA_ADMIN_KEY: z.string().min(16).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CACHE_TTL_SECONDS: z.coerce.number().int().positive().default(300),
+  ETL_CRON: z.string().min(1).default('*/5 * * * *'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Reads the environment once into a typed, validated config; a bad value stops start-up with its name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  ));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

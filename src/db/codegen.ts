@@ -1,0 +1,39 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { generate, PostgresDialect as CodegenPostgresDialect } from 'kysely-codegen';
+import type { Database } from './database.js';
+
+export const generatedSchemaPath = fileURLToPath(new URL('./schema.generated.ts', import.meta.url));
+
+/** Row types of the migrated schema, as kysely-codegen prints them for this database's parsers. */
+export async function renderSchemaTypes(database: Database): Promise<string> {
+  const source = await generate({
+    // kysely-codegen resolves its own copy of kysely; the instance is structurally the same.
+    db: database.admin as never,
+    dialect: new CodegenPostgresDialect(),
+    // Matches the pg type parsers in database.ts: int8 and numeric as numbers, date as a string.
+    typeMapping: { int8: 'number', numeric: 'number', date: 'string' },
+    excludePattern: '(kysely_*|user_activity_*)',
+    print: false,
+    outFile: null,
+    logger: undefined,
+  });
+  return source;
+}
+
+export interface SchemaCheck {
+  upToDate: boolean;
+  expected: string;
+  actual: string;
+}
+
+/** Compares the committed row types with the migrated schema (Django's makemigrations --check). */
+export async function checkSchemaTypes(database: Database): Promise<SchemaCheck> {
+  const expected = await renderSchemaTypes(database);
+  const actual = await readFile(generatedSchemaPath, 'utf8').catch(() => '');
+  return { upToDate: expected === actual, expected, actual };
+}
+
+export async function writeSchemaTypes(database: Database): Promise<void> {
+  await writeFile(generatedSchemaPath, await renderSchemaTypes(database));
+}

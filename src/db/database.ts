@@ -1,0 +1,75 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { DB } from './schema.generated.js';
+import { QueryCounter } from './query-counter.js';
+
+/** The role tenant queries run as: no BYPASSRLS, so the tenant policies always apply. */
+export const APP_ROLE = 'strata_app';
+
+// Ids are bigint in the database and JSON numbers at the edge (safe below 2^53); dates stay ISO strings
+// so a calendar day never shifts with the process time zone.
+const typeParsers: Record<number, (value: string) => unknown> = {
+  20: Number, // int8
+  1700: Number, // numeric
+  1082: (value) => value, // date
+};
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    return typeParsers[oid] ?? pg.types.getTypeParser(oid, format ?? 'text');
+  },
+};
+
+export interface Database {
+  /** Cross-tenant access (migrations, tenant management, schedulers). Never hand it to tenant code. */
+  readonly admin: Kysely<DB>;
+  readonly pool: pg.Pool;
+  readonly queries: QueryCounter;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  maxConnections?: number;
+  applicationName?: string;
+}
+
+export function openDatabase(url: string, options: OpenOptions = {}): Database {
+  const queries = new QueryCounter();
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? 'strata',
+    types,
+  });
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text?: string } | undefined;
+      queries.record(typeof first === 'string' ? first : first?.text ?? '<stream>');
+      return query(...args);
+    };
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => undefined);
+  const admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    admin,
+    pool,
+    queries,
+    url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await admin.destroy();
+    },
+  };
+}
+
+/** Replaces the database name in a connection URL. */
+export function withDatabaseName(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}

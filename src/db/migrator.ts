@@ -1,0 +1,92 @@
+import {
+  DummyDriver, Kysely, Migrator, NO_MIGRATIONS, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
+  sql, type MigrationResultSet,
+} from 'kysely';
+import { migrations } from '../migrations/index.js';
+import { StrataError } from '../errors.js';
+import type { Database } from './database.js';
+
+export interface MigrationStatus {
+  name: string;
+  executedAt: Date | null;
+}
+
+function migratorFor(database: Database): Migrator {
+  return new Migrator({ db: database.admin, provider: { getMigrations: async () => migrations } });
+}
+
+function unwrap(outcome: MigrationResultSet): string[] {
+  if (outcome.error) {
+    const failed = outcome.results?.find((result) => result.status === 'Error')?.migrationName;
+    if (outcome.error instanceof StrataError) throw outcome.error;
+    throw new StrataError('MIGRATION_FAILED', `migration ${failed ?? '(unknown)'} failed: ${String((outcome.error as Error).message ?? outcome.error)}`,
+      [], { cause: outcome.error });
+  }
+  return (outcome.results ?? []).filter((result) => result.status === 'Success')
+    .map((result) => `${result.direction === 'Up' ? 'applied' : 'reverted'} ${result.migrationName}`);
+}
+
+export function migrationNames(): string[] {
+  return Object.keys(migrations).sort();
+}
+
+function assertKnown(name: string): void {
+  if (!(name in migrations)) {
+    throw new StrataError('VALIDATION_FAILED', `unknown migration "${name}"; known: ${migrationNames().join(', ')}`);
+  }
+}
+
+/** Applies pending migrations up to `target` (all when omitted) and creates the coming activity partitions. */
+export async function migrate(database: Database, target?: string): Promise<string[]> {
+  const migrator = migratorFor(database);
+  if (target !== undefined && target !== 'zero') assertKnown(target);
+  const done = unwrap(target === undefined ? await migrator.migrateToLatest()
+    : await migrator.migrateTo(target === 'zero' ? NO_MIGRATIONS : target));
+  await ensureActivityPartitions(database);
+  return done;
+}
+
+export async function rollback(database: Database, steps = 1): Promise<string[]> {
+  if (!Number.isInteger(steps) || steps < 1) {
+    throw new StrataError('VALIDATION_FAILED', `--steps must be a positive integer, got ${steps}`);
+  }
+  const executed = (await showMigrations(database)).filter((migration) => migration.executedAt);
+  if (executed.length === 0) return [];
+  const keep = executed.length - steps;
+  const target = keep <= 0 ? NO_MIGRATIONS : executed[keep - 1]!.name;
+  return unwrap(await migratorFor(database).migrateTo(target));
+}
+
+export async function showMigrations(database: Database): Promise<MigrationStatus[]> {
+  const infos = await migratorFor(database).getMigrations();
+  return infos.map((info) => ({ name: info.name, executedAt: info.executedAt ?? null }));
+}
+
+/** Creates missing monthly partitions of user_activity; a no-op before its migration has run. */
+export async function ensureActivityPartitions(database: Database): Promise<number> {
+  const { rows } = await sql<{ created: number | null }>`
+    select case when to_regproc('ensure_user_activity_partitions') is null then null
+      else ensure_user_activity_partitions() end as created`.execute(database.admin);
+  return rows[0]?.created ?? 0;
+}
+
+/** The SQL a migration would run, without running it (Django's sqlmigrate). */
+export async function sqlForMigration(name: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
+  assertKnown(name);
+  const statements: string[] = [];
+  const recorder = new Kysely<any>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+    log: (event) => {
+      if (event.level === 'query') statements.push(event.query.sql.trim());
+    },
+  });
+  const migration = migrations[name]!;
+  await (direction === 'up' ? migration.up(recorder) : migration.down!(recorder));
+  await recorder.destroy();
+  return statements;
+}

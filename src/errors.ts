@@ -1,0 +1,98 @@
+/**
+ * The one catalogue of errors Strata reports. Every code is stable: clients, the CLI and tests
+ * match on it. Database errors are translated here and nowhere else.
+ */
+export const errorCatalogue = {
+  VALIDATION_FAILED: { status: 400, message: 'The input is not valid.' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  UNAUTHENTICATED: { status: 401, message: 'A valid API key is required.' },
+  NOT_FOUND: { status: 404, message: 'The resource does not exist.' },
+  CONFLICT: { status: 409, message: 'A resource with the same unique value already exists.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body or batch is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
+  CHECK_VIOLATION: { status: 422, message: 'The change violates a data rule.' },
+  INTEGRITY_VIOLATION: { status: 422, message: 'The change refers to a row that does not exist.' },
+  INSUFFICIENT_INVENTORY: { status: 422, message: 'The adjustment would take the quantity below zero.' },
+  IRREVERSIBLE_MIGRATION: { status: 500, message: 'The migration cannot be undone.' },
+  MIGRATION_FAILED: { status: 500, message: 'A migration failed.' },
+  EMBEDDED_DATABASE_UNAVAILABLE: { status: 503, message: 'The embedded PostgreSQL server could not start.' },
+  DATABASE_UNAVAILABLE: { status: 503, message: 'The database is not reachable.' },
+  INTERNAL: { status: 500, message: 'An unexpected error occurred.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export interface ErrorDetail {
+  path?: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+export class StrataError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly details: ErrorDetail[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message ?? errorCatalogue[code].message, options);
+    this.name = 'StrataError';
+    this.status = errorCatalogue[code].status;
+  }
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+export class IrreversibleMigrationError extends StrataError {
+  constructor(migration: string, reason: string) {
+    super('IRREVERSIBLE_MIGRATION', `migration ${migration} cannot be undone: ${reason}`);
+    this.name = 'IrreversibleMigrationError';
+  }
+}
+
+interface PgError {
+  code?: string;
+  constraint?: string;
+  detail?: string;
+  column?: string;
+  table?: string;
+  message: string;
+}
+
+function isPgError(error: unknown): error is PgError {
+  return typeof error === 'object' && error !== null && typeof (error as PgError).code === 'string'
+    && /^[0-9A-Z]{5}$/.test((error as PgError).code ?? '');
+}
+
+/** Translates a PostgreSQL error into the catalogue; anything else is returned unchanged. */
+export function translateDatabaseError(error: unknown): unknown {
+  if (error instanceof StrataError || !isPgError(error)) return error;
+  const detail: ErrorDetail = { message: error.detail ?? error.message };
+  if (error.constraint) detail.constraint = error.constraint;
+  if (error.column) detail.path = error.column;
+  switch (error.code) {
+    case '23505':
+      return new StrataError('CONFLICT', undefined, [detail], { cause: error });
+    case '23514':
+      return new StrataError('CHECK_VIOLATION', undefined, [detail], { cause: error });
+    case '23503':
+      return new StrataError('INTEGRITY_VIOLATION', undefined, [detail], { cause: error });
+    case '23502':
+      return new StrataError('VALIDATION_FAILED', `${error.column ?? 'a column'} is required`, [detail], { cause: error });
+    case '22P02':
+    case '22003':
+    case '22007':
+    case '22008':
+    case '22001':
+      return new StrataError('VALIDATION_FAILED', error.message, [detail], { cause: error });
+    case '42501':
+      // A write outside the tenant's policy: to the caller the row does not exist.
+      return new StrataError('NOT_FOUND', undefined, [], { cause: error });
+    default:
+      return error;
+  }
+}

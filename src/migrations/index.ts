@@ -1,0 +1,27 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_create_app_role.js';
+import * as m0002 from './0002_create_tenants.js';
+import * as m0003 from './0003_add_users.js';
+import * as m0004 from './0004_add_organizations.js';
+import * as m0005 from './0005_add_projects.js';
+import * as m0006 from './0006_add_catalog.js';
+import * as m0007 from './0007_add_user_activity.js';
+import * as m0008 from './0008_add_analytics.js';
+import * as m0009 from './0009_add_audit.js';
+import * as m0010 from './0010_enable_row_level_security.js';
+import * as m0011 from './0011_data_backfill_profiles.js';
+
+/** Every migration, by name; Kysely's Migrator applies them in name order. */
+export const migrations: Record<string, Migration> = {
+  '0001_create_app_role': m0001,
+  '0002_create_tenants': m0002,
+  '0003_add_users': m0003,
+  '0004_add_organizations': m0004,
+  '0005_add_projects': m0005,
+  '0006_add_catalog': m0006,
+  '0007_add_user_activity': m0007,
+  '0008_add_analytics': m0008,
+  '0009_add_audit': m0009,
+  '0010_enable_row_level_security': m0010,
+  '0011_data_backfill_profiles': m0011,
+};
