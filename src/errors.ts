@@ -12,6 +12,7 @@ export const errorCatalogue = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   CHECK_VIOLATION: { status: 422, message: 'The change violates a data rule.' },
   INTEGRITY_VIOLATION: { status: 422, message: 'The change refers to a row that does not exist.' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The Idempotency-Key was already used with a different request.' },
   INSUFFICIENT_INVENTORY: { status: 422, message: 'The adjustment would take the quantity below zero.' },
   IRREVERSIBLE_MIGRATION: { status: 500, message: 'The migration cannot be undone.' },
   MIGRATION_FAILED: { status: 500, message: 'A migration failed.' },

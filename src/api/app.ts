@@ -1,31 +1,53 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import { sql } from 'kysely';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import type { Principal } from '../services/api-keys.js';
+import { authPlugin } from './auth.js';
 import { registerErrorHandling } from './errors.js';
+import { openApiInfo } from './openapi.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { organizationRoutes } from './routes/organizations.js';
+import { productRoutes } from './routes/products.js';
+import { projectRoutes } from './routes/projects.js';
+import { tenantRoutes } from './routes/tenants.js';
+import { userRoutes } from './routes/users.js';
+import type { App } from './types.js';
 
 export interface AppOptions {
   database: Database;
   config: Config;
   logger?: boolean | { level: string };
+  resolvePrincipal?: (key: string) => Promise<Principal | null>;
 }
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    bodyLimit: 16 * 1024 * 1024,
-    // Deeply nested or prototype-polluting JSON is refused by the parser.
+    bodyLimit: DEFAULT_BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
 
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) => {
+  await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(authPlugin, { database: options.database, resolve: options.resolvePrincipal });
+
+  const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };
+  app.get('/health', publicRoute, async () => ({ status: 'ok' }));
+  app.get('/ready', publicRoute, async (_request, reply) => {
     try {
       await sql`select 1`.execute(options.database.admin);
       return { status: 'ready' };
@@ -33,5 +55,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.status(503).send({ error: { code: 'DATABASE_UNAVAILABLE', message: 'The database is not reachable.', details: [] } });
     }
   });
+  app.get('/openapi.json', publicRoute, async () => app.swagger());
+
+  await app.register(async (v1: App) => {
+    const routeOptions = { database: options.database };
+    await v1.register(tenantRoutes, routeOptions);
+    await v1.register(apiKeyRoutes, routeOptions);
+    await v1.register(userRoutes, routeOptions);
+    await v1.register(organizationRoutes, routeOptions);
+    await v1.register(projectRoutes, routeOptions);
+    await v1.register(productRoutes, routeOptions);
+  }, { prefix: '/v1' });
   return app;
 }

@@ -1,7 +1,44 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { Database } from '../db/database.js';
 import { withRuntime, type CliContext } from './context.js';
+
+function tableOf(rows: unknown[]): string {
+  let text = '';
+  const sink = new Writable({ write(chunk, _encoding, done) { text += String(chunk); done(); } });
+  new Console({ stdout: sink }).table(rows);
+  return text.trimEnd();
+}
+
+/**
+ * The embedded server ships no psql: a minimal shell, one statement per line, until EOF or \q.
+ * Results and errors go through the context, so a failing statement never ends the session.
+ */
+export async function runLineShell(
+  database: Database, context: CliContext,
+  input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout,
+): Promise<void> {
+  const lines = createInterface({ input, output, terminal: (input as { isTTY?: boolean }).isTTY ?? false });
+  lines.setPrompt('strata=# ');
+  lines.prompt();
+  for await (const line of lines) {
+    if (/^\s*(\\q|quit|exit)\s*$/.test(line)) break;
+    if (line.trim()) {
+      try {
+        const result = await database.pool.query(line);
+        const last = Array.isArray(result) ? result.at(-1) : result;
+        context.out(last?.rows?.length ? tableOf(last.rows) : `${last?.command ?? 'OK'}`);
+      } catch (error) {
+        context.err(`ERROR: ${(error as Error).message}`);
+      }
+    }
+    lines.prompt();
+  }
+  lines.close();
+}
 
 export function registerDbshellCommand(program: Command, context: CliContext): void {
   program.command('dbshell')
@@ -13,24 +50,6 @@ export function registerDbshellCommand(program: Command, context: CliContext): v
         });
         return;
       }
-      // The embedded server ships no psql: a minimal shell, one statement per line.
-      const lines = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-      lines.setPrompt('strata=# ');
-      lines.prompt();
-      for await (const line of lines) {
-        if (/^\s*(\\q|quit|exit)\s*$/.test(line)) break;
-        if (line.trim()) {
-          try {
-            const result = await database.pool.query(line);
-            const rows = Array.isArray(result) ? result.at(-1)?.rows : result.rows;
-            if (rows?.length) console.table(rows);
-            else context.out(`${(Array.isArray(result) ? result.at(-1) : result)?.command ?? 'OK'}`);
-          } catch (error) {
-            context.err(`ERROR: ${(error as Error).message}`);
-          }
-        }
-        lines.prompt();
-      }
-      lines.close();
+      await runLineShell(database, context);
     }));
 }

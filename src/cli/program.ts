@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
 import { registerMigrationCommands } from './migrations.js';
+import { registerSeedCommand } from './seed.js';
 import { registerServeCommand } from './serve.js';
 import { registerTenantCommands } from './tenants.js';
 
@@ -14,5 +15,6 @@ export function buildProgram(context: CliContext): Command {
   registerMigrationCommands(program, context);
   registerTenantCommands(program, context);
   registerDbshellCommand(program, context);
+  registerSeedCommand(program, context);
   return program;
 }

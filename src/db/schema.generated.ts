@@ -88,6 +88,17 @@ export interface ChangeHistory {
   tenant_id: number;
 }
 
+export interface EtlQuarantine {
+  created_at: Generated<Timestamp>;
+  etl_run_id: number;
+  id: Generated<number>;
+  reason: string;
+  row_data: Json;
+  source: string;
+  source_id: number;
+  tenant_id: number;
+}
+
 export interface EtlRun {
   activity_from: Generated<number>;
   activity_to: Generated<number>;
@@ -97,23 +108,37 @@ export interface EtlRun {
   event_to: Generated<number>;
   finished_at: Timestamp | null;
   id: Generated<number>;
+  mode: Generated<string>;
   pipeline: string;
   rows_read: Generated<number>;
   rows_written: Generated<number>;
   started_at: Generated<Timestamp>;
   status: Generated<string>;
+  xid_from: Generated<string>;
+  xid_to: Generated<string>;
 }
 
 export interface Event {
   client_id: string;
   distinct_id: string;
   id: Generated<number>;
+  ingest_xid: Generated<string>;
   name: string;
   occurred_at: Generated<Timestamp>;
   properties: Generated<Json>;
   received_at: Generated<Timestamp>;
   tenant_id: number;
   user_id: number | null;
+}
+
+export interface IdempotencyKey {
+  created_at: Generated<Timestamp>;
+  key: string;
+  request_hash: string;
+  response: Json | null;
+  scope: string;
+  status_code: number | null;
+  tenant_id: number;
 }
 
 export interface Inventory {
@@ -223,6 +248,7 @@ export interface UserActivity {
   activity_type: string;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
+  ingest_xid: Generated<string>;
   metadata: Generated<Json>;
   tenant_id: number;
   user_id: number;
@@ -242,8 +268,10 @@ export interface DB {
   app_user: AppUser;
   audit_log: AuditLog;
   change_history: ChangeHistory;
+  etl_quarantine: EtlQuarantine;
   etl_run: EtlRun;
   event: Event;
+  idempotency_key: IdempotencyKey;
   inventory: Inventory;
   membership: Membership;
   metric: Metric;

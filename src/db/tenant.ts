@@ -33,23 +33,26 @@ export function tenantOf(trx: TenantTx): number {
 }
 
 /**
- * Opens a transaction, switches to the application role and sets the tenant and actor
+ * Switches an open transaction to the application role with the tenant and actor set
  * transaction-locally (so a pooled connection never carries them into the next request).
  */
-export async function withTenant<T>(database: Database, context: TenantContext, fn: (trx: TenantTx) => Promise<T>): Promise<T> {
+export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext): Promise<TenantTx> {
   const parsed = contextSchema.safeParse(context);
   if (!parsed.success) {
     throw new StrataError('VALIDATION_FAILED', 'a tenant context needs a positive integer tenantId',
       parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
   }
   const { tenantId, actorId } = parsed.data;
+  await sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${String(tenantId)}, true),
+    set_config('app.actor_id', ${actorId == null ? '' : String(actorId)}, true)`.execute(trx);
+  contexts.set(trx, { tenantId, actorId: actorId ?? null });
+  return trx as TenantTx;
+}
+
+/** Runs fn in a new transaction scoped to one tenant; database errors leave it translated. */
+export async function withTenant<T>(database: Database, context: TenantContext, fn: (trx: TenantTx) => Promise<T>): Promise<T> {
   try {
-    return await database.admin.transaction().execute(async (trx) => {
-      await sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${String(tenantId)}, true),
-        set_config('app.actor_id', ${actorId == null ? '' : String(actorId)}, true)`.execute(trx);
-      contexts.set(trx, { tenantId, actorId: actorId ?? null });
-      return fn(trx as TenantTx);
-    });
+    return await database.admin.transaction().execute(async (trx) => fn(await scopeTransaction(trx, context)));
   } catch (error) {
     throw translateDatabaseError(error);
   }

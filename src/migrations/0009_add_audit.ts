@@ -61,7 +61,7 @@ export async function up(db: Kysely<any>): Promise<void> {
         FROM unnest(TG_ARGV) WITH ORDINALITY AS key_columns(key_column, position);
       SELECT coalesce(array_agg(field ORDER BY field), '{}') INTO fields
         FROM jsonb_object_keys(row_data) AS field
-        WHERE field NOT IN ('search', 'updated_at', 'key_hash')
+        WHERE field NOT IN ('search', 'updated_at', 'key_hash', 'last_used_at')
           AND (old_row -> field) IS DISTINCT FROM (new_row -> field);
       IF TG_OP = 'UPDATE' AND cardinality(fields) = 0 THEN
         RETURN NULL;

@@ -10,6 +10,9 @@ import * as m0008 from './0008_add_analytics.js';
 import * as m0009 from './0009_add_audit.js';
 import * as m0010 from './0010_enable_row_level_security.js';
 import * as m0011 from './0011_data_backfill_profiles.js';
+import * as m0012 from './0012_add_idempotency_keys.js';
+import * as m0013 from './0013_add_etl_commit_order_and_quarantine.js';
+import * as m0014 from './0014_add_project_organization_index.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +27,7 @@ export const migrations: Record<string, Migration> = {
   '0009_add_audit': m0009,
   '0010_enable_row_level_security': m0010,
   '0011_data_backfill_profiles': m0011,
+  '0012_add_idempotency_keys': m0012,
+  '0013_add_etl_commit_order_and_quarantine': m0013,
+  '0014_add_project_organization_index': m0014,
 };

@@ -1,0 +1,55 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Database } from '../db/database.js';
+import { withTenant, type TenantTx } from '../db/tenant.js';
+import { StrataError } from '../errors.js';
+import { authenticate, type Principal } from '../services/api-keys.js';
+
+export type Access = 'public' | 'admin' | 'tenant';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** Runs fn in a transaction scoped to the caller's tenant, with the key as the audit actor. */
+    inTenant<T>(fn: (trx: TenantTx) => Promise<T>): Promise<T>;
+  }
+}
+
+export interface AuthOptions {
+  database: Database;
+  /** Key → principal; the session cache replaces this with a cached lookup. */
+  resolve?: (key: string) => Promise<Principal | null>;
+}
+
+function bearer(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  return match ? match[1]! : null;
+}
+
+/** Every route states its access in `config.access` (default: tenant); unknown keys get 401. */
+export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
+  const resolve = options.resolve ?? ((key: string) => authenticate(options.database.admin, key));
+  app.decorateRequest('principal', null);
+  app.decorateRequest('inTenant', function inTenant<T>(this: FastifyRequest, fn: (trx: TenantTx) => Promise<T>) {
+    const principal = this.principal;
+    if (principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
+    return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn);
+  });
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config?.access ?? 'tenant';
+    if (access === 'public' || request.routeOptions.url === undefined) return;
+    const key = bearer(request);
+    const principal = key ? await resolve(key) : null;
+    if (!principal) throw new StrataError('UNAUTHENTICATED');
+    if (principal.kind !== access) {
+      // An admin key on tenant routes (or the reverse) proves nothing about this resource.
+      throw new StrataError('UNAUTHENTICATED', access === 'admin' ? 'an admin API key is required' : 'a tenant API key is required');
+    }
+    request.principal = principal;
+  });
+}, { name: 'strata-auth' });

@@ -1,0 +1,62 @@
+import type { FastifyRequest } from 'fastify';
+import type { TenantTx } from '../db/tenant.js';
+import { z } from 'zod';
+import { StrataError } from '../errors.js';
+
+export const MAX_PAGE_SIZE = 500;
+
+export const idParams = z.strictObject({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+
+export const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
+  cursor: z.string().max(200).optional(),
+};
+
+/** Cursors are opaque to clients: base64url of the last key seen. */
+export function encodeCursor(key: unknown): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // falls through to the same error as a well-formed but foreign cursor
+  }
+  throw new StrataError('VALIDATION_FAILED', 'cursor is not valid', [{ path: 'cursor', message: 'not a cursor returned by this API' }]);
+}
+
+export const idCursor = z.number().int().positive();
+
+/** A page of rows and the cursor of the next page (null on the last). */
+export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown) {
+  const last = rows.length === limit ? rows[rows.length - 1] : undefined;
+  return { data: rows.map(toApi), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
+}
+
+const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash']);
+
+function camel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** Database rows are snake_case; the API speaks camelCase and never shows tenant_id or internals. */
+export function toApi<T>(row: T): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row as Record<string, unknown>)) {
+    if (hiddenColumns.has(key)) continue;
+    out[camel(key)] = value !== null && typeof value === 'object' && !(value instanceof Date) && !Array.isArray(value)
+      && key !== 'metadata' && key !== 'properties' && key !== 'settings' && key !== 'body'
+      && key !== 'old_value' && key !== 'new_value'
+      ? toApi(value) : value;
+  }
+  return out;
+}
+
+/** Runs fn with a repository bound to the caller's tenant transaction. */
+export function scoped<R>(Repository: new (trx: TenantTx) => R) {
+  return <T>(request: FastifyRequest, fn: (repository: R) => Promise<T>): Promise<T> =>
+    request.inTenant((trx) => fn(new Repository(trx)));
+}

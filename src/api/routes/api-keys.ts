@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { issueTenantKey, listTenantKeys, revokeTenantKey } from '../../services/api-keys.js';
+import { idParams, toApi } from '../http.js';
+import type { App } from '../types.js';
+
+export async function apiKeyRoutes(app: App): Promise<void> {
+  const tags = ['api-keys'];
+  app.post('/api-keys', {
+    schema: { tags, summary: 'Create an API key for the caller\'s tenant (the key is shown once)', body: z.strictObject({ name: z.string().trim().min(1).max(100).default('default') }).default({ name: 'default' }) },
+  }, async (request, reply) => {
+    const issued = await request.inTenant((trx) => issueTenantKey(trx, request.body.name));
+    return reply.status(201).send({ data: toApi(issued) });
+  });
+
+  app.get('/api-keys', { schema: { tags, summary: 'List the tenant\'s API keys (never the keys themselves)' } },
+    async (request) => ({ data: (await request.inTenant(listTenantKeys)).map(toApi) }));
+
+  app.delete('/api-keys/:id', { schema: { tags, summary: 'Revoke an API key', params: idParams } },
+    async (request, reply) => {
+      await request.inTenant((trx) => revokeTenantKey(trx, request.params.id));
+      return reply.status(204).send();
+    });
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { id } from '../../models/common.js';
+import { membershipRole, organizationInput, organizationPatch, teamInput, teamPatch } from '../../models/organization.js';
+import { OrganizationRepository } from '../../repositories/organization-repository.js';
+import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
+import type { App } from '../types.js';
+
+const memberParams = z.strictObject({ id: z.coerce.number().pipe(id), userId: z.coerce.number().pipe(id) });
+
+export async function organizationRoutes(app: App): Promise<void> {
+  const organizations = scoped(OrganizationRepository);
+  const tags = ['organizations'];
+
+  app.post('/organizations', { schema: { tags, summary: 'Create an organization', body: organizationInput } },
+    async (request, reply) => reply.status(201)
+      .send({ data: toApi(await organizations(request, (repository) => repository.create(request.body))) }));
+
+  app.get('/organizations', { schema: { tags, summary: 'List organizations', querystring: z.strictObject(pageQuery) } },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const rows = await organizations(request, (repository) => repository.list({ afterId: decodeCursor(cursor, idCursor), limit }));
+      return page(rows, limit, (row) => row.id);
+    });
+
+  app.get('/organizations/:id', { schema: { tags, summary: 'Get an organization', params: idParams } },
+    async (request) => ({ data: toApi(await organizations(request, (repository) => repository.getById(request.params.id))) }));
+
+  app.patch('/organizations/:id', { schema: { tags, summary: 'Change an organization', params: idParams, body: organizationPatch } },
+    async (request) => ({ data: toApi(await organizations(request, (repository) => repository.update(request.params.id, request.body))) }));
+
+  app.delete('/organizations/:id', { schema: { tags, summary: 'Delete an organization and its teams', params: idParams } },
+    async (request, reply) => {
+      await organizations(request, (repository) => repository.delete(request.params.id));
+      return reply.status(204).send();
+    });
+
+  app.post('/organizations/:id/teams', { schema: { tags, summary: 'Create a team in an organization', params: idParams, body: teamInput } },
+    async (request, reply) => reply.status(201)
+      .send({ data: toApi(await organizations(request, (repository) => repository.createTeam(request.params.id, request.body))) }));
+
+  app.get('/organizations/:id/teams', { schema: { tags, summary: 'List an organization\'s teams with their members', params: idParams } },
+    async (request) => {
+      const teams = await organizations(request, async (repository) => {
+        await repository.getById(request.params.id);
+        return repository.teamsWithMembers(request.params.id);
+      });
+      return { data: teams.map((team) => ({ ...toApi(team), members: team.members.map(toApi) })) };
+    });
+
+  app.get('/teams/:id', { schema: { tags, summary: 'Get a team', params: idParams } },
+    async (request) => ({ data: toApi(await organizations(request, (repository) => repository.getTeam(request.params.id))) }));
+
+  app.patch('/teams/:id', { schema: { tags, summary: 'Change a team', params: idParams, body: teamPatch } },
+    async (request) => ({ data: toApi(await organizations(request, (repository) => repository.updateTeam(request.params.id, request.body))) }));
+
+  app.delete('/teams/:id', { schema: { tags, summary: 'Delete a team', params: idParams } },
+    async (request, reply) => {
+      await organizations(request, (repository) => repository.deleteTeam(request.params.id));
+      return reply.status(204).send();
+    });
+
+  app.get('/teams/:id/members', { schema: { tags, summary: 'List a team\'s members', params: idParams } },
+    async (request) => ({
+      data: (await organizations(request, async (repository) => {
+        await repository.getTeam(request.params.id);
+        return repository.listMembers(request.params.id);
+      })).map(toApi),
+    }));
+
+  app.put('/teams/:id/members/:userId', {
+    schema: { tags, summary: 'Add a user to a team or change their role', params: memberParams, body: z.strictObject({ role: membershipRole }) },
+  }, async (request) => ({
+    data: toApi(await organizations(request, (repository) => repository.putMember(request.params.id, request.params.userId, request.body.role))),
+  }));
+
+  app.delete('/teams/:id/members/:userId', { schema: { tags, summary: 'Remove a user from a team', params: memberParams } },
+    async (request, reply) => {
+      await organizations(request, (repository) => repository.removeMember(request.params.id, request.params.userId));
+      return reply.status(204).send();
+    });
+}

@@ -1,0 +1,173 @@
+import { sql, type Kysely } from 'kysely';
+import type { DB } from '../../db/schema.generated.js';
+import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
+import type { Source, SourceRow } from './extractors.js';
+import type { Rejection } from './validators.js';
+
+const STATEMENT_ROWS = 20_000;
+
+function* batches<T>(rows: readonly T[]): Generator<T[]> {
+  for (let start = 0; start < rows.length; start += STATEMENT_ROWS) yield rows.slice(start, start + STATEMENT_ROWS);
+}
+
+/** What a run read from one source: how many rows, their id span and a sum a later audit can recompute. */
+export interface SourceChecksum {
+  rows: number;
+  minId: number;
+  maxId: number;
+  /** Decimal: the sum of ids outgrows 2^53 on a large table. */
+  idSum: string;
+}
+
+export class ChecksumTally {
+  private readonly tallies = new Map<Source, { rows: number; minId: number; maxId: number; idSum: bigint }>();
+
+  add(rows: readonly SourceRow[]): void {
+    for (const row of rows) {
+      let tally = this.tallies.get(row.source);
+      if (!tally) this.tallies.set(row.source, tally = { rows: 0, minId: row.id, maxId: row.id, idSum: 0n });
+      tally.rows += 1;
+      tally.idSum += BigInt(row.id);
+      if (row.id < tally.minId) tally.minId = row.id;
+      if (row.id > tally.maxId) tally.maxId = row.id;
+    }
+  }
+
+  of(source: Source): SourceChecksum {
+    const tally = this.tallies.get(source);
+    return tally ? { ...tally, idSum: String(tally.idSum) } : { rows: 0, minId: 0, maxId: 0, idSum: '0' };
+  }
+}
+
+export interface RunRecord {
+  pipeline: string;
+  mode: 'incremental' | 'backfill';
+  status: 'succeeded' | 'failed';
+  xidFrom: string;
+  xidTo: string;
+  rowsRead: number;
+  checksums: { user_activity: SourceChecksum; event: SourceChecksum; quarantined: number; days?: { from: string; to: string } };
+  startedAt: Date;
+  error?: string;
+}
+
+/**
+ * Writes the run's lineage row. A succeeded incremental run is refused by etl_run_incremental_chain_key
+ * if another already started from the same watermark: that batch is loaded once, whatever the callers do.
+ */
+export async function insertRun(db: Kysely<DB>, run: RunRecord): Promise<number> {
+  const { user_activity: activities, event: events } = run.checksums;
+  const row = await db.insertInto('etl_run').values({
+    pipeline: run.pipeline,
+    mode: run.mode,
+    status: run.status,
+    xid_from: run.xidFrom,
+    xid_to: run.xidTo,
+    activity_from: activities.minId,
+    activity_to: activities.maxId,
+    event_from: events.minId,
+    event_to: events.maxId,
+    rows_read: run.rowsRead,
+    checksums: JSON.stringify(run.checksums),
+    error: run.error ?? null,
+    started_at: run.startedAt,
+    finished_at: run.status === 'failed' ? sql`clock_timestamp()` : null,
+  }).returning('id').executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function finishRun(db: Kysely<DB>, runId: number, rowsWritten: number): Promise<void> {
+  await db.updateTable('etl_run').set({ rows_written: rowsWritten, finished_at: sql`clock_timestamp()` })
+    .where('id', '=', runId).execute();
+}
+
+/**
+ * Adds each change to its daily metric. Adding is only sound because a batch is applied once:
+ * the run holds the pipeline lock, reads the watermark under it, and commits its etl_run row
+ * (guarded by the chain key) in this same transaction.
+ */
+export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: readonly MetricDelta[]): Promise<number> {
+  let written = 0;
+  // A new row can only start positive; changes of zero or less fall on a day already counted.
+  const growing = metrics.filter((metric) => metric.value > 0);
+  const shrinking = metrics.filter((metric) => metric.value <= 0);
+  for (const batch of batches(growing)) {
+    const result = await sql`
+      insert into metric (tenant_id, name, dimension, day, value, etl_run_id)
+      select tenant_id, name, dimension, day, value, ${runId}
+      from unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.name)}::text[],
+        ${batch.map((m) => m.dimension)}::text[], ${batch.map((m) => m.day)}::date[], ${batch.map((m) => m.value)}::bigint[])
+        as change(tenant_id, name, dimension, day, value)
+      on conflict (tenant_id, name, dimension, day) do update
+        set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = now()`.execute(db);
+    written += Number(result.numAffectedRows ?? 0n);
+  }
+  for (const batch of batches(shrinking)) {
+    const result = await sql`
+      update metric set value = metric.value + change.value, etl_run_id = ${runId}, updated_at = now()
+      from unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.name)}::text[],
+        ${batch.map((m) => m.dimension)}::text[], ${batch.map((m) => m.day)}::date[], ${batch.map((m) => m.value)}::bigint[])
+        as change(tenant_id, name, dimension, day, value)
+      where metric.tenant_id = change.tenant_id and metric.name = change.name
+        and metric.dimension = change.dimension and metric.day = change.day`.execute(db);
+    written += Number(result.numAffectedRows ?? 0n);
+    // A day nobody is new on any more has no metric row, as if it had never counted anyone.
+    await sql`
+      delete from metric m using unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.day)}::date[]) as change(tenant_id, day)
+      where m.tenant_id = change.tenant_id and m.day = change.day and m.name = 'new_users' and m.dimension = '' and m.value = 0`.execute(db);
+  }
+  return written;
+}
+
+/** Rows already present keep the run that first saw the user that day. */
+export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: readonly ActiveUserDayRow[]): Promise<number> {
+  let written = 0;
+  for (const batch of batches(rows)) {
+    const result = await sql`
+      insert into active_user_day (tenant_id, day, user_id, etl_run_id)
+      select tenant_id, day, user_id, ${runId}
+      from unnest(${batch.map((r) => r.tenantId)}::bigint[], ${batch.map((r) => r.day)}::date[], ${batch.map((r) => r.userId)}::bigint[])
+        as seen(tenant_id, day, user_id)
+      on conflict do nothing`.execute(db);
+    written += Number(result.numAffectedRows ?? 0n);
+  }
+  return written;
+}
+
+export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {
+  let written = 0;
+  for (const batch of batches(rejections)) {
+    const result = await db.insertInto('etl_quarantine').values(batch.map(({ row, reason }) => ({
+      tenant_id: row.tenantId,
+      source: row.source,
+      source_id: row.id,
+      etl_run_id: runId,
+      reason,
+      row_data: JSON.stringify({ ...row, source: undefined }),
+    }))).onConflict((conflict) => conflict.columns(['tenant_id', 'source', 'source_id']).doNothing()).executeTakeFirst();
+    written += Number(result.numInsertedOrUpdatedRows ?? 0n);
+  }
+  return written;
+}
+
+/** Removes the derived rows of these days (every tenant) before a backfill recounts them; returns the tenants touched. */
+export async function clearDays(db: Kysely<DB>, from: string, to: string): Promise<number[]> {
+  const metrics = await db.deleteFrom('metric').where('name', 'in', ['activities', 'events'])
+    .where('day', '>=', from).where('day', '<=', to).returning('tenant_id').execute();
+  const days = await db.deleteFrom('active_user_day').where('day', '>=', from).where('day', '<=', to)
+    .returning('tenant_id').execute();
+  return [...new Set([...metrics, ...days].map((row) => row.tenant_id))];
+}
+
+/** new_users for these tenants, recounted from active_user_day: a user is new on their first active day. */
+export async function recountNewUsers(db: Kysely<DB>, runId: number, tenantIds: readonly number[]): Promise<number> {
+  if (tenantIds.length === 0) return 0;
+  await db.deleteFrom('metric').where('name', '=', 'new_users').where('tenant_id', 'in', tenantIds).execute();
+  const result = await sql`
+    insert into metric (tenant_id, name, dimension, day, value, etl_run_id)
+    select tenant_id, 'new_users', '', first_day, count(*), ${runId}
+    from (select tenant_id, user_id, min(day) as first_day from active_user_day
+          where tenant_id = any(${[...tenantIds]}::bigint[]) group by tenant_id, user_id) as first_seen
+    group by tenant_id, first_day`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}

@@ -1,0 +1,318 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../../db/database.js';
+import type { DB } from '../../db/schema.generated.js';
+import { StrataError } from '../../errors.js';
+import { addDays, daysBetween, isoDay } from '../../models/analytics.js';
+import { parseInput } from '../../models/validation.js';
+import { z } from 'zod';
+import {
+  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, sources, sourceTotals, type ExtractScope,
+} from './extractors.js';
+import {
+  addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, quarantineRows, recountNewUsers,
+  type RunRecord,
+} from './loaders.js';
+import { DailyRollup, type TransformOutput } from './transformers.js';
+import { dayBounds, reconcile, SourceRowValidator, validateOutput, type Rejection } from './validators.js';
+
+export const PIPELINE = 'user-analytics';
+const DEFAULT_CHUNK_SIZE = 20_000;
+
+/** Test and operations seams between stages; a hook that throws aborts the run with nothing loaded. */
+export interface PipelineHooks {
+  afterExtract?(rowsRead: number): void | Promise<void>;
+  afterTransform?(output: TransformOutput): void | Promise<void>;
+  afterValidate?(output: TransformOutput): void | Promise<void>;
+  /** Inside the load transaction, after the rows are written and before the run is committed. */
+  duringLoad?(runId: number): void | Promise<void>;
+}
+
+export interface RunOptions {
+  pipeline?: string;
+  chunkSize?: number;
+  /** Wait for a run in progress (default) or return at once with status 'skipped'. */
+  wait?: boolean;
+  /** The clock that decides which days lie in the future. */
+  now?: Date;
+  hooks?: PipelineHooks;
+}
+
+export type RunResult =
+  | { status: 'succeeded'; runId: number; rowsRead: number; rowsWritten: number; xidFrom: string; xidTo: string }
+  | { status: 'failed'; runId: number; rowsRead: number; quarantined: number }
+  | { status: 'skipped'; reason: 'busy' | 'up to date' };
+
+function lockKey(pipeline: string) {
+  return sql`hashtextextended(${`etl:${pipeline}`}, 0)`;
+}
+
+/**
+ * Runs fn on one connection holding the pipeline's session lock, taken before any transaction
+ * begins: a run's snapshot is then always taken after the previous run committed, so it reads
+ * that run's watermark. Returns null when wait is false and another run holds the lock.
+ */
+async function withPipelineLock<T>(db: Kysely<DB>, pipeline: string, wait: boolean, fn: (connection: Kysely<DB>) => Promise<T>): Promise<T | null> {
+  return db.connection().execute(async (connection) => {
+    if (wait) {
+      await sql`select pg_advisory_lock(${lockKey(pipeline)})`.execute(connection);
+    } else {
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${lockKey(pipeline)}) as locked`.execute(connection);
+      if (!rows[0]!.locked) return null;
+    }
+    try {
+      return await fn(connection);
+    } finally {
+      await sql`select pg_advisory_unlock(${lockKey(pipeline)})`.execute(connection);
+    }
+  });
+}
+
+/** Whether a run or backfill of the pipeline holds its lock right now (on any instance). */
+export async function pipelineBusy(db: Kysely<DB>, pipeline = PIPELINE): Promise<boolean> {
+  const { rows } = await sql<{ busy: boolean }>`
+    select exists (select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())
+      and objsubid = 1 and ((classid::bigint << 32) | objid::bigint) = ${lockKey(pipeline)}) as busy`.execute(db);
+  return rows[0]!.busy;
+}
+
+interface Extracted {
+  rollup: DailyRollup;
+  rejected: Rejection[];
+  checksums: ChecksumTally;
+  rowsRead: number;
+}
+
+async function extractValidated(trx: Kysely<DB>, scope: ExtractScope, validator: SourceRowValidator, chunkSize: number): Promise<Extracted> {
+  const extracted: Extracted = { rollup: new DailyRollup(), rejected: [], checksums: new ChecksumTally(), rowsRead: 0 };
+  for (const source of sources) {
+    for await (const chunk of extractChunks(trx, source, scope, chunkSize)) {
+      extracted.rowsRead += chunk.length;
+      const { valid, rejected } = validator.check(chunk);
+      extracted.rollup.add(valid);
+      extracted.checksums.add(valid);
+      extracted.rejected.push(...rejected);
+    }
+  }
+  return extracted;
+}
+
+function runRecord(base: Pick<RunRecord, 'pipeline' | 'mode' | 'xidFrom' | 'xidTo' | 'startedAt'>, extracted: Extracted, status: RunRecord['status'], error?: string, days?: { from: string; to: string }): RunRecord {
+  return {
+    ...base,
+    status,
+    error,
+    rowsRead: extracted.rowsRead,
+    checksums: {
+      user_activity: extracted.checksums.of('user_activity'),
+      event: extracted.checksums.of('event'),
+      quarantined: extracted.rejected.length,
+      ...(days ? { days } : {}),
+    },
+  };
+}
+
+/** Refused rows are kept with their reason and the run is failed, so no partial truth is loaded. */
+async function refuse(trx: Kysely<DB>, record: RunRecord, rejected: Rejection[]): Promise<RunResult> {
+  const runId = await insertRun(trx, record);
+  const quarantined = await quarantineRows(trx, runId, rejected);
+  return { status: 'failed', runId, rowsRead: record.rowsRead, quarantined };
+}
+
+interface Attempt {
+  xidFrom: string;
+  xidTo: string;
+  rowsRead: number;
+}
+
+async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: RunOptions, attempt: Attempt): Promise<RunResult> {
+  const hooks = options.hooks ?? {};
+  const startedAt = new Date();
+  const watermark = await lastWatermark(trx, pipeline);
+  const horizon = await commitHorizon(trx);
+  const scope: ExtractScope = { xidFrom: watermark.xid, xidTo: BigInt(horizon) > BigInt(watermark.xid) ? horizon : watermark.xid };
+  Object.assign(attempt, scope);
+
+  const extracted = await extractValidated(trx, scope, new SourceRowValidator(dayBounds(options.now ?? new Date())), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  attempt.rowsRead = extracted.rowsRead;
+  await hooks.afterExtract?.(extracted.rowsRead);
+  if (extracted.rowsRead === 0) return { status: 'skipped', reason: 'up to date' };
+  const base = { pipeline, mode: 'incremental' as const, startedAt, ...scope };
+  if (extracted.rejected.length) {
+    return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`), extracted.rejected);
+  }
+
+  const output = extracted.rollup.finish(await loadedFirstDays(trx, extracted.rollup.users()));
+  await hooks.afterTransform?.(output);
+  validateOutput(output);
+  reconcile(output, await sourceTotals(trx, scope));
+  await hooks.afterValidate?.(output);
+
+  const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded'));
+  const rowsWritten = await addToMetrics(trx, runId, output.metrics) + await insertActiveUserDays(trx, runId, output.activeUserDays);
+  await hooks.duringLoad?.(runId);
+  await finishRun(trx, runId, rowsWritten);
+  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, ...scope };
+}
+
+/** Records a run that threw; its transaction rolled back, so the run changed nothing else. */
+async function recordFailure(connection: Kysely<DB>, record: Omit<RunRecord, 'checksums' | 'status'>, error: unknown): Promise<void> {
+  const none = { rows: 0, minId: 0, maxId: 0, idSum: '0' };
+  await insertRun(connection, {
+    ...record,
+    status: 'failed',
+    error: (error as Error)?.message ?? String(error),
+    checksums: { user_activity: none, event: none, quarantined: 0 },
+  });
+}
+
+type Mode = RunRecord['mode'];
+
+/**
+ * Runs one stage of work in a repeatable-read transaction under the pipeline lock; if it throws,
+ * the transaction is rolled back and a failed etl_run records why and which window it attempted.
+ */
+async function lockedRun(database: Database, pipeline: string, mode: Mode, wait: boolean,
+  work: (trx: Transaction<DB>, attempt: Attempt) => Promise<RunResult>): Promise<RunResult> {
+  const result = await withPipelineLock(database.admin, pipeline, wait, async (connection) => {
+    const attempt: Attempt = { xidFrom: '0', xidTo: '0', rowsRead: 0 };
+    const startedAt = new Date();
+    try {
+      return await connection.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx, attempt));
+    } catch (error) {
+      await recordFailure(connection, { pipeline, mode, startedAt, ...attempt }, error);
+      throw error;
+    }
+  });
+  return result ?? { status: 'skipped', reason: 'busy' };
+}
+
+/**
+ * One incremental run: every row committed since the last succeeded run is extracted, validated,
+ * rolled up and loaded, with the run's etl_run row, in a single repeatable-read transaction. A crash
+ * anywhere before commit leaves the tables and the watermark as they were.
+ */
+export async function runPipeline(database: Database, options: RunOptions = {}): Promise<RunResult> {
+  const pipeline = options.pipeline ?? PIPELINE;
+  return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt) => incrementalRun(trx, pipeline, options, attempt));
+}
+
+const backfillInput = z.strictObject({ from: isoDay, to: isoDay, daysPerBatch: z.number().int().min(1).max(366).default(7) })
+  .refine((range) => range.from <= range.to, { message: 'from must not be after to', path: ['from'] })
+  .refine((range) => daysBetween(range.from, range.to) < 3660, { message: 'a backfill may span at most 3660 days', path: ['to'] });
+
+export interface BackfillOptions extends Omit<RunOptions, 'wait'> {
+  from: string;
+  to: string;
+  daysPerBatch?: number;
+  onProgress?(daysDone: number, daysTotal: number): void;
+}
+
+export interface BackfillResult {
+  runIds: number[];
+  days: number;
+  rowsRead: number;
+}
+
+/** One batch of days rebuilt from every row the incremental runs have counted so far. */
+async function backfillBatch(trx: Transaction<DB>, pipeline: string, days: { from: string; to: string }, options: BackfillOptions, attempt: Attempt): Promise<RunResult> {
+  const startedAt = new Date();
+  const watermark = await lastWatermark(trx, pipeline);
+  // Rows above the watermark are the next incremental run's: counting them here would count them twice.
+  const scope: ExtractScope = { xidFrom: '0', xidTo: watermark.xid, days };
+  Object.assign(attempt, { xidFrom: scope.xidFrom, xidTo: scope.xidTo });
+  const extracted = await extractValidated(trx, scope, new SourceRowValidator(dayBounds(options.now ?? new Date())), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  attempt.rowsRead = extracted.rowsRead;
+  const base = { pipeline, mode: 'backfill' as const, startedAt, xidFrom: scope.xidFrom, xidTo: scope.xidTo };
+  if (extracted.rejected.length) {
+    return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`, days), extracted.rejected);
+  }
+  const output = extracted.rollup.finish();
+  await options.hooks?.afterTransform?.(output);
+  validateOutput(output);
+  reconcile(output, await sourceTotals(trx, scope));
+  await options.hooks?.afterValidate?.(output);
+  const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded', undefined, days));
+  const cleared = await clearDays(trx, days.from, days.to);
+  let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await insertActiveUserDays(trx, runId, output.activeUserDays);
+  const tenants = new Set([...cleared, ...output.activeUserDays.map((row) => row.tenantId)]);
+  rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
+  await options.hooks?.duringLoad?.(runId);
+  await finishRun(trx, runId, rowsWritten);
+  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, ...scope };
+}
+
+/**
+ * Rebuilds metric and active_user_day for the days [from, to] from the raw rows, a batch of days
+ * per transaction, under the pipeline lock. Use it after repairing source data or quarantined rows.
+ */
+export async function backfill(database: Database, options: BackfillOptions): Promise<BackfillResult> {
+  const pipeline = options.pipeline ?? PIPELINE;
+  const { from, to, daysPerBatch } = parseInput(backfillInput, { from: options.from, to: options.to, daysPerBatch: options.daysPerBatch });
+  const total = daysBetween(from, to) + 1;
+  const result: BackfillResult = { runIds: [], days: total, rowsRead: 0 };
+  options.onProgress?.(0, total);
+  for (let start = from; start <= to; start = addDays(start, daysPerBatch)) {
+    const end = addDays(start, daysPerBatch - 1) < to ? addDays(start, daysPerBatch - 1) : to;
+    const batch = await lockedRun(database, pipeline, 'backfill', true,
+      (trx, attempt) => backfillBatch(trx, pipeline, { from: start, to: end }, options, attempt));
+    if (batch.status === 'failed') {
+      throw new StrataError('VALIDATION_FAILED', `backfill stopped at ${start}: ${batch.quarantined} source rows quarantined (run ${batch.runId})`);
+    }
+    if (batch.status === 'succeeded') {
+      result.runIds.push(batch.runId);
+      result.rowsRead += batch.rowsRead;
+    }
+    options.onProgress?.(daysBetween(from, end) + 1, total);
+  }
+  return result;
+}
+
+export interface PipelineStatus {
+  pipeline: string;
+  /** A run or backfill holds the lock now. */
+  busy: boolean;
+  watermark: string;
+  lastSucceededAt: Date | null;
+  /** Seconds since the last succeeded run finished: how stale the metrics may be. */
+  lagSeconds: number | null;
+  /** Committed rows the next run will read. */
+  pending: { user_activity: number; event: number };
+  failuresSinceLastSuccess: number;
+  quarantined: number;
+  runs: Array<{ id: number; mode: string; status: string; rowsRead: number; rowsWritten: number; startedAt: Date; finishedAt: Date | null; error: string | null }>;
+}
+
+export async function pipelineStatus(database: Database, options: { pipeline?: string; limit?: number } = {}): Promise<PipelineStatus> {
+  const db = database.admin;
+  const pipeline = options.pipeline ?? PIPELINE;
+  const watermark = await lastWatermark(db, pipeline);
+  const lastSuccess = watermark.runId === null ? undefined
+    : await db.selectFrom('etl_run').select(['finished_at']).where('id', '=', watermark.runId).executeTakeFirst();
+  const { rows: [counts] } = await sql<{ activities: number; events: number; failures: number; quarantined: number; now: Date }>`
+    select
+      (select count(*) from user_activity s where s.ingest_xid >= ${watermark.xid}::xid8
+        and not exists (select 1 from etl_quarantine q where q.tenant_id = s.tenant_id and q.source = 'user_activity' and q.source_id = s.id)) as activities,
+      (select count(*) from event s where s.ingest_xid >= ${watermark.xid}::xid8
+        and not exists (select 1 from etl_quarantine q where q.tenant_id = s.tenant_id and q.source = 'event' and q.source_id = s.id)) as events,
+      (select count(*) from etl_run where pipeline = ${pipeline} and status = 'failed' and id > ${watermark.runId ?? 0}) as failures,
+      (select count(*) from etl_quarantine) as quarantined,
+      clock_timestamp() as now`.execute(db);
+  const runs = await db.selectFrom('etl_run')
+    .select(['id', 'mode', 'status', 'rows_read', 'rows_written', 'started_at', 'finished_at', 'error'])
+    .where('pipeline', '=', pipeline).orderBy('id', 'desc').limit(options.limit ?? 10).execute();
+  const lastSucceededAt = lastSuccess?.finished_at ?? null;
+  return {
+    pipeline,
+    busy: await pipelineBusy(db, pipeline),
+    watermark: watermark.xid,
+    lastSucceededAt,
+    lagSeconds: lastSucceededAt ? Math.max(0, Math.round((counts!.now.getTime() - lastSucceededAt.getTime()) / 1000)) : null,
+    pending: { user_activity: counts!.activities, event: counts!.events },
+    failuresSinceLastSuccess: counts!.failures,
+    quarantined: counts!.quarantined,
+    runs: runs.map((run) => ({
+      id: run.id, mode: run.mode, status: run.status, rowsRead: run.rows_read, rowsWritten: run.rows_written,
+      startedAt: run.started_at, finishedAt: run.finished_at, error: run.error,
+    })),
+  };
+}

@@ -1,0 +1,166 @@
+import { jsonArrayFrom } from 'kysely/helpers/postgres';
+import { tenantOf, type TenantTx } from '../db/tenant.js';
+import { StrataError } from '../errors.js';
+import {
+  memberInput, organizationInput, organizationListOptions, organizationPatch, teamInput, teamPatch,
+  type MembershipRole, type OrganizationInput, type OrganizationListOptions, type OrganizationPatch, type TeamInput,
+  type TeamPatch,
+} from '../models/organization.js';
+import { parseInput } from '../models/validation.js';
+
+/** Organizations with their teams and the teams' memberships: one aggregate, one tenant. */
+export class OrganizationRepository {
+  constructor(private readonly trx: TenantTx) {}
+
+  private get tenantId(): number {
+    return tenantOf(this.trx);
+  }
+
+  async create(input: OrganizationInput) {
+    const values = parseInput(organizationInput, input);
+    return this.trx.insertInto('organization').values({ ...values, tenant_id: this.tenantId })
+      .returningAll().executeTakeFirstOrThrow();
+  }
+
+  async list(options: OrganizationListOptions) {
+    const { afterId, limit } = parseInput(organizationListOptions, options);
+    let query = this.trx.selectFrom('organization').selectAll()
+      .where('tenant_id', '=', this.tenantId).orderBy('id').limit(limit);
+    if (afterId !== undefined) query = query.where('id', '>', afterId);
+    return query.execute();
+  }
+
+  async getById(organizationId: number) {
+    const row = await this.trx.selectFrom('organization').selectAll()
+      .where('tenant_id', '=', this.tenantId).where('id', '=', organizationId).executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `organization ${organizationId} does not exist`);
+    return row;
+  }
+
+  async update(organizationId: number, patch: OrganizationPatch) {
+    const values = parseInput(organizationPatch, patch);
+    const row = await this.trx.updateTable('organization').set(values)
+      .where('tenant_id', '=', this.tenantId).where('id', '=', organizationId).returningAll().executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `organization ${organizationId} does not exist`);
+    return row;
+  }
+
+  /** Teams and memberships go with it through the cascading keys; projects keep existing, unlinked. */
+  async delete(organizationId: number): Promise<void> {
+    const result = await this.trx.deleteFrom('organization')
+      .where('tenant_id', '=', this.tenantId).where('id', '=', organizationId).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `organization ${organizationId} does not exist`);
+  }
+
+  /**
+   * The insert selects the organization, so one the tenant cannot see yields no row (NOT_FOUND)
+   * rather than a foreign-key error that would confirm the id exists elsewhere.
+   */
+  async createTeam(organizationId: number, input: TeamInput) {
+    const { name, slug } = parseInput(teamInput, input);
+    const row = await this.trx.insertInto('team')
+      .columns(['tenant_id', 'organization_id', 'name', 'slug'])
+      .expression((eb) => eb.selectFrom('organization')
+        .select((inner) => ['organization.tenant_id', 'organization.id', inner.val(name).as('name'), inner.val(slug).as('slug')])
+        .where('organization.tenant_id', '=', this.tenantId).where('organization.id', '=', organizationId))
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `organization ${organizationId} does not exist`);
+    return row;
+  }
+
+  async listTeams(organizationId: number) {
+    return this.trx.selectFrom('team').selectAll()
+      .where('tenant_id', '=', this.tenantId).where('organization_id', '=', organizationId).orderBy('id').execute();
+  }
+
+  async getTeam(teamId: number) {
+    const row = await this.trx.selectFrom('team').selectAll()
+      .where('tenant_id', '=', this.tenantId).where('id', '=', teamId).executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `team ${teamId} does not exist`);
+    return row;
+  }
+
+  async updateTeam(teamId: number, patch: TeamPatch) {
+    const values = parseInput(teamPatch, patch);
+    const row = await this.trx.updateTable('team').set(values)
+      .where('tenant_id', '=', this.tenantId).where('id', '=', teamId).returningAll().executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `team ${teamId} does not exist`);
+    return row;
+  }
+
+  async deleteTeam(teamId: number): Promise<void> {
+    const result = await this.trx.deleteFrom('team')
+      .where('tenant_id', '=', this.tenantId).where('id', '=', teamId).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `team ${teamId} does not exist`);
+  }
+
+  /**
+   * Adds the user to the team or changes the role. Team and user are selected under the tenant, so
+   * another tenant's team or user yields NOT_FOUND; the composite keys refuse it even without this.
+   */
+  async putMember(teamId: number, userId: number, role: MembershipRole) {
+    const member = parseInput(memberInput, { teamId, userId, role });
+    const row = await this.trx.insertInto('membership')
+      .columns(['tenant_id', 'team_id', 'user_id', 'role'])
+      .expression((eb) => eb.selectFrom('team')
+        .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'team.tenant_id'))
+        .select((inner) => ['team.tenant_id', 'team.id', 'app_user.id', inner.val(member.role).as('role')])
+        .where('team.tenant_id', '=', this.tenantId)
+        .where('team.id', '=', member.teamId)
+        .where('app_user.id', '=', member.userId))
+      .onConflict((conflict) => conflict.columns(['tenant_id', 'team_id', 'user_id'])
+        .doUpdateSet((eb) => ({ role: eb.ref('excluded.role') })))
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `team ${teamId} or user ${userId} does not exist`);
+    return row;
+  }
+
+  async removeMember(teamId: number, userId: number): Promise<void> {
+    const result = await this.trx.deleteFrom('membership')
+      .where('tenant_id', '=', this.tenantId).where('team_id', '=', teamId).where('user_id', '=', userId)
+      .executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `user ${userId} is not a member of team ${teamId}`);
+  }
+
+  /** only(): the member's user columns a listing shows, joined in the same query. */
+  async listMembers(teamId: number) {
+    return this.trx.selectFrom('membership')
+      .innerJoin('app_user', (join) => join
+        .onRef('app_user.tenant_id', '=', 'membership.tenant_id').onRef('app_user.id', '=', 'membership.user_id'))
+      .select(['membership.user_id', 'membership.role', 'membership.created_at', 'app_user.username', 'app_user.email'])
+      .where('membership.tenant_id', '=', this.tenantId).where('membership.team_id', '=', teamId)
+      .orderBy('membership.user_id')
+      .execute();
+  }
+
+  /** prefetch_related: every team of the organization with its members, aggregated in one query. */
+  async teamsWithMembers(organizationId: number) {
+    return this.trx.selectFrom('team')
+      .select((eb) => [
+        'team.tenant_id', 'team.id', 'team.organization_id', 'team.name', 'team.slug', 'team.created_at',
+        jsonArrayFrom(eb.selectFrom('membership')
+          .innerJoin('app_user', (join) => join
+            .onRef('app_user.tenant_id', '=', 'membership.tenant_id').onRef('app_user.id', '=', 'membership.user_id'))
+          .select(['membership.user_id', 'membership.role', 'app_user.username', 'app_user.email'])
+          .whereRef('membership.tenant_id', '=', 'team.tenant_id').whereRef('membership.team_id', '=', 'team.id')
+          .orderBy('membership.user_id')).as('members'),
+      ])
+      .where('team.tenant_id', '=', this.tenantId).where('team.organization_id', '=', organizationId)
+      .orderBy('team.id')
+      .execute();
+  }
+
+  /** values('role').annotate(count=Count('*')) over the organization's teams: one grouped query. */
+  async memberCountsByRole(organizationId: number) {
+    return this.trx.selectFrom('membership')
+      .innerJoin('team', (join) => join
+        .onRef('team.tenant_id', '=', 'membership.tenant_id').onRef('team.id', '=', 'membership.team_id'))
+      .select((eb) => ['membership.role', eb.fn.countAll<number>().as('count')])
+      .where('membership.tenant_id', '=', this.tenantId).where('team.organization_id', '=', organizationId)
+      .groupBy('membership.role')
+      .orderBy('membership.role')
+      .execute();
+  }
+}

@@ -1,0 +1,99 @@
+import { tenantOf, type TenantTx } from '../db/tenant.js';
+import { StrataError } from '../errors.js';
+import {
+  projectInput, projectListOptions, projectMemberInput, projectPatch, type ProjectInput, type ProjectListOptions,
+  type ProjectMemberRole, type ProjectPatch,
+} from '../models/project.js';
+import { parseInput } from '../models/validation.js';
+
+function projectNotFound(projectId: number): StrataError {
+  return new StrataError('NOT_FOUND', `project ${projectId} does not exist`);
+}
+
+/** Projects and their members, within one tenant. */
+export class ProjectRepository {
+  constructor(private readonly trx: TenantTx) {}
+
+  private get tenantId(): number {
+    return tenantOf(this.trx);
+  }
+
+  /** An organization of another tenant is refused by the composite key (INTEGRITY_VIOLATION). */
+  async create(input: ProjectInput) {
+    const values = parseInput(projectInput, input);
+    return this.trx.insertInto('project').values({ ...values, tenant_id: this.tenantId }).returningAll().executeTakeFirstOrThrow();
+  }
+
+  async getById(projectId: number) {
+    const row = await this.trx.selectFrom('project').selectAll()
+      .where('tenant_id', '=', this.tenantId).where('id', '=', projectId).executeTakeFirst();
+    if (!row) throw projectNotFound(projectId);
+    return row;
+  }
+
+  /** Keyset-paged by id; a status filter is served by the (tenant_id, status, id) index. */
+  async list(options: ProjectListOptions) {
+    const { afterId, limit, status, organizationId } = parseInput(projectListOptions, options);
+    let query = this.trx.selectFrom('project').selectAll().where('tenant_id', '=', this.tenantId).orderBy('id').limit(limit);
+    if (afterId !== undefined) query = query.where('id', '>', afterId);
+    if (status !== undefined) query = query.where('status', '=', status);
+    if (organizationId !== undefined) query = query.where('organization_id', '=', organizationId);
+    return query.execute();
+  }
+
+  async update(projectId: number, patch: ProjectPatch) {
+    const values = parseInput(projectPatch, patch);
+    const row = await this.trx.updateTable('project').set(values)
+      .where('tenant_id', '=', this.tenantId).where('id', '=', projectId).returningAll().executeTakeFirst();
+    if (!row) throw projectNotFound(projectId);
+    return row;
+  }
+
+  /** Members go with the project through the cascading key. */
+  async delete(projectId: number): Promise<void> {
+    const result = await this.trx.deleteFrom('project')
+      .where('tenant_id', '=', this.tenantId).where('id', '=', projectId).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw projectNotFound(projectId);
+  }
+
+  /**
+   * Adds the user to the project or changes the role. Project and user are selected under the tenant,
+   * so another tenant's project or user yields NOT_FOUND; the composite keys refuse it even without this.
+   */
+  async putMember(projectId: number, userId: number, role: ProjectMemberRole = 'editor') {
+    const member = parseInput(projectMemberInput, { projectId, userId, role });
+    const row = await this.trx.insertInto('project_member')
+      .columns(['tenant_id', 'project_id', 'user_id', 'role'])
+      .expression((eb) => eb.selectFrom('project')
+        .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'project.tenant_id'))
+        .select((inner) => ['project.tenant_id', 'project.id', 'app_user.id', inner.val(member.role).as('role')])
+        .where('project.tenant_id', '=', this.tenantId)
+        .where('project.id', '=', member.projectId)
+        .where('app_user.id', '=', member.userId))
+      .onConflict((conflict) => conflict.columns(['tenant_id', 'project_id', 'user_id'])
+        .doUpdateSet((eb) => ({ role: eb.ref('excluded.role') })))
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new StrataError('NOT_FOUND', `project ${projectId} or user ${userId} does not exist`);
+    return row;
+  }
+
+  async removeMember(projectId: number, userId: number): Promise<void> {
+    const result = await this.trx.deleteFrom('project_member')
+      .where('tenant_id', '=', this.tenantId).where('project_id', '=', projectId).where('user_id', '=', userId)
+      .executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `user ${userId} is not a member of project ${projectId}`);
+  }
+
+  /** only(): the member's user columns a listing shows, joined in the same query. */
+  async listMembers(projectId: number) {
+    return this.trx.selectFrom('project_member')
+      .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'project_member.tenant_id')
+        .onRef('app_user.id', '=', 'project_member.user_id'))
+      .select(['project_member.user_id', 'project_member.role', 'project_member.created_at', 'app_user.username', 'app_user.email'])
+      .where('project_member.tenant_id', '=', this.tenantId)
+      .where('project_member.project_id', '=', projectId)
+      .orderBy('project_member.user_id')
+      .execute();
+  }
+}

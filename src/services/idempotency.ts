@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import { tenantOf, type TenantTx } from '../db/tenant.js';
+import { StrataError } from '../errors.js';
+
+export interface StoredResponse<T> {
+  statusCode: number;
+  body: T;
+  /** True when the response is the one stored by an earlier request with the same key. */
+  replayed: boolean;
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * Applies `run` at most once per (tenant, scope, key), inside the caller's transaction. The key row
+ * is inserted first: a concurrent retry blocks on it until the first commits (then replays its
+ * response) or rolls back (then runs itself). A key reused with a different body is refused.
+ */
+export async function once<T>(
+  trx: TenantTx, scope: string, key: string | undefined, request: unknown,
+  run: () => Promise<{ statusCode: number; body: T }>,
+): Promise<StoredResponse<T>> {
+  if (key === undefined) return { ...(await run()), replayed: false };
+  if (!KEY_PATTERN.test(key)) {
+    throw new StrataError('VALIDATION_FAILED', 'Idempotency-Key must be 1–200 visible ASCII characters',
+      [{ path: 'Idempotency-Key', message: 'invalid' }]);
+  }
+  const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  const claimed = await trx.insertInto('idempotency_key')
+    .values({ tenant_id: tenantOf(trx), scope, key, request_hash: requestHash })
+    .onConflict((oc) => oc.columns(['tenant_id', 'scope', 'key']).doNothing())
+    .returning('key').executeTakeFirst();
+  if (!claimed) {
+    const stored = await trx.selectFrom('idempotency_key').select(['request_hash', 'status_code', 'response'])
+      .where('scope', '=', scope).where('key', '=', key).executeTakeFirstOrThrow();
+    if (stored.request_hash !== requestHash) throw new StrataError('IDEMPOTENCY_KEY_REUSED');
+    return { statusCode: stored.status_code ?? 200, body: stored.response as T, replayed: true };
+  }
+  const result = await run();
+  await trx.updateTable('idempotency_key')
+    .set({ status_code: result.statusCode, response: JSON.stringify(result.body) })
+    .where('scope', '=', scope).where('key', '=', key).execute();
+  return { ...result, replayed: false };
+}

@@ -1,0 +1,88 @@
+import { CompiledQuery, sql } from 'kysely';
+import type pg from 'pg';
+import type { Database } from '../../src/db/database.js';
+import { withTenant } from '../../src/db/tenant.js';
+
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+export interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Presorted Key'?: string[];
+  'Parent Relationship'?: string;
+  'Actual Rows'?: number;
+  Plans?: PlanNode[];
+  [key: string]: unknown;
+}
+
+/**
+ * Records every statement, with its bound values, that the pool's clients send while `capture` runs,
+ * so a test can EXPLAIN exactly what a repository ran. Call it before the pool opens its first
+ * connection: it wraps each client as it connects.
+ */
+export function recordStatements(pool: pg.Pool) {
+  const log: Statement[] = [];
+  let recording = false;
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      // A COPY arrives as a stream object that carries its statement in `text`.
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
+      if (recording && typeof text === 'string') log.push({ text, values: Array.isArray(args[1]) ? [...args[1]] : [] });
+      return query(...args);
+    };
+  });
+  return {
+    async capture(fn: () => Promise<unknown>): Promise<Statement[]> {
+      log.length = 0;
+      recording = true;
+      try {
+        await fn();
+      } finally {
+        recording = false;
+      }
+      return [...log];
+    },
+  };
+}
+
+/** The one captured statement that reads or writes `table` (the tenant set-up statement is left out). */
+export function statementOn(statements: Statement[], table: string): Statement {
+  const matching = statements.filter((statement) => new RegExp(`\\b(from|into)\\s+"?${table}"?\\b`, 'i').test(statement.text));
+  if (matching.length !== 1) throw new Error(`expected one statement on ${table}, got ${matching.length}: ${statements.map((s) => s.text).join(' | ')}`);
+  return matching[0]!;
+}
+
+/** EXPLAIN (FORMAT JSON) of a captured statement under the tenant's policy, as the application role. */
+export async function explain(database: Database, tenantId: number, statement: Statement, analyze = false): Promise<PlanNode> {
+  return withTenant(database, { tenantId }, async (trx) => {
+    const options = analyze ? 'analyze, costs off, format json' : 'format json';
+    const { rows } = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+      CompiledQuery.raw(`explain (${options}) ${statement.text}`, statement.values));
+    return rows[0]!['QUERY PLAN'][0]!.Plan;
+  });
+}
+
+export function planNodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(planNodes)];
+}
+
+const indexScanTypes = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan']);
+
+export function indexScans(plan: PlanNode): PlanNode[] {
+  return planNodes(plan).filter((node) => indexScanTypes.has(node['Node Type']));
+}
+
+/** Partition index → the index on the partitioned table it belongs to (an index maps to itself). */
+export async function parentIndexOf(database: Database): Promise<(index: string) => string> {
+  const { rows } = await sql<{ child: string; parent: string }>`
+    select c.relname as child, p.relname as parent
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+    where c.relkind = 'i'`.execute(database.admin);
+  const parents = new Map(rows.map((row) => [row.child, row.parent]));
+  return (index) => parents.get(index) ?? index;
+}
