@@ -10,6 +10,12 @@ const configSchema = z.object({
   STRATA_ADMIN_KEY: z.string().min(16).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CACHE_TTL_SECONDS: z.coerce.number().int().positive().default(300),
+  /** Bound on every Redis command: past it the request is served from the database. */
+  REDIS_TIMEOUT_MS: z.coerce.number().int().positive().default(100),
+  CACHE_MAX_ENTRIES: z.coerce.number().int().positive().default(10_000),
+  /** Namespace of every cache key and of the invalidation channel; lets deployments share a Redis. */
+  CACHE_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('strata'),
+  CACHE_WARN_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   ETL_CRON: z.string().min(1).default('*/5 * * * *'),
 });
 

@@ -90,9 +90,18 @@ export function translateDatabaseError(error: unknown): unknown {
     case '22008':
     case '22001':
       return new StrataError('VALIDATION_FAILED', error.message, [detail], { cause: error });
+    // NUL reaches a text column as 22021 and a jsonb value as 22P05: PostgreSQL can store neither.
+    case '22021':
+    case '22P05':
+      return new StrataError('VALIDATION_FAILED', 'text must not contain NUL characters', [detail], { cause: error });
+    // A value nested deeper than the server's stack allows (54001) or past another hard limit (54000).
+    case '54000':
+    case '54001':
+      return new StrataError('VALIDATION_FAILED', 'the input is nested too deeply or too large', [detail], { cause: error });
     case '42501':
-      // A write outside the tenant's policy: to the caller the row does not exist.
-      return new StrataError('NOT_FOUND', undefined, [], { cause: error });
+      // A write outside the tenant's policy: to the caller the row does not exist. Any other
+      // refused privilege is a defect of ours, not something the caller did, and stays unmapped.
+      return error.message.includes('row-level security') ? new StrataError('NOT_FOUND', undefined, [], { cause: error }) : error;
     default:
       return error;
   }

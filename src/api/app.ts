@@ -11,6 +11,7 @@ import type { Principal } from '../services/api-keys.js';
 import { authPlugin } from './auth.js';
 import { registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { productRoutes } from './routes/products.js';
@@ -61,6 +62,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const routeOptions = { database: options.database };
     await v1.register(tenantRoutes, routeOptions);
     await v1.register(apiKeyRoutes, routeOptions);
+    await v1.register(analyticsRoutes, routeOptions);
     await v1.register(userRoutes, routeOptions);
     await v1.register(organizationRoutes, routeOptions);
     await v1.register(projectRoutes, routeOptions);

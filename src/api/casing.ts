@@ -1,17 +1,23 @@
 import { z } from 'zod';
+import { storableText } from './http.js';
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 const snake = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
 /**
  * The models validate snake_case (the database's names); the API speaks camelCase. This renames a
- * model's top-level fields (and those of `nested` sub-objects) so both share one set of rules.
+ * model's top-level fields (and those of `nested` sub-objects) so both share one set of rules, and
+ * refuses text the database would not store as sent.
  */
 export function camelCaseBody<T extends z.ZodRawShape>(schema: z.ZodObject<T>, nested: string[] = []) {
+  return camelCaseShape(schema, nested).superRefine(storableText);
+}
+
+function camelCaseShape(schema: z.ZodObject<z.ZodRawShape>, nested: string[]): z.ZodObject<z.ZodRawShape> {
   const shape: Record<string, z.ZodType> = {};
   for (const [key, field] of Object.entries(schema.shape)) {
     const inner = nested.includes(key) ? unwrapObject(field as z.ZodType) : undefined;
-    shape[camel(key)] = inner ? camelCaseBody(inner).optional() : (field as z.ZodType);
+    shape[camel(key)] = inner ? camelCaseShape(inner, []).optional() : (field as z.ZodType);
   }
   return z.strictObject(shape);
 }

@@ -42,7 +42,9 @@ export function registerMigrationCommands(program: Command, context: CliContext)
     .description('print the SQL of a migration without running it')
     .option('--down', 'print the reverting SQL')
     .action(async (name: string, options: { down?: boolean }) => {
-      for (const statement of await sqlForMigration(name, options.down ? 'down' : 'up')) context.out(`${statement};`);
+      for (const statement of await sqlForMigration(name, options.down ? 'down' : 'up')) {
+        context.out(statement.endsWith(';') ? statement : `${statement};`);
+      }
     });
 
   program.command('makemigrations')

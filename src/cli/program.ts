@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
+import { registerEtlCommands } from './etl.js';
 import { registerMigrationCommands } from './migrations.js';
 import { registerSeedCommand } from './seed.js';
 import { registerServeCommand } from './serve.js';
@@ -15,6 +16,7 @@ export function buildProgram(context: CliContext): Command {
   registerMigrationCommands(program, context);
   registerTenantCommands(program, context);
   registerDbshellCommand(program, context);
+  registerEtlCommands(program, context);
   registerSeedCommand(program, context);
   return program;
 }

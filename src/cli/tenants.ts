@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
+import { StrataError } from '../errors.js';
 import { TenantRepository } from '../repositories/tenant-repository.js';
 import { withRuntime, type CliContext } from './context.js';
 
-function slugFor(name: string): string {
-  return name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+/** "Café Zürich" → "cafe-zurich": accents dropped (not turned into dashes), at most 63 characters. */
+export function slugFor(name: string): string {
+  return name.toLowerCase().normalize('NFKD').replace(/\p{M}+/gu, '').replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 63).replace(/^-+|-+$/g, '');
 }
 
 export function registerTenantCommands(program: Command, context: CliContext): void {
@@ -12,7 +15,9 @@ export function registerTenantCommands(program: Command, context: CliContext): v
     .description('create a tenant')
     .option('--slug <slug>', 'URL-safe identifier (default: derived from the name)')
     .action(async (name: string, options: { slug?: string }) => withRuntime(context, async ({ database }) => {
-      const tenant = await new TenantRepository(database.admin).create({ name, slug: options.slug ?? slugFor(name) });
+      const slug = options.slug ?? slugFor(name);
+      if (!slug) throw new StrataError('VALIDATION_FAILED', `no slug can be derived from "${name}": pass --slug`);
+      const tenant = await new TenantRepository(database.admin).create({ name, slug });
       context.out(JSON.stringify({ id: tenant.id, name: tenant.name, slug: tenant.slug }));
     }));
   tenants.command('list')

@@ -113,7 +113,8 @@ export async function inspectExistingServer(pgDir: string): Promise<ExistingServ
   if (info && servesDirectory(info, resolve(pgDir))) {
     const owner = await recordedOwner(pgDir);
     const parentAlive = info.ppid > 1 && isAlive(info.ppid);
-    // Without an owner record (a cluster started before Strata kept one), a live parent is the best sign.
+    // Without an owner record (a server still starting, or one an older Strata started), a live
+    // parent is the best sign there is.
     if (parentAlive && (owner === undefined || owner === info.ppid)) return { state: 'running', port: Number(lines[3]) };
     await stopOrphan(pid);
     return { state: 'stopped-orphan' };

@@ -13,6 +13,8 @@ import * as m0011 from './0011_data_backfill_profiles.js';
 import * as m0012 from './0012_add_idempotency_keys.js';
 import * as m0013 from './0013_add_etl_commit_order_and_quarantine.js';
 import * as m0014 from './0014_add_project_organization_index.js';
+import * as m0015 from './0015_mark_search_operators_leakproof.js';
+import * as m0016 from './0016_add_id_to_activity_indexes.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +32,6 @@ export const migrations: Record<string, Migration> = {
   '0012_add_idempotency_keys': m0012,
   '0013_add_etl_commit_order_and_quarantine': m0013,
   '0014_add_project_organization_index': m0014,
+  '0015_mark_search_operators_leakproof': m0015,
+  '0016_add_id_to_activity_indexes': m0016,
 };

@@ -34,8 +34,17 @@ export const jsonbObject = z.custom<JsonObject>(
 /** Mirrors the user_activity_type_format check, so a bad type fails here with the field named. */
 export const activityType = z.string().regex(/^[A-Za-z0-9_.:-]{1,50}$/, '1 to 50 letters, digits or _ . : -');
 
+// timestamptz refuses year 0 and days a month does not have, which the ISO pattern lets through.
+function isRealDate(iso: string): boolean {
+  const [year, month, day] = iso.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
 export const timestamp = z.union([z.date(), z.iso.datetime({ offset: true })])
-  .transform((value) => (typeof value === 'string' ? value : value.toISOString()));
+  .transform((value) => (typeof value === 'string' ? value : value.toISOString()))
+  .refine(isRealDate, 'must be a real date, in year 1 or later');
 
 export const activityInput = z.strictObject({
   user_id: id,

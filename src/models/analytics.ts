@@ -9,7 +9,11 @@ const DAY_MS = 86_400_000;
 
 /** A calendar day as YYYY-MM-DD (UTC), checked to exist (no 2024-02-30). */
 export const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day as YYYY-MM-DD')
-  .refine((value) => new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), 'not a calendar day');
+  .refine((value) => {
+    // zod runs this check even when the pattern failed, so any string can arrive here.
+    const date = new Date(`${value}T00:00:00Z`);
+    return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+  }, 'not a calendar day');
 
 export function addDays(day: string, days: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
@@ -104,5 +108,6 @@ export const retentionQuery = z.strictObject({
 export type RetentionQuery = z.output<typeof retentionQuery>;
 
 export const reportInput = z.strictObject({ kind: z.enum(reportKinds), from: isoDay, to: isoDay })
-  .superRefine(rangeWithin(MAX_RETENTION_WEEKS * 7));
+  // Widened to whole weeks, the range must still fit the longest retention table.
+  .superRefine(rangeWithin(MAX_RETENTION_WEEKS * 7 - 6));
 export type ReportInput = z.input<typeof reportInput>;

@@ -43,9 +43,14 @@ export class InventoryRepository {
         .where('tenant_id', '=', tenantId).where('product_id', '=', id)
         .where((eb) => eb(eb('quantity', '+', amount), '>=', 0))
         .returningAll().executeTakeFirst();
-    if (adjusted) return adjusted;
-    const { quantity } = await this.get(id);
-    throw new StrataError('INSUFFICIENT_INVENTORY', `product ${id} has ${quantity} in stock; cannot take ${-amount}`,
-      [{ path: 'delta', message: 'would take the quantity below zero', available: quantity, requested: amount }]);
+    if (!adjusted) throw await this.refusal(id, amount);
+    return adjusted;
+  }
+
+  /** Why an adjustment changed no row: the product is not the tenant's (NOT_FOUND, from get), or too few are in stock. */
+  private async refusal(productId: number, delta: number): Promise<StrataError> {
+    const { quantity } = await this.get(productId);
+    return new StrataError('INSUFFICIENT_INVENTORY', `product ${productId} has ${quantity} in stock; cannot take ${-delta}`,
+      [{ path: 'delta', message: 'would take the quantity below zero', available: quantity, requested: delta }]);
   }
 }

@@ -59,7 +59,10 @@ export class ProductRepository {
     if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `product ${productId} does not exist`);
   }
 
-  /** `tags @> array[tag]` is the form the GIN index on tags can answer; `tag = any(tags)` is not. */
+  /**
+   * `tags @> array[tag]` is the form the GIN index on tags can answer (`tag = any(tags)` is not); under
+   * row-level security it does so only once arraycontains is marked leakproof.
+   */
   async findByTag(tag: string, options: ProductTagOptions = {}) {
     const value = parseInput(tagSchema, tag);
     const { afterId, limit } = parseInput(productTagOptions, options);
@@ -70,7 +73,10 @@ export class ProductRepository {
     return query.orderBy('id').limit(limit).execute();
   }
 
-  /** Full-text search over name and description (the generated `search` column), best match first. */
+  /**
+   * Full-text search over name and description (the generated `search` column), best match first.
+   * Its GIN index, too, serves a tenant's query only once ts_match_vq (@@) is marked leakproof.
+   */
   async search(query: string, options: ProductSearchOptions = {}) {
     const terms = prefixTsQuery(parseInput(productSearchQuery, query));
     const { limit } = parseInput(productSearchOptions, options);

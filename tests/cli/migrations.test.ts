@@ -65,13 +65,13 @@ describe('strata sqlmigrate', () => {
   it('prints the statements of a migration, each ending with a semicolon, without a database', async () => {
     const up = await cli.run('sqlmigrate', '0002_create_tenants');
     expect(up.join('\n')).toMatch(/CREATE TABLE tenant \(/);
-    for (const statement of up) expect(statement).toMatch(/;$/);
+    for (const statement of up) expect(statement).toMatch(/[^;];$/);
     expect(cli.runtimes.opened).toBe(0);
   });
 
   it('prints the reverting statements with --down', async () => {
     expect(await cli.run('sqlmigrate', '0002_create_tenants', '--down'))
-      .toEqual(['DROP TABLE admin_key; DROP TABLE api_key; DROP TABLE tenant;;']);
+      .toEqual(['DROP TABLE admin_key; DROP TABLE api_key; DROP TABLE tenant;']);
   });
 
   it('rejects an unknown migration with VALIDATION_FAILED', async () => {

@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
-  it('fills every default from an empty environment', () => {
-    expect(loadConfig({})).toEqual({
+  it('fills the defaults from an empty environment, and points at no external service', () => {
+    const config = loadConfig({});
+    for (const name of ['DATABASE_URL', 'READ_DATABASE_URL', 'REDIS_URL', 'STRATA_ADMIN_KEY'] as const) {
+      expect(config[name], name).toBeUndefined();
+    }
+    expect(config).toMatchObject({
       STRATA_DATA_DIR: './.strata',
       HOST: '127.0.0.1',
       PORT: 3000,

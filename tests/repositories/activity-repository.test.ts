@@ -106,7 +106,10 @@ describe('UserActivity schema', () => {
         [{ user_id: user!.id, activity_type: 'x', metadata: { n: Number.POSITIVE_INFINITY } }, 'metadata'],
         [{ user_id: user!.id, activity_type: 'x', metadata: ['not', 'an', 'object'] }, 'metadata'],
         [{ user_id: user!.id, activity_type: 'x', metadata: { lone: '\ud800' } }, 'metadata'],
+        [{ user_id: user!.id, activity_type: 'x', metadata: JSON.parse(`${'{"a":'.repeat(33)}1${'}'.repeat(33)}`) as object }, 'metadata'],
         [{ user_id: user!.id, activity_type: 'x', created_at: '2024-01-01 10:00' }, 'created_at'],
+        [{ user_id: user!.id, activity_type: 'x', created_at: '2026-02-30T10:00:00Z' }, 'created_at'],
+        [{ user_id: user!.id, activity_type: 'x', created_at: '0000-01-01T00:00:00Z' }, 'created_at'],
       ] as const) {
         const measured = await database.queries.measure(() => activities.record(input as ActivityInput).catch((caught: unknown) => caught));
         expect(measured, path).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path }] } });
@@ -146,7 +149,7 @@ describe('ActivityRepository reads', () => {
       await activities.record({ user_id: user!.id, activity_type: 'login' });
       const { result, queries } = await database.queries.measure(() => activities.recentActivity({}));
       expect(queries).toBe(1);
-      expect(result).toEqual([expect.objectContaining({ user_id: user!.id, username: user!.username, email: user!.email })]);
+      expect(result).toEqual([expect.objectContaining({ user_id: user!.id, user: { id: user!.id, username: user!.username, email: user!.email } })]);
     });
   });
 
@@ -267,12 +270,15 @@ describe('ActivityRepository.bulkInsert', () => {
 
   it('switches from unnest to COPY at the measured crossover', async () => {
     const { tenant, users: [user] } = await tenantWithUsers();
-    const batch = (count: number) => generatedActivities(count, [user!.id]);
+    // No metadata: the database default ('{}') is what both paths must store.
+    const batch = (count: number) => Array.from({ length: count }, () => ({ user_id: user!.id, activity_type: 'tick' }));
     const below = await statements.capture(() => asTenant(tenant.id, (activities) => activities.bulkInsert(batch(COPY_THRESHOLD - 1))));
     const at = await statements.capture(() => asTenant(tenant.id, (activities) => activities.bulkInsert(batch(COPY_THRESHOLD))));
     expect(below.some((statement) => /^copy /i.test(statement.text))).toBe(false);
     expect(at.some((statement) => /^copy /i.test(statement.text.trim()))).toBe(true);
     expect(await countActivities(tenant.id)).toBe(2 * COPY_THRESHOLD - 1);
+    const metadata = await sql<{ metadata: unknown }>`select distinct metadata from user_activity where tenant_id = ${tenant.id}`.execute(database.admin);
+    expect(metadata.rows).toEqual([{ metadata: {} }]);
   });
 
   it('validates every row first: VALIDATION_FAILED names each bad row and field, and nothing is sent', async () => {

@@ -77,12 +77,22 @@ export function indexScans(plan: PlanNode): PlanNode[] {
   return planNodes(plan).filter((node) => indexScanTypes.has(node['Node Type']));
 }
 
-/** Partition index → the index on the partitioned table it belongs to (an index maps to itself). */
-export async function parentIndexOf(database: Database): Promise<(index: string) => string> {
-  const { rows } = await sql<{ child: string; parent: string }>`
-    select c.relname as child, p.relname as parent
-    from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
-    where c.relkind = 'i'`.execute(database.admin);
-  const parents = new Map(rows.map((row) => [row.child, row.parent]));
-  return (index) => parents.get(index) ?? index;
+export interface IndexInfo {
+  /** The table (or partition) the index is on. */
+  table: string;
+  /** The index on the partitioned table this partition index belongs to; the index itself otherwise. */
+  parent: string;
+}
+
+export async function indexCatalog(database: Database): Promise<Map<string, IndexInfo>> {
+  const { rows } = await sql<{ index: string; table: string; parent: string | null }>`
+    select i.relname as index, t.relname as table, p.relname as parent
+    from pg_index x
+      join pg_class i on i.oid = x.indexrelid
+      join pg_class t on t.oid = x.indrelid
+      join pg_namespace n on n.oid = i.relnamespace
+      left join pg_inherits h on h.inhrelid = i.oid
+      left join pg_class p on p.oid = h.inhparent
+    where n.nspname = 'public'`.execute(database.admin);
+  return new Map(rows.map((row) => [row.index, { table: row.table, parent: row.parent ?? row.index }]));
 }

@@ -222,18 +222,14 @@ describe('ProductRepository query plans on 20,000 products', () => {
     expect(found.every((row) => row.tags.includes('tag-5'))).toBe(true);
   });
 
-  // Fails today: under row-level security PostgreSQL may use an index only for leakproof operators,
-  // and arraycontains (text[] @>) is not marked leakproof, so the GIN index on tags is never used.
-  // When the migration in the catalog report lands, this passes and `it.fails` must become `it`.
-  it.fails('serves findByTag from the GIN index on tags under the tenant policy', async () => {
+  it('serves findByTag from the GIN index on tags under the tenant policy', async () => {
     const captured = await statements.capture(() => asTenant(tenantId, (products) => products.findByTag('tag-5')));
     const plan = await explain(database, tenantId, statementOn(captured, 'product'));
     expect(indexScans(plan).map((node) => node['Index Name'])).toContain('product_tags_gin_idx');
     expect(planNodes(plan).map((node) => node['Node Type'])).not.toContain('Seq Scan');
   });
 
-  // Fails today for the same reason: ts_match_vq (tsvector @@ tsquery) is not leakproof.
-  it.fails('serves search from the GIN index on the search vector under the tenant policy', async () => {
+  it('serves search from the GIN index on the search vector under the tenant policy', async () => {
     const captured = await statements.capture(() => asTenant(tenantId, (products) => products.search('gramoph')));
     const plan = await explain(database, tenantId, statementOn(captured, 'product'));
     expect(indexScans(plan).map((node) => node['Index Name'])).toContain('product_search_idx');

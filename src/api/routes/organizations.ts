@@ -1,17 +1,22 @@
 import { z } from 'zod';
-import { id } from '../../models/common.js';
-import { membershipRole, organizationInput, organizationPatch, teamInput, teamPatch } from '../../models/organization.js';
+import {
+  membershipRole, organizationInput, organizationPatch, teamInput, teamPatch,
+} from '../../models/organization.js';
 import { OrganizationRepository } from '../../repositories/organization-repository.js';
-import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
+import { decodeCursor, idCursor, idParam, idParams, page, pageQuery, scoped, storableText, toApi } from '../http.js';
 import type { App } from '../types.js';
 
-const memberParams = z.strictObject({ id: z.coerce.number().pipe(id), userId: z.coerce.number().pipe(id) });
+const memberParams = z.strictObject({ id: idParam, userId: idParam });
+const organizationBody = organizationInput.superRefine(storableText);
+const organizationPatchBody = organizationPatch.superRefine(storableText);
+const teamBody = teamInput.superRefine(storableText);
+const teamPatchBody = teamPatch.superRefine(storableText);
 
 export async function organizationRoutes(app: App): Promise<void> {
   const organizations = scoped(OrganizationRepository);
   const tags = ['organizations'];
 
-  app.post('/organizations', { schema: { tags, summary: 'Create an organization', body: organizationInput } },
+  app.post('/organizations', { schema: { tags, summary: 'Create an organization', body: organizationBody } },
     async (request, reply) => reply.status(201)
       .send({ data: toApi(await organizations(request, (repository) => repository.create(request.body))) }));
 
@@ -25,7 +30,7 @@ export async function organizationRoutes(app: App): Promise<void> {
   app.get('/organizations/:id', { schema: { tags, summary: 'Get an organization', params: idParams } },
     async (request) => ({ data: toApi(await organizations(request, (repository) => repository.getById(request.params.id))) }));
 
-  app.patch('/organizations/:id', { schema: { tags, summary: 'Change an organization', params: idParams, body: organizationPatch } },
+  app.patch('/organizations/:id', { schema: { tags, summary: 'Change an organization', params: idParams, body: organizationPatchBody } },
     async (request) => ({ data: toApi(await organizations(request, (repository) => repository.update(request.params.id, request.body))) }));
 
   app.delete('/organizations/:id', { schema: { tags, summary: 'Delete an organization and its teams', params: idParams } },
@@ -34,7 +39,7 @@ export async function organizationRoutes(app: App): Promise<void> {
       return reply.status(204).send();
     });
 
-  app.post('/organizations/:id/teams', { schema: { tags, summary: 'Create a team in an organization', params: idParams, body: teamInput } },
+  app.post('/organizations/:id/teams', { schema: { tags, summary: 'Create a team in an organization', params: idParams, body: teamBody } },
     async (request, reply) => reply.status(201)
       .send({ data: toApi(await organizations(request, (repository) => repository.createTeam(request.params.id, request.body))) }));
 
@@ -50,7 +55,7 @@ export async function organizationRoutes(app: App): Promise<void> {
   app.get('/teams/:id', { schema: { tags, summary: 'Get a team', params: idParams } },
     async (request) => ({ data: toApi(await organizations(request, (repository) => repository.getTeam(request.params.id))) }));
 
-  app.patch('/teams/:id', { schema: { tags, summary: 'Change a team', params: idParams, body: teamPatch } },
+  app.patch('/teams/:id', { schema: { tags, summary: 'Change a team', params: idParams, body: teamPatchBody } },
     async (request) => ({ data: toApi(await organizations(request, (repository) => repository.updateTeam(request.params.id, request.body))) }));
 
   app.delete('/teams/:id', { schema: { tags, summary: 'Delete a team', params: idParams } },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { StrataError } from '../../errors.js';
 import { inventoryDelta, productInput, productPatch, tag, type ProductInput } from '../../models/catalog.js';
 import { InventoryRepository } from '../../repositories/inventory-repository.js';
 import { ProductRepository } from '../../repositories/product-repository.js';
@@ -11,7 +12,23 @@ const listQuery = z.strictObject({
   q: z.string().min(1).max(200).optional(),
   tag: tag.optional(),
   active: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
+}).superRefine((query, context) => {
+  // The search and the tag lookup take no other filter: refusing one beats silently ignoring it.
+  const ignored = query.q !== undefined ? (['cursor', 'tag', 'active'] as const) : query.tag !== undefined ? (['active'] as const) : [];
+  for (const key of ignored) {
+    if (query[key] !== undefined) context.addIssue({ code: 'custom', path: [key], message: `cannot be combined with ${query.q !== undefined ? 'q' : 'tag'}` });
+  }
 });
+
+const quantityLimit = 2_147_483_647;
+
+/** A delta within bounds can still carry the stock past the int4 column: a data rule, not bad input. */
+function stockOverflow(error: unknown): StrataError | undefined {
+  const cause = error instanceof StrataError ? (error.cause as { code?: unknown } | undefined) : undefined;
+  if (cause?.code !== '22003') return undefined;
+  return new StrataError('CHECK_VIOLATION', `the quantity would exceed ${quantityLimit}`,
+    [{ path: 'delta', message: `would take the quantity above ${quantityLimit}` }], { cause: error });
+}
 
 export async function productRoutes(app: App): Promise<void> {
   const products = scoped(ProductRepository);
@@ -58,7 +75,11 @@ export async function productRoutes(app: App): Promise<void> {
 
   app.post('/products/:id/inventory/adjust', {
     schema: { tags, summary: 'Change stock by a delta, atomically; never below zero', params: idParams, body: z.strictObject({ delta: inventoryDelta }) },
-  }, async (request) => ({
-    data: toApi(await inventory(request, (repository) => repository.adjust(request.params.id, request.body.delta))),
-  }));
+  }, async (request) => {
+    try {
+      return { data: toApi(await inventory(request, (repository) => repository.adjust(request.params.id, request.body.delta))) };
+    } catch (error) {
+      throw stockOverflow(error) ?? error;
+    }
+  });
 }

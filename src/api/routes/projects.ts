@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { id } from '../../models/common.js';
 import { projectInput, projectMemberRole, projectPatch, projectStatus, type ProjectInput } from '../../models/project.js';
 import { ProjectRepository } from '../../repositories/project-repository.js';
 import { camelCaseBody, toSnakeCase } from '../casing.js';
-import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
+import { decodeCursor, idCursor, idParam, idParams, page, pageQuery, scoped, toApi } from '../http.js';
 import type { App } from '../types.js';
 
-const memberParams = z.strictObject({ id: z.coerce.number().pipe(id), userId: z.coerce.number().pipe(id) });
-const listQuery = z.strictObject({ ...pageQuery, status: projectStatus.optional(), organizationId: z.coerce.number().pipe(id).optional() });
+const memberParams = z.strictObject({ id: idParam, userId: idParam });
+const listQuery = z.strictObject({ ...pageQuery, status: projectStatus.optional(), organizationId: idParam.optional() });
 
 export async function projectRoutes(app: App): Promise<void> {
   const projects = scoped(ProjectRepository);

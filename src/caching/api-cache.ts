@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Caches } from './index.js';
+import { analyticsDataVersion } from './query-cache.js';
+import type { CacheEntry } from './store.js';
+import type { Database } from '../db/database.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: no ETag (a response that differs on every call, such as /metrics). */
+    etag?: boolean;
+    /** Keep this GET's 200 responses server-side, per tenant, until the analytics data changes. */
+    responseCache?: boolean;
+  }
+  interface FastifyInstance {
+    caches: Caches;
+  }
+}
+
+export interface ApiCacheOptions {
+  caches: Caches;
+  database: Database;
+  /** The caller's tenant, if the request is a tenant's. */
+  tenantOf(request: FastifyRequest): number | undefined;
+  /** GET routes under these paths get the response cache without saying so themselves. */
+  responseCachedPrefixes?: readonly string[];
+}
+
+interface CachedResponse {
+  body: string;
+  contentType: string;
+}
+
+const toStore = new WeakMap<FastifyRequest, { entry: CacheEntry; version: string }>();
+
+function entityTag(payload: string | Buffer): string {
+  return `"${createHash('sha1').update(payload).digest('base64url')}"`;
+}
+
+/** RFC 9110 §13.1.2: If-None-Match compares weakly, and `*` matches any current representation. */
+function matches(ifNoneMatch: string, tag: string): boolean {
+  return ifNoneMatch.split(',').some((candidate) => {
+    const trimmed = candidate.trim();
+    return trimmed === '*' || trimmed.replace(/^W\//, '') === tag;
+  });
+}
+
+/**
+ * The HTTP layer of the cache. ETag on every successful GET and `304 Not Modified` when the client
+ * already holds it (@fastify/etag does the same, but it is not a dependency and this needs the
+ * metrics); and a server-side response cache for the expensive analytics GETs, keyed by tenant and
+ * URL under the tenant's versions and the analytics data version.
+ */
+export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
+  const { caches } = options;
+  const prefixes = options.responseCachedPrefixes ?? ['/v1/analytics/'];
+  app.decorate('caches', caches);
+
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    if (methods.includes('GET') && prefixes.some((prefix) => route.url.startsWith(prefix)) && route.config?.responseCache === undefined) {
+      route.config = { ...route.config, responseCache: true };
+    }
+  });
+
+  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method !== 'GET' || !request.routeOptions.config?.responseCache) return;
+    const tenantId = options.tenantOf(request);
+    if (tenantId === undefined) return;
+    const run = await analyticsDataVersion(options.database);
+    const entry: CacheEntry = {
+      base: caches.keys.value('response', tenantId, `${createHash('sha256').update(request.url).digest('base64url').slice(0, 22)}.r${run}`),
+      scopes: [caches.keys.tenantScope(tenantId), caches.keys.analyticsScope(tenantId)],
+      layer: 'response',
+      ttlSeconds: caches.ttlSeconds,
+    };
+    const probe = await caches.store.read(entry);
+    if (probe.value !== undefined) {
+      caches.metrics.count('response', 'hits');
+      const cached = probe.value as CachedResponse;
+      return reply.header('content-type', cached.contentType).header('x-cache', 'hit').send(cached.body);
+    }
+    caches.metrics.count('response', 'misses');
+    reply.header('x-cache', 'miss');
+    if (probe.version !== undefined) toStore.set(request, { entry, version: probe.version });
+  });
+
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const pending = toStore.get(request);
+    if (pending && reply.statusCode === 200 && typeof payload === 'string') {
+      const cached: CachedResponse = { body: payload, contentType: String(reply.getHeader('content-type')) };
+      if (await caches.store.write(pending.entry, pending.version, cached)) caches.metrics.count('response', 'sets');
+    }
+    if (request.method !== 'GET' || reply.statusCode !== 200 || request.routeOptions.config?.etag === false || reply.hasHeader('etag')) return payload;
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
+    const tag = entityTag(payload);
+    reply.header('etag', tag);
+    // Per caller (the Authorization header decides the body), and always revalidated: the ETag is the point.
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-cache');
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch === undefined) return payload;
+    if (!matches(ifNoneMatch, tag)) {
+      caches.metrics.count('etag', 'misses');
+      return payload;
+    }
+    caches.metrics.count('etag', 'hits');
+    reply.code(304);
+    return '';
+  });
+}, { name: 'strata-api-cache' });

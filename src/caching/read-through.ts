@@ -1,0 +1,40 @@
+import type { CacheMetrics } from './metrics.js';
+import { deepFreeze, type CacheEntry, type CacheStore } from './store.js';
+
+/**
+ * Seams around the two moments a reader can race a writer. Production passes none; the race tests
+ * use them to hold a reader there while a write commits.
+ */
+export interface ReadThroughHooks {
+  /** The version has been read; the database has not. */
+  afterVersionRead?(entry: CacheEntry): void | Promise<void>;
+  /** The database has been read; the value is not stored yet. */
+  beforeStore?(entry: CacheEntry): void | Promise<void>;
+}
+
+export interface CacheContext {
+  readonly store: CacheStore;
+  readonly metrics: CacheMetrics;
+  readonly hooks: ReadThroughHooks;
+}
+
+/**
+ * The cached value, or load() stored under the version read *before* load() ran. A write that
+ * commits while load() runs bumps that version afterwards, so what load() saw is stored where no
+ * later reader looks. null and undefined (not found, refused) are never stored.
+ */
+export async function readThrough<T>(context: CacheContext, entry: CacheEntry, load: () => Promise<T>): Promise<T> {
+  const probe = await context.store.read(entry);
+  if (probe.value !== undefined) {
+    context.metrics.count(entry.layer, 'hits');
+    return probe.value as T;
+  }
+  context.metrics.count(entry.layer, 'misses');
+  await context.hooks.afterVersionRead?.(entry);
+  const value = deepFreeze(await load());
+  if (probe.version !== undefined && value !== null && value !== undefined) {
+    await context.hooks.beforeStore?.(entry);
+    if (await context.store.write(entry, probe.version, value)) context.metrics.count(entry.layer, 'sets');
+  }
+  return value;
+}

@@ -1,0 +1,265 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { CacheKeys, Target } from './keys.js';
+import type { CacheLayer, CacheMetrics } from './metrics.js';
+import {
+  deepFreeze, TokenSource, VersionedEntries, type CacheEntry, type CacheStore, type Probe, type WriteIntent,
+} from './store.js';
+
+export interface CacheLogger {
+  warn(details: object, message: string): void;
+}
+
+export interface RedisStoreOptions {
+  url: string;
+  keys: CacheKeys;
+  metrics: CacheMetrics;
+  logger: CacheLogger;
+  /** Bound on each command; a slower Redis is treated as down. */
+  timeoutMs: number;
+  warnIntervalMs: number;
+  /** Values kept in this process, checked against the version in Redis on every read; 0 turns it off. */
+  nearCacheMax: number;
+  /** Version keys expire after this long untouched; an expired version only costs a miss. */
+  versionTtlSeconds: number;
+  /** After a failure, Redis is left alone this long, so a slow Redis does not slow every request. */
+  retryAfterMs?: number;
+}
+
+// Longer than any write transaction: a process that dies mid-write leaves its mark for this long.
+const INTENT_TTL_MS = 60_000;
+
+interface Invalidation {
+  origin: string;
+  evict: string[];
+}
+
+/**
+ * Redis holds the versions and the values, so every instance reads the same versions: a write
+ * bumped through one instance is seen by the very next read on any other, without waiting for a
+ * message. Pub/sub only tells the other instances to drop their near copies at once (a deleted
+ * tenant's data leaves every process's memory), which is hygiene, not what keeps reads fresh:
+ * pub/sub delivers at most once, and a copy it misses can no longer match the version anyway.
+ *
+ * Degrade, don't fail: any error or timeout answers like an empty cache, counts an error, logs a
+ * warning at most once per interval and leaves Redis alone for a moment; ioredis reconnects by
+ * itself. A version bump that failed is kept and replayed before this instance reads again.
+ */
+export class RedisStore implements CacheStore {
+  readonly backend = 'redis' as const;
+  readonly #redis: Redis;
+  readonly #subscriber: Redis;
+  readonly #subscribed: Promise<boolean>;
+  readonly #near: VersionedEntries | null;
+  readonly #tokens = new TokenSource();
+  readonly #origin = this.#tokens.next();
+  readonly #pending: WriteIntent[] = [];
+  #retryAt = 0;
+  #lastWarning = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly options: RedisStoreOptions) {
+    const common: RedisOptions = {
+      connectTimeout: Math.max(options.timeoutMs * 10, 1000),
+      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+      disableClientInfo: true,
+    };
+    // No offline queue: while disconnected a command fails at once instead of waiting for the timeout.
+    this.#redis = new Redis(options.url, { ...common, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    this.#subscriber = new Redis(options.url, common);
+    for (const client of [this.#redis, this.#subscriber]) client.on('error', (error: Error) => this.#warn(error));
+    this.#near = options.nearCacheMax > 0 ? new VersionedEntries(options.nearCacheMax) : null;
+    this.#subscriber.on('message', (_channel: string, message: string) => this.#onInvalidation(message));
+    // Messages sent while the subscriber was away are lost: start the near cache afresh.
+    this.#subscriber.on('ready', () => this.#near?.clear());
+    this.#subscribed = this.#subscriber.subscribe(options.keys.channel).then(() => true, (error: Error) => {
+      this.#warn(error);
+      return false;
+    });
+  }
+
+  async read({ base, scopes, layer, ttlSeconds }: CacheEntry): Promise<Probe> {
+    if (!(await this.#available(layer))) return {};
+    try {
+      const [tokens, writing] = await this.#exec(this.#redis.pipeline()
+        .mget(...scopes)
+        .exists(...scopes.map((scope) => this.options.keys.intent(scope)))) as [Array<string | null>, number];
+      if (writing > 0) return {};
+      const version = (await this.#versionOf(scopes, tokens)).join('.');
+      const near = this.#near?.get(base, version);
+      if (near !== undefined) return { version, value: near };
+      const raw = await this.#redis.get(`${base}:v${version}`);
+      if (raw === null) return { version };
+      const value = deepFreeze(JSON.parse(raw) as unknown);
+      this.#near?.set(base, version, value, ttlSeconds * 1000);
+      return { version, value };
+    } catch (error) {
+      this.#failed(error, [layer]);
+      return {};
+    }
+  }
+
+  async write({ base, layer, ttlSeconds }: CacheEntry, version: string, value: unknown): Promise<boolean> {
+    if (!(await this.#available(layer))) return false;
+    try {
+      await this.#redis.set(`${base}:v${version}`, JSON.stringify(value), 'EX', ttlSeconds);
+      this.#near?.set(base, version, deepFreeze(value), ttlSeconds * 1000);
+      return true;
+    } catch (error) {
+      this.#failed(error, [layer]);
+      return false;
+    }
+  }
+
+  async beginWrite(targets: readonly Target[]): Promise<WriteIntent> {
+    const intent = { id: this.#tokens.next(), targets };
+    const layers = targets.flatMap((target) => target.layers);
+    // Degraded: the write goes ahead unmarked, and its bump is replayed before this instance reads again.
+    if (!(await this.#available(layers[0]!))) return intent;
+    try {
+      const pipeline = this.#redis.pipeline();
+      for (const { scope } of targets) {
+        const key = this.options.keys.intent(scope);
+        pipeline.sadd(key, intent.id).pexpire(key, INTENT_TTL_MS);
+      }
+      await this.#exec(pipeline);
+    } catch (error) {
+      this.#failed(error, layers);
+    }
+    return intent;
+  }
+
+  async endWrite(intent: WriteIntent): Promise<void> {
+    this.#near?.evict(intent.targets.flatMap((target) => target.evict));
+    const layers = intent.targets.flatMap((target) => target.layers);
+    if (!(await this.#available(layers[0]!))) {
+      this.#pending.push(intent);
+      return;
+    }
+    try {
+      await this.#finish(intent);
+    } catch (error) {
+      this.#pending.push(intent);
+      this.#failed(error, layers);
+    }
+  }
+
+  async ready(timeoutMs = 2000): Promise<boolean> {
+    const connected = (client: Redis) => client.status === 'ready' || new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    const [command, subscriber] = await Promise.all([connected(this.#redis), connected(this.#subscriber)]);
+    return command && subscriber && await this.#subscribed;
+  }
+
+  async close(): Promise<void> {
+    this.#redis.disconnect();
+    this.#subscriber.disconnect();
+    this.#near?.clear();
+  }
+
+  /** Near-cache keys held, for tests that check what pub/sub dropped. */
+  nearKeys(): string[] {
+    return this.#near?.keys() ?? [];
+  }
+
+  /** Version bumps that failed and wait for Redis, for tests and `cache stats`. */
+  get pendingInvalidations(): number {
+    return this.#pending.length;
+  }
+
+  async #available(layer: CacheLayer): Promise<boolean> {
+    if (Date.now() < this.#retryAt) {
+      this.options.metrics.count(layer, 'errors');
+      return false;
+    }
+    if (this.#redis.status !== 'ready') {
+      this.#failed(new Error(`Redis connection is ${this.#redis.status}`), [layer]);
+      return false;
+    }
+    try {
+      // Replayed before any read: a bump lost while Redis was away would otherwise let this
+      // instance find the old value under the old version.
+      while (this.#pending.length > 0) {
+        await this.#finish(this.#pending[0]!);
+        this.#pending.shift();
+      }
+      return true;
+    } catch (error) {
+      this.#failed(error, [layer]);
+      return false;
+    }
+  }
+
+  /** Bumps each target's version, then lifts the write's mark, then tells the other instances. */
+  async #finish(intent: WriteIntent): Promise<void> {
+    const pipeline = this.#redis.pipeline();
+    for (const { scope } of intent.targets) {
+      pipeline.set(scope, this.#tokens.next(), 'EX', this.options.versionTtlSeconds).srem(this.options.keys.intent(scope), intent.id);
+    }
+    await this.#exec(pipeline);
+    for (const target of intent.targets) {
+      if (target.dropTenant !== undefined) await this.#deleteTenantKeys(target.dropTenant);
+    }
+    const message: Invalidation = { origin: this.#origin, evict: intent.targets.flatMap((target) => target.evict) };
+    await this.#redis.publish(this.options.keys.channel, JSON.stringify(message));
+  }
+
+  async #deleteTenantKeys(tenantId: number): Promise<void> {
+    for (const match of this.options.keys.tenantPatterns(tenantId)) {
+      for await (const batch of this.#redis.scanStream({ match, count: 1000 }) as AsyncIterable<string[]>) {
+        if (batch.length > 0) await this.#redis.unlink(...batch);
+      }
+    }
+  }
+
+  /**
+   * A version key missing (new, expired, or lost in a restart) is created here, before the load, as
+   * a new token; NX keeps a token another instance or a bump set meanwhile.
+   */
+  async #versionOf(scopes: readonly string[], tokens: Array<string | null>): Promise<string[]> {
+    const missing = scopes.filter((_, index) => tokens[index] === null);
+    if (missing.length === 0) return tokens as string[];
+    const pipeline = this.#redis.pipeline();
+    const fresh = missing.map((scope) => {
+      const token = this.#tokens.next();
+      pipeline.set(scope, token, 'EX', this.options.versionTtlSeconds, 'NX', 'GET');
+      return token;
+    });
+    const existing = await this.#exec(pipeline) as Array<string | null>;
+    const created = new Map(missing.map((scope, index) => [scope, existing[index] ?? fresh[index]!]));
+    return scopes.map((scope, index) => tokens[index] ?? created.get(scope)!);
+  }
+
+  async #exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+    const results = (await pipeline.exec())!;
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+    return results.map(([, result]) => result);
+  }
+
+  #onInvalidation(message: string): void {
+    try {
+      const invalidation = JSON.parse(message) as Invalidation;
+      if (invalidation.origin !== this.#origin) this.#near?.evict(invalidation.evict);
+    } catch (error) {
+      this.#warn(error);
+    }
+  }
+
+  #failed(error: unknown, layers: readonly CacheLayer[]): void {
+    for (const layer of new Set(layers)) this.options.metrics.count(layer, 'errors');
+    this.#retryAt = Date.now() + (this.options.retryAfterMs ?? 1000);
+    this.#warn(error);
+  }
+
+  #warn(error: unknown): void {
+    const now = Date.now();
+    if (now - this.#lastWarning < this.options.warnIntervalMs) return;
+    this.#lastWarning = now;
+    this.options.logger.warn({ err: (error as Error)?.message ?? String(error) },
+      'cache: Redis is unavailable or slow; serving from the database until it answers again');
+  }
+}

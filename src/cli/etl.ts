@@ -1,0 +1,79 @@
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { StrataError } from '../errors.js';
+import { backfill, pipelineStatus, runPipeline, type RunResult } from '../etl/user-analytics/pipeline.js';
+import { withRuntime, type CliContext } from './context.js';
+
+function describeRun(result: RunResult): string {
+  switch (result.status) {
+    case 'succeeded':
+      return `run ${result.runId} succeeded: ${result.rowsRead} rows read, ${result.rowsWritten} rows written`;
+    case 'skipped':
+      return result.reason === 'busy' ? 'skipped: another run is in progress' : 'up to date: no new rows';
+    default:
+      return `run ${result.runId} failed: ${result.quarantined} source rows quarantined`;
+  }
+}
+
+function positiveInteger(name: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new StrataError('VALIDATION_FAILED', `${name} must be a positive integer, got "${value}"`);
+  return Number(value);
+}
+
+export function registerEtlCommands(program: Command, context: CliContext): void {
+  const etl = program.command('etl').description('the user-analytics pipeline: daily metrics, active users, reports');
+
+  etl.command('run')
+    .description('load every row committed since the last run')
+    .option('--no-wait', 'return at once if another run is in progress')
+    .action(async (options: { wait: boolean }) => withRuntime(context, async ({ database }) => {
+      const result = await runPipeline(database, { wait: options.wait });
+      if (result.status === 'failed') {
+        throw new StrataError('VALIDATION_FAILED', `${describeRun(result)}; see \`strata etl status\``);
+      }
+      context.out(describeRun(result));
+    }));
+
+  etl.command('backfill')
+    .description('rebuild the metrics of the days FROM..TO (UTC) from the raw rows already loaded')
+    .requiredOption('--from <day>', 'first day, YYYY-MM-DD')
+    .requiredOption('--to <day>', 'last day, YYYY-MM-DD')
+    .option('--days-per-batch <n>', 'days rebuilt per transaction', '7')
+    .action(async (options: { from: string; to: string; daysPerBatch: string }) => {
+      const daysPerBatch = positiveInteger('--days-per-batch', options.daysPerBatch);
+      await withRuntime(context, async ({ database }) => {
+        const bar = new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} days | {eta_formatted} left' },
+          cliProgress.Presets.shades_classic);
+        const result = await backfill(database, {
+          from: options.from,
+          to: options.to,
+          daysPerBatch,
+          onProgress: (done, total) => (done === 0 ? bar.start(total, 0) : bar.update(done)),
+        }).finally(() => bar.stop());
+        context.out(`rebuilt ${result.days} days from ${result.rowsRead} rows (runs ${result.runIds.join(', ')})`);
+      });
+    });
+
+  etl.command('status')
+    .description('last runs, lag, pending rows and failures')
+    .option('--limit <n>', 'how many runs to list', '10')
+    .option('--json', 'print JSON')
+    .action(async (options: { limit: string; json?: boolean }) => {
+      const limit = positiveInteger('--limit', options.limit);
+      await withRuntime(context, async ({ database }) => {
+        const status = await pipelineStatus(database, { limit });
+        if (options.json) {
+          context.out(JSON.stringify(status));
+          return;
+        }
+        context.out(`pipeline ${status.pipeline}${status.busy ? ' (running now)' : ''}`);
+        context.out(`last success: ${status.lastSucceededAt?.toISOString() ?? 'never'}; lag: ${status.lagSeconds ?? '-'} s`);
+        context.out(`pending: ${status.pending.user_activity} activities, ${status.pending.event} events`);
+        context.out(`failures since last success: ${status.failuresSinceLastSuccess}; quarantined rows: ${status.quarantined}`);
+        for (const run of status.runs) {
+          const took = run.finishedAt ? `${run.finishedAt.getTime() - run.startedAt.getTime()} ms` : '-';
+          context.out(`${run.id}\t${run.mode}\t${run.status}\tread ${run.rowsRead}\twritten ${run.rowsWritten}\t${took}\t${run.startedAt.toISOString()}${run.error ? `\t${run.error}` : ''}`);
+        }
+      });
+    });
+}

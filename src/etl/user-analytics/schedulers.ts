@@ -1,0 +1,75 @@
+import { sql } from 'kysely';
+import PgBoss from 'pg-boss';
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/database.js';
+import { runPipeline, type RunResult } from './pipeline.js';
+import { generateWeeklyReports } from './reports.js';
+
+export const ETL_QUEUE = 'etl-user-analytics';
+export const REPORTS_QUEUE = 'etl-weekly-reports';
+/** Mondays 02:00 UTC: last week's reports, once its late rows have had a night to arrive. */
+export const WEEKLY_REPORTS_CRON = '0 2 * * 1';
+export const BOSS_SCHEMA = 'pgboss';
+
+export interface SchedulerOptions {
+  /** How often each instance looks for due schedules and for jobs (pg-boss defaults: 30 s, 5 s and 2 s). */
+  cronMonitorIntervalSeconds?: number;
+  pollingIntervalSeconds?: number;
+  onRun?(result: RunResult): void;
+  onError?(error: unknown): void;
+}
+
+export interface EtlScheduler {
+  readonly boss: PgBoss;
+  stop(): Promise<void>;
+}
+
+/**
+ * Schedules the pipeline on pg-boss in the same Postgres. Every instance may call this: pg-boss
+ * evaluates cron in one instance per interval (an UPDATE on its version row) and inserts one job per
+ * schedule per minute (a unique singleton key), and the 'stately' queues hold at most one waiting
+ * and one running job. A job that finds the pipeline lock taken (a CLI run) skips rather than queues.
+ */
+export async function startEtlScheduler(database: Database, config: Pick<Config, 'ETL_CRON'>, options: SchedulerOptions = {}): Promise<EtlScheduler> {
+  const boss = new PgBoss({
+    connectionString: database.url,
+    schema: BOSS_SCHEMA,
+    max: 3,
+    application_name: 'strata-etl-scheduler',
+    ...(options.cronMonitorIntervalSeconds === undefined ? {} : {
+      cronMonitorIntervalSeconds: options.cronMonitorIntervalSeconds, cronWorkerIntervalSeconds: options.cronMonitorIntervalSeconds,
+    }),
+  });
+  const onError = options.onError ?? (() => undefined);
+  // pg-boss reports connection trouble as events; an unhandled 'error' event would end the process.
+  boss.on('error', onError);
+  await boss.start();
+  // pg-boss creates a queue with DDL (a partition of its job table): two instances booting together
+  // deadlock on it (measured here; supabase/storage#703), so the declarations take turns.
+  await database.admin.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
+    try {
+      for (const queue of [ETL_QUEUE, REPORTS_QUEUE]) {
+        // A failed run needs no retry: the next tick starts from the same watermark.
+        await boss.createQueue(queue, { name: queue, policy: 'stately', retryLimit: 0, expireInSeconds: 60 * 60 });
+      }
+      await boss.schedule(ETL_QUEUE, config.ETL_CRON, {}, { tz: 'UTC' });
+      await boss.schedule(REPORTS_QUEUE, WEEKLY_REPORTS_CRON, {}, { tz: 'UTC' });
+    } finally {
+      await sql`select pg_advisory_unlock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
+    }
+  });
+  const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
+  await boss.work(ETL_QUEUE, polling, async () => {
+    const result = await runPipeline(database, { wait: false });
+    options.onRun?.(result);
+    return result;
+  });
+  await boss.work(REPORTS_QUEUE, polling, async () => generateWeeklyReports(database));
+  return {
+    boss,
+    async stop() {
+      await boss.stop({ graceful: true, wait: true, close: true, timeout: 30_000 });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { migratedDatabase } from '../helpers/database.js';
+
+const config = loadConfig({ LOG_LEVEL: 'silent' });
+const apps: FastifyInstance[] = [];
+
+async function appOn(database: Database): Promise<FastifyInstance> {
+  const app = await buildApp({ database, config });
+  apps.push(app);
+  return app;
+}
+
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  app = await appOn(await migratedDatabase());
+});
+
+afterAll(async () => {
+  for (const built of apps) await built.close();
+});
+
+describe('GET /health', () => {
+  it('answers 200 without a key', async () => {
+    const response = await app.inject({ method: 'GET', url: '/health' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /ready', () => {
+  it('answers 200 when the database answers', async () => {
+    const response = await app.inject({ method: 'GET', url: '/ready' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ready' });
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE once the database is closed', async () => {
+    const database = openDatabase((await migratedDatabase()).url, { maxConnections: 1 });
+    const closing = await appOn(database);
+    expect((await closing.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200);
+    await database.close();
+    const response = await closing.inject({ method: 'GET', url: '/ready' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } });
+    expect((await closing.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+  });
+
+  it('answers 503 DATABASE_UNAVAILABLE when the server cannot be reached', async () => {
+    const database = openDatabase('postgres://strata@127.0.0.1:1/strata', { maxConnections: 1 });
+    try {
+      const response = await (await appOn(database)).inject({ method: 'GET', url: '/ready' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ error: { code: 'DATABASE_UNAVAILABLE' } });
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('an unknown route', () => {
+  it.each(['GET', 'POST', 'DELETE'] as const)('answers %s with 404 NOT_FOUND in the error shape', async (method) => {
+    const response = await app.inject({ method, url: '/no/such/route?x=1' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({
+      error: { code: 'NOT_FOUND', message: `no route ${method} /no/such/route`, details: [] },
+    });
+  });
+});

@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunResult } from '../../src/etl/user-analytics/pipeline.js';
+import {
+  BOSS_SCHEMA, ETL_QUEUE, REPORTS_QUEUE, startEtlScheduler, WEEKLY_REPORTS_CRON, type EtlScheduler,
+} from '../../src/etl/user-analytics/schedulers.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import {
+  catchUp, expectedMetrics, insertActivities, loadedMetrics, seedTenant,
+} from './support.js';
+
+let database: TestDatabase;
+const schedulers: EtlScheduler[] = [];
+
+beforeAll(async () => {
+  database = await migratedDatabase();
+});
+
+afterAll(async () => {
+  await Promise.all(schedulers.map((scheduler) => scheduler.stop()));
+});
+
+async function until(condition: () => Promise<boolean>) {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+async function cronEvaluatedAt(): Promise<string | null> {
+  const { rows: [version] } = await sql<{ cron_on: string | null }>`select cron_on::text from ${sql.table(`${BOSS_SCHEMA}.version`)}`.execute(database.admin);
+  return version!.cron_on;
+}
+
+async function jobsPerTick(queue: string) {
+  const { rows } = await sql<{ tick: string; jobs: number }>`
+    select date_trunc('minute', created_on)::text as tick, count(*) as jobs from ${sql.table(`${BOSS_SCHEMA}.job`)}
+    where name = ${queue} group by 1 order by 1`.execute(database.admin);
+  return rows;
+}
+
+describe('startEtlScheduler', () => {
+  it('on two instances sharing a database, stores one schedule and runs one pipeline job per cron tick', async () => {
+    const tenant = await seedTenant(database, 2);
+    await insertActivities(database, [
+      { tenantId: tenant.tenantId, userId: tenant.userIds[0]!, type: 'login', at: '2025-07-01T10:00:00Z' },
+      { tenantId: tenant.tenantId, userId: tenant.userIds[1]!, type: 'login', at: '2025-07-01T11:00:00Z' },
+    ]);
+    const runs: RunResult[] = [];
+    const errors: unknown[] = [];
+    const options = { cronMonitorIntervalSeconds: 1, pollingIntervalSeconds: 0.5, onRun: (run: RunResult) => runs.push(run), onError: (error: unknown) => errors.push(error) };
+    // Every minute, so that the evaluations below all fall on a due tick.
+    schedulers.push(...await Promise.all([1, 2].map(() => startEtlScheduler(database, { ETL_CRON: '* * * * *' }, options))));
+
+    const schedules = await sql<{ name: string; cron: string }>`select name, cron from ${sql.table(`${BOSS_SCHEMA}.schedule`)} order by name`.execute(database.admin);
+    expect(schedules.rows).toEqual([{ name: ETL_QUEUE, cron: '* * * * *' }, { name: REPORTS_QUEUE, cron: WEEKLY_REPORTS_CRON }]);
+
+    await until(async () => runs.length > 0);
+    // Let both instances evaluate the due cron several more times after the first job ran.
+    for (let evaluations = 0; evaluations < 2; evaluations += 1) {
+      const seen = await cronEvaluatedAt();
+      await until(async () => (await cronEvaluatedAt()) !== seen);
+    }
+    const ticks = await jobsPerTick(ETL_QUEUE);
+    expect(ticks.length).toBeGreaterThanOrEqual(1);
+    expect(ticks.every((tick) => tick.jobs === 1)).toBe(true);
+    expect(errors).toEqual([]);
+
+    await until(async () => runs.length === ticks.length);
+    expect(runs.every((run) => run.status !== 'skipped' || run.reason === 'up to date')).toBe(true);
+    await catchUp(database);
+    expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(await expectedMetrics(database, [tenant.tenantId]));
+  });
+
+  it('runs the weekly reports job it is sent', async () => {
+    const [scheduler] = schedulers;
+    const jobId = await scheduler!.boss.send(REPORTS_QUEUE, {});
+    await until(async () => (await scheduler!.boss.getJobById(REPORTS_QUEUE, jobId!))?.state === 'completed');
+    const job = await scheduler!.boss.getJobById(REPORTS_QUEUE, jobId!);
+    expect(job!.output).toMatchObject({ created: 0 });
+  });
+});
