@@ -7,7 +7,9 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
-import type { Principal } from '../services/api-keys.js';
+import { apiCachePlugin } from '../caching/api-cache.js';
+import { disabledCaches, type Caches } from '../caching/index.js';
+import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin } from './auth.js';
 import { registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
@@ -25,6 +27,8 @@ export interface AppOptions {
   config: Config;
   logger?: boolean | { level: string };
   resolvePrincipal?: (key: string) => Promise<Principal | null>;
+  /** Session, query and response caches (src/caching); without them every read goes to the database. */
+  caches?: Caches;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -44,7 +48,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  await app.register(authPlugin, { database: options.database, resolve: options.resolvePrincipal });
+  const caches = options.caches ?? disabledCaches(options.database);
+  const resolvePrincipal = options.resolvePrincipal ?? caches.session.wrap((key) => authenticate(options.database.admin, key));
+  await app.register(authPlugin, { database: options.database, resolve: resolvePrincipal });
+  await app.register(apiCachePlugin, {
+    caches,
+    database: options.database,
+    tenantOf: (request) => (request.principal?.kind === 'tenant' ? request.principal.tenantId : undefined),
+  });
 
   const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };
   app.get('/health', publicRoute, async () => ({ status: 'ok' }));
@@ -57,6 +68,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
   app.get('/openapi.json', publicRoute, async () => app.swagger());
+  // Admin: the counters describe every tenant's traffic; Prometheus sends the key as a bearer token.
+  app.get('/metrics', { config: { access: 'admin', etag: false }, schema: { hide: true } }, async (request, reply) => {
+    const { registry } = caches.metrics;
+    if (request.headers.accept?.includes('application/json')) return registry.getMetricsAsJSON();
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
 
   await app.register(async (v1: App) => {
     const routeOptions = { database: options.database };
