@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildApp } from '../api/app.js';
+import { createCaches, type Caches } from '../caching/index.js';
 import { migrate } from '../db/migrator.js';
 import { ensureAdminKey } from '../services/api-keys.js';
 import type { CliContext } from './context.js';
@@ -19,6 +21,7 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
   const started = Date.now();
   const runtime = await context.openRuntime();
   let app: FastifyInstance | undefined;
+  let caches: Caches | undefined;
   try {
     const applied = await migrate(runtime.database);
     if (applied.length) context.out(applied.join('\n'));
@@ -26,20 +29,26 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     if (adminKey.key) {
       context.out(`Admin API key (shown once, stored hashed; set STRATA_ADMIN_KEY to choose your own):\n  ${adminKey.key}`);
     }
-    app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL } });
+    caches = createCaches({ config: context.config, database: runtime.database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL }) });
+    // Not fatal: until Redis answers, requests are served from the database.
+    await caches.ready(2000);
+    app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL }, caches });
     const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
     const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
     context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);
     const listening = app;
+    const openCaches = caches;
     return {
       address,
       async close() {
         await listening.close();
+        await openCaches.close();
         await runtime.close();
       },
     };
   } catch (error) {
     await app?.close();
+    await caches?.close();
     await runtime.close();
     throw error;
   }

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { IrreversibleMigrationError } from '../errors.js';
 
 // An identity id is taken at insert time, not at commit: a transaction holding id 10 can commit after
 // id 11 was extracted, so a watermark on id alone would skip it forever. Every row now records the
@@ -52,6 +53,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
+  // Loaded metrics count rows by these keys. Without them every row would read as unprocessed
+  // after the next up, and the next run would count it a second time.
+  const { rows } = await sql<{ loaded: boolean }>`select exists (select 1 from etl_run where status = 'succeeded') as loaded`.execute(db);
+  if (rows[0]?.loaded) {
+    throw new IrreversibleMigrationError('0013_add_etl_commit_order_and_quarantine', 'analytics have been loaded by commit key; '
+      + 'delete the rows of report, metric, active_user_day, etl_quarantine and etl_run first (the next run rebuilds them)');
+  }
   await sql`
     REVOKE ALL ON etl_quarantine FROM strata_app;
     DROP TABLE etl_quarantine;

@@ -97,12 +97,17 @@ describe('/v1/organizations/:id/teams and /v1/teams/:id', () => {
     expect((await api.call('GET', `/v1/organizations/${organization.id}/teams`, a.key)).json().data).toEqual([]);
   });
 
-  it('refuses a team slug taken in the same organization with CONFLICT, and allows it in another', async () => {
+  // team_tenant_slug_key makes a team slug unique in the tenant, not merely in its organization.
+  it('refuses a team slug taken anywhere in the tenant with CONFLICT; another tenant may use it', async () => {
     const [first, second] = [await seed.organization(a.key), await seed.organization(a.key)];
-    await seed.team(a.key, first.id, { slug: 'same' });
-    expectError(await expectUnchanged(api.database, () =>
-      api.call('POST', `/v1/organizations/${first.id}/teams`, a.key, { name: 'Again', slug: 'same' })), 409, 'CONFLICT');
-    expect((await api.call('POST', `/v1/organizations/${second.id}/teams`, a.key, { name: 'Same', slug: 'same' })).statusCode).toBe(201);
+    const slug = unique('same');
+    await seed.team(a.key, first.id, { slug });
+    await expectUnchanged(api.database, async () => {
+      expectError(await api.call('POST', `/v1/organizations/${first.id}/teams`, a.key, { name: 'Again', slug }), 409, 'CONFLICT');
+      expectError(await api.call('POST', `/v1/organizations/${second.id}/teams`, a.key, { name: 'Again', slug }), 409, 'CONFLICT');
+    });
+    const elsewhere = await seed.organization(b.key);
+    expect((await api.call('POST', `/v1/organizations/${elsewhere.id}/teams`, b.key, { name: 'Same', slug })).statusCode).toBe(201);
   });
 
   it('validates team bodies and ids', async () => {

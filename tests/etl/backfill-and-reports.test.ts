@@ -135,6 +135,12 @@ describe('backfill', () => {
     expect(failed).toEqual({ mode: 'backfill', status: 'failed', error: 'disk full' });
   });
 
+  it('records an empty run for days without rows', async () => {
+    const result = await backfill(database, { from: '2001-01-01', to: '2001-01-01' });
+    expect(result).toMatchObject({ days: 1, rowsRead: 0 });
+    expect(result.runIds).toHaveLength(1);
+  });
+
   it('refuses a range that ends before it starts', async () => {
     await expect(backfill(database, { from: '2025-06-10', to: '2025-06-01' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });

@@ -27,6 +27,26 @@ async function strata(...args: string[]): Promise<string[]> {
 }
 
 describe('strata etl', () => {
+  it('status answers before the first run', async () => {
+    const text = await strata('etl', 'status');
+    expect(text.slice(0, 4)).toEqual([
+      'pipeline user-analytics', 'last success: never; lag: - s', 'pending: 0 activities, 0 events',
+      'failures since last success: 0; quarantined rows: 0',
+    ]);
+  });
+
+  it('run --no-wait skips while another run holds the pipeline lock', async () => {
+    const holder = await database.pool.connect();
+    try {
+      await holder.query(`select pg_advisory_lock(hashtextextended('etl:user-analytics', 0))`);
+      expect(await strata('etl', 'run', '--no-wait')).toEqual(['skipped: another run is in progress']);
+      expect((await strata('etl', 'status'))[0]).toBe('pipeline user-analytics (running now)');
+    } finally {
+      await holder.query(`select pg_advisory_unlock(hashtextextended('etl:user-analytics', 0))`);
+      holder.release();
+    }
+  });
+
   it('run loads the new rows, then reports that it is up to date', async () => {
     await insertActivities(database, [{ tenantId: tenant.tenantId, userId: tenant.userIds[0]!, type: 'login', at: '2025-08-04T10:00:00Z' }]);
     await horizonPassed(database);

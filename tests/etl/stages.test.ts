@@ -87,9 +87,10 @@ describe('validateOutput', () => {
         { tenantId: 1, name: 'activities', dimension: 'login', day: '2025-03-03', value: 0 },
         { tenantId: 1, name: 'new_users', dimension: 'x', day: '2025-03-03', value: 1 },
       ],
-      activeUserDays: [{ tenantId: 0, day: '2025-03-03', userId: 1 }],
-    })).toThrow(expect.objectContaining({ code: 'INTERNAL', message: '3 output rows are not valid', details: [
+      activeUserDays: [{ tenantId: 0, day: '2025-03-03', userId: 1 }, { tenantId: 1, day: '2025-03-03', userId: 1, extra: true } as never],
+    })).toThrow(expect.objectContaining({ code: 'INTERNAL', message: '4 output rows are not valid', details: [
       expect.objectContaining({ path: 'metrics.0' }), expect.objectContaining({ path: 'metrics.1' }), expect.objectContaining({ path: 'activeUserDays.0' }),
+      { path: 'activeUserDays.1', message: expect.stringMatching(/^\(row\): /) },
     ] }));
   });
 });

@@ -16,6 +16,7 @@ export interface CatalogSnapshot {
   policies: string[];
   triggers: string[];
   functions: string[];
+  leakproof: string[];
   privileges: string[];
 }
 
@@ -82,6 +83,11 @@ const queries: Record<keyof CatalogSnapshot, RawBuilder<{ line: string }>> = {
       coalesce(pg_get_function_result(p.oid), ''), l.lanname, p.provolatile, md5(p.prosrc)) as line
     from pg_proc p join pg_language l on l.oid = p.prolang
     where p.pronamespace = 'public'::regnamespace
+    order by 1`,
+  // Built-in operators a migration marks LEAKPROOF so that indexes serve them under row-level security.
+  leakproof: sql`
+    select p.oid::regprocedure::text as line from pg_proc p
+    where p.proleakproof and p.pronamespace = 'pg_catalog'::regnamespace
     order by 1`,
   privileges: sql`
     select format('%s %s', c.relname, a.privilege_type) as line

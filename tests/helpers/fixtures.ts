@@ -9,13 +9,7 @@ export async function createTenant(database: Database, name = 'Tenant') {
 }
 
 export async function createUser(database: Database, tenantId: number, email = `u-${randomBytes(4).toString('hex')}@example.com`) {
-  return withTenant(database, { tenantId }, async (trx) => {
-    const user = await trx.insertInto('app_user')
-      .values({ tenant_id: tenantId, email, username: email.split('@')[0]! })
-      .returningAll().executeTakeFirstOrThrow();
-    // Every user has a profile and a settings row (migration 0011's rule).
-    await trx.insertInto('profile').values({ tenant_id: tenantId, user_id: user.id }).execute();
-    await trx.insertInto('user_settings').values({ tenant_id: tenantId, user_id: user.id }).execute();
-    return user;
-  });
+  return withTenant(database, { tenantId }, (trx) => trx.insertInto('app_user')
+    .values({ tenant_id: tenantId, email, username: email.split('@')[0]! })
+    .returningAll().executeTakeFirstOrThrow());
 }

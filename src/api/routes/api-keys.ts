@@ -17,7 +17,9 @@ export async function apiKeyRoutes(app: App): Promise<void> {
 
   app.delete('/api-keys/:id', { schema: { tags, summary: 'Revoke an API key', params: idParams } },
     async (request, reply) => {
-      await request.inTenant((trx) => revokeTenantKey(trx, request.params.id));
+      // The tenant's sessions are bumped after the commit: the key is refused on its next request, on every instance.
+      const tenantId = request.principal?.kind === 'tenant' ? request.principal.tenantId : 0;
+      await app.caches.invalidation.apiKeyWrite(tenantId, () => request.inTenant((trx) => revokeTenantKey(trx, request.params.id)));
       return reply.status(204).send();
     });
 }

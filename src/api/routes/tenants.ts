@@ -27,7 +27,8 @@ export async function tenantRoutes(app: App, { database }: RouteOptions): Promis
 
   app.delete('/tenants/:id', { config, schema: { tags, summary: 'Delete a tenant and all of its data', params: idParams } },
     async (request, reply) => {
-      await tenants.delete(request.params.id);
+      // Every cached key of the tenant is dropped after the delete commits, on every instance.
+      await app.caches.invalidation.tenantDelete(request.params.id, () => tenants.delete(request.params.id));
       return reply.status(204).send();
     });
 }

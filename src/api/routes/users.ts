@@ -1,4 +1,6 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { StrataError } from '../../errors.js';
 import {
   profileInput, settingsObject, userCreateInput, userPatch, type SettingsInput, type UserCreateInput,
 } from '../../models/user.js';
@@ -15,9 +17,18 @@ const listQuery = z.strictObject({
   q: z.string().min(1).max(200).optional(),
 });
 
+// Tenant routes only ever run for a tenant principal: auth.ts refuses every other caller first.
+function callerTenant(request: FastifyRequest): number {
+  if (request.principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
+  return request.principal.tenantId;
+}
+
 export async function userRoutes(app: App): Promise<void> {
   const tags = ['users'];
   const users = scoped(UserRepository);
+  // A write that changes what /users/:id/full shows: the cached profile's version is bumped after its commit.
+  const changeUser = <T>(request: FastifyRequest, userId: number, fn: (repository: UserRepository) => Promise<T>) =>
+    app.caches.invalidation.userWrite(callerTenant(request), userId, () => users(request, fn));
 
   app.post('/users', { schema: { tags, summary: 'Create a user, with an optional profile and settings', body: camelCaseBody(userCreateInput, ['profile']) } },
     async (request, reply) => {
@@ -44,14 +55,17 @@ export async function userRoutes(app: App): Promise<void> {
   app.patch('/users/:id', { schema: { tags, summary: 'Change a user', params: idParams, body: camelCaseBody(userPatch) } },
     async (request) => {
       const patch = toSnakeCase(request.body);
-      return { data: toApi(await users(request, (repository) => repository.update(request.params.id, patch))) };
+      return { data: toApi(await changeUser(request, request.params.id, (repository) => repository.update(request.params.id, patch))) };
     });
 
   app.delete('/users/:id', { schema: { tags, summary: 'Delete a user (profile, settings, memberships and activity go with it)', params: idParams } },
     async (request, reply) => {
-      await users(request, (repository) => repository.delete(request.params.id));
+      await changeUser(request, request.params.id, (repository) => repository.delete(request.params.id));
       return reply.status(204).send();
     });
+
+  app.get('/users/:id/full', { schema: { tags, summary: 'Get a user with its profile and settings (cached: no query on a hit)', params: idParams } },
+    async (request) => ({ data: toApi(await app.caches.query.userProfile(callerTenant(request), request.params.id)) }));
 
   app.get('/users/:id/profile', { schema: { tags, summary: 'Get a user\'s profile', params: idParams } },
     async (request) => ({ data: toApi(await users(request, (repository) => repository.getProfile(request.params.id))) }));
@@ -59,12 +73,12 @@ export async function userRoutes(app: App): Promise<void> {
   app.put('/users/:id/profile', { schema: { tags, summary: 'Replace a user\'s profile', params: idParams, body: camelCaseBody(profileInput) } },
     async (request) => {
       const input = toSnakeCase(request.body);
-      return { data: toApi(await users(request, (repository) => repository.putProfile(request.params.id, input))) };
+      return { data: toApi(await changeUser(request, request.params.id, (repository) => repository.putProfile(request.params.id, input))) };
     });
 
   app.get('/users/:id/settings', { schema: { tags, summary: 'Get a user\'s settings', params: idParams } },
     async (request) => ({ data: await users(request, (repository) => repository.getSettings(request.params.id)) }));
 
   app.patch('/users/:id/settings', { schema: { tags, summary: 'Merge into a user\'s settings (JSON merge patch: null removes a key)', params: idParams, body: settingsObject } },
-    async (request) => ({ data: await users(request, (repository) => repository.mergeSettings(request.params.id, request.body as SettingsInput)) }));
+    async (request) => ({ data: await changeUser(request, request.params.id, (repository) => repository.mergeSettings(request.params.id, request.body as SettingsInput)) }));
 }

@@ -6,6 +6,9 @@ import type { Rejection } from './validators.js';
 
 const STATEMENT_ROWS = 20_000;
 
+// node-postgres reports a row count for every insert, update and delete.
+const affected = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0n);
+
 function* batches<T>(rows: readonly T[]): Generator<T[]> {
   for (let start = 0; start < rows.length; start += STATEMENT_ROWS) yield rows.slice(start, start + STATEMENT_ROWS);
 }
@@ -100,7 +103,7 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
         as change(tenant_id, name, dimension, day, value)
       on conflict (tenant_id, name, dimension, day) do update
         set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = now()`.execute(db);
-    written += Number(result.numAffectedRows ?? 0n);
+    written += affected(result);
   }
   for (const batch of batches(shrinking)) {
     const result = await sql`
@@ -110,7 +113,7 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
         as change(tenant_id, name, dimension, day, value)
       where metric.tenant_id = change.tenant_id and metric.name = change.name
         and metric.dimension = change.dimension and metric.day = change.day`.execute(db);
-    written += Number(result.numAffectedRows ?? 0n);
+    written += affected(result);
     // A day nobody is new on any more has no metric row, as if it had never counted anyone.
     await sql`
       delete from metric m using unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.day)}::date[]) as change(tenant_id, day)
@@ -129,7 +132,7 @@ export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: 
       from unnest(${batch.map((r) => r.tenantId)}::bigint[], ${batch.map((r) => r.day)}::date[], ${batch.map((r) => r.userId)}::bigint[])
         as seen(tenant_id, day, user_id)
       on conflict do nothing`.execute(db);
-    written += Number(result.numAffectedRows ?? 0n);
+    written += affected(result);
   }
   return written;
 }
@@ -145,7 +148,7 @@ export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: 
       reason,
       row_data: JSON.stringify({ ...row, source: undefined }),
     }))).onConflict((conflict) => conflict.columns(['tenant_id', 'source', 'source_id']).doNothing()).executeTakeFirst();
-    written += Number(result.numInsertedOrUpdatedRows ?? 0n);
+    written += Number(result.numInsertedOrUpdatedRows);
   }
   return written;
 }
@@ -169,5 +172,5 @@ export async function recountNewUsers(db: Kysely<DB>, runId: number, tenantIds: 
     from (select tenant_id, user_id, min(day) as first_day from active_user_day
           where tenant_id = any(${[...tenantIds]}::bigint[]) group by tenant_id, user_id) as first_seen
     group by tenant_id, first_day`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
+  return affected(result);
 }

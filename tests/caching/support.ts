@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { createCaches, type Caches, type CacheOptions } from '../../src/caching/index.js';
+import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/db/database.js';
+import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
+
+export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export type Backend = 'memory' | 'redis';
+
+/** A key namespace of this test file's own, so files running in parallel on one Redis never meet. */
+export function keyPrefix(name: string): string {
+  return `test-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+export function cacheConfig(backend: Backend, prefix: string, env: Record<string, string> = {}) {
+  return loadConfig({
+    CACHE_KEY_PREFIX: prefix,
+    ...(backend === 'redis' ? { REDIS_URL: SHARED_REDIS_URL } : {}),
+    ...env,
+  });
+}
+
+export interface Warnings {
+  messages: string[];
+  warn(details: object, message: string): void;
+}
+
+export function warnings(): Warnings {
+  const messages: string[] = [];
+  return { messages, warn: (_details, message) => messages.push(message) };
+}
+
+/** Caches closed after the file; Redis ones connected before the first test. */
+export async function openCaches(backend: Backend, prefix: string, database: Database, options: Partial<CacheOptions> = {}): Promise<Caches> {
+  const caches = createCaches({ config: cacheConfig(backend, prefix), database, logger: warnings(), ...options });
+  afterAll(() => caches.close());
+  if (!(await caches.ready(5000))) throw new Error(`the ${backend} cache did not become ready`);
+  return caches;
+}
+
+export type Call = (method: string, url: string, key: string | null, body?: unknown, headers?: Record<string, string>) => Promise<LightMyRequestResponse>;
+
+export interface CachedApi {
+  app: FastifyInstance;
+  caches: Caches;
+  call: Call;
+}
+
+export async function cachedApi(database: Database, caches: Caches, prepare?: (app: FastifyInstance) => void): Promise<CachedApi> {
+  const app = await buildApp({ database, config: loadConfig({}), caches });
+  prepare?.(app);
+  afterAll(() => app.close());
+  const call: Call = (method, url, key, body, headers = {}) => app.inject({
+    method: method as 'GET',
+    url,
+    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+    ...(body === undefined ? {} : { payload: body as object }),
+  });
+  return { app, caches, call };
+}
+
+export async function adminKeyFor(database: Database): Promise<string> {
+  const key = generateAdminKey();
+  await ensureAdminKey(database.admin, key);
+  return key;
+}
+
+export interface TenantUser {
+  tenantId: number;
+  key: string;
+  userId: number;
+}
+
+/** A tenant created through the API, its first key, and one user with a profile. */
+export async function tenantWithUser(call: Call, adminKey: string, name = 'Tenant'): Promise<TenantUser> {
+  const slug = `${name.toLowerCase()}-${randomBytes(3).toString('hex')}`;
+  const created = await call('POST', '/v1/tenants', adminKey, { name, slug });
+  if (created.statusCode !== 201) throw new Error(`tenant creation failed: ${created.body}`);
+  const { tenant, apiKey } = created.json();
+  const user = await call('POST', '/v1/users', apiKey.key, {
+    email: `${slug}@example.com`, username: slug, profile: { bio: 'first' },
+  });
+  if (user.statusCode !== 201) throw new Error(`user creation failed: ${user.body}`);
+  return { tenantId: tenant.id, key: apiKey.key, userId: user.json().data.id };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RedisProcess {
+  readonly url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis of this test's own on a free port, to stop and start at will (the shared one on 6379 is
+ * never touched). `persistent` keeps its data across a restart, as a production Redis with an AOF would.
+ */
+export async function privateRedis(options: { persistent?: boolean } = {}): Promise<RedisProcess> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'strata-redis-'));
+  let child: ChildProcess | undefined;
+  const args = ['--port', String(port), '--save', '', '--daemonize', 'no', '--dir', dir,
+    ...(options.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'])];
+  const redis: RedisProcess = {
+    url: `redis://127.0.0.1:${port}`,
+    async start() {
+      const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      child = started;
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        started.stdout!.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Ready to accept connections')) resolve();
+        });
+        started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
+      });
+    },
+    async stop() {
+      const running = child;
+      child = undefined;
+      if (!running || running.exitCode !== null) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGTERM');
+      await exited;
+    },
+  };
+  afterAll(async () => {
+    await redis.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await redis.start();
+  return redis;
+}
+
+/** Polls until check() holds: for things that happen on their own (a reconnect, a pub/sub message). */
+export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,67 @@
+import { sql } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrator.js';
+import { emptyDatabase, type TestDatabase } from '../helpers/database.js';
+import { catchUp, expectedMetrics, insertActivities, insertEvents, loadedMetrics, seedTenant, succeeded } from './support.js';
+
+const BEFORE = '0012_add_idempotency_keys';
+const MIGRATION = '0013_add_etl_commit_order_and_quarantine';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await emptyDatabase();
+  await migrate(database, BEFORE);
+});
+
+async function columns(table: string) {
+  const { rows } = await sql<{ name: string }>`
+    select attname as name from pg_attribute where attrelid = ${table}::regclass and attnum > 0 and not attisdropped order by attnum`.execute(database.admin);
+  return rows.map((row) => row.name);
+}
+
+describe(MIGRATION, () => {
+  it('gives rows written before it the commit key 0 and later rows their transaction, so the first run counts both', async () => {
+    const tenant = await seedTenant(database, 1);
+    const user = tenant.userIds[0]!;
+    await insertActivities(database, [{ tenantId: tenant.tenantId, userId: user, type: 'before_migration', at: '2025-09-01T00:00:00Z' }]);
+    await migrate(database, MIGRATION);
+
+    const { rows: [after] } = await sql<{ xid: string }>`
+      with inserted as (
+        insert into user_activity (tenant_id, user_id, activity_type, created_at) values (${tenant.tenantId}, ${user}, 'after_migration', '2025-09-01T01:00:00Z')
+        returning ingest_xid
+      ) select (ingest_xid = pg_current_xact_id())::text as xid from inserted`.execute(database.admin);
+    expect(after!.xid).toBe('true');
+    await insertEvents(database, [{ tenantId: tenant.tenantId, userId: user, name: 'after_migration', at: '2025-09-01T02:00:00Z' }]);
+    const keys = await database.admin.selectFrom('user_activity').select(['activity_type', 'ingest_xid']).orderBy('id').execute();
+    expect(keys[0]).toEqual({ activity_type: 'before_migration', ingest_xid: '0' });
+    expect(BigInt(keys[1]!.ingest_xid)).toBeGreaterThan(0n);
+
+    expect(succeeded(await catchUp(database)).rowsRead).toBe(3);
+    expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(await expectedMetrics(database, [tenant.tenantId]));
+  });
+
+  it('refuses to roll back while loaded analytics depend on the commit keys, and rolls back once they are cleared', async () => {
+    const tenant = await seedTenant(database, 1, 'Later');
+    await insertEvents(database, [{ tenantId: tenant.tenantId, userId: null, name: 'future', at: '2999-01-01T00:00:00Z' }]);
+    expect(await catchUp(database)).toMatchObject({ status: 'failed', quarantined: 1 });
+
+    await expect(migrate(database, BEFORE)).rejects.toMatchObject({ code: 'IRREVERSIBLE_MIGRATION' });
+    expect(await columns('user_activity')).toContain('ingest_xid');
+
+    for (const table of ['report', 'metric', 'active_user_day', 'etl_quarantine', 'etl_run'] as const) await database.admin.deleteFrom(table).execute();
+    await migrate(database, BEFORE);
+    expect(await columns('user_activity')).not.toContain('ingest_xid');
+    expect(await columns('event')).not.toContain('ingest_xid');
+    expect(await columns('etl_run')).not.toContain('xid_to');
+    const { rows: [quarantine] } = await sql<{ exists: boolean }>`select to_regclass('etl_quarantine') is not null as exists`.execute(database.admin);
+    expect(quarantine!.exists).toBe(false);
+
+    await migrate(database, MIGRATION);
+    const run = await catchUp(database);
+    expect(run).toMatchObject({ status: 'failed', quarantined: 1 });
+    expect(succeeded(await catchUp(database)).rowsRead).toBe(3);
+    expect(await loadedMetrics(database, [tenant.tenantId])).toEqual([]);
+  });
+});
