@@ -13,14 +13,18 @@ import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin } from './auth.js';
 import { registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
+import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { auditRoutes } from './routes/audit.js';
+import { eventRoutes } from './routes/events.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { productRoutes } from './routes/products.js';
 import { projectRoutes } from './routes/projects.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import type { App } from './types.js';
+import { dashboard } from './web.js';
 
 export interface AppOptions {
   database: Database;
@@ -75,6 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 
+  await app.register(dashboard);
   await app.register(async (v1: App) => {
     const routeOptions = { database: options.database };
     await v1.register(tenantRoutes, routeOptions);
@@ -84,6 +89,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(organizationRoutes, routeOptions);
     await v1.register(projectRoutes, routeOptions);
     await v1.register(productRoutes, routeOptions);
+    await v1.register(activityRoutes, routeOptions);
+    await v1.register(eventRoutes, routeOptions);
+    await v1.register(auditRoutes, routeOptions);
   }, { prefix: '/v1' });
   return app;
 }

@@ -31,7 +31,10 @@ function bearer(request: FastifyRequest): string | null {
   return match ? match[1]! : null;
 }
 
-/** Every route states its access in `config.access` (default: tenant); unknown keys get 401. */
+/**
+ * Every /v1 route is tenant-only unless its `config.access` says otherwise; the rest (health, docs,
+ * dashboard files) is public. Unknown keys get 401.
+ */
 export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
   const resolve = options.resolve ?? ((key: string) => authenticate(options.database.admin, key));
   app.decorateRequest('principal', null);
@@ -41,7 +44,7 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
     return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn);
   });
   app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config?.access ?? 'tenant';
+    const access = request.routeOptions.config?.access ?? (request.routeOptions.url?.startsWith('/v1/') ? 'tenant' : 'public');
     if (access === 'public' || request.routeOptions.url === undefined) return;
     const key = bearer(request);
     const principal = key ? await resolve(key) : null;

@@ -39,7 +39,7 @@ export function toStrataError(error: unknown): StrataError {
     return new StrataError(fastifyCodes[fastifyError.code]!, fastifyError.message);
   }
   // A validator that runs out of stack was handed JSON nested deeper than any field can hold.
-  if (error instanceof RangeError && fastifyError.code === 'FST_ERR_VALIDATION') {
+  if (error instanceof RangeError && fastifyError.code === 'FST_ERR_VALIDATION' && /call stack/i.test(error.message)) {
     return new StrataError('VALIDATION_FAILED', 'the input is nested too deeply', [{ path: '(root)', message: 'nested too deeply' }]);
   }
   if (fastifyError?.code === 'FST_ERR_VALIDATION' || (fastifyError?.statusCode === 400 && fastifyError.validation)) {

@@ -5,8 +5,12 @@ import { StrataError } from '../errors.js';
 
 export const MAX_PAGE_SIZE = 500;
 
-/** A path id: bigint in PostgreSQL, a JSON number at the edge, so safe below 2^53. */
-export const idParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/**
+ * A path id, in its one canonical spelling: plain coercion would also read ' 1', '1.0', '1e0' and
+ * '0x1' as row 1, so one row would answer to many URLs. Safe below 2^53, as ids are everywhere.
+ */
+export const idParam = z.string().regex(/^[1-9][0-9]*$/, 'must be a positive integer in decimal digits')
+  .transform(Number).pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1'));
 export const idParams = z.strictObject({ id: idParam });
 
 export const pageQuery = {

@@ -35,7 +35,11 @@ export class CacheMetrics {
     for (const event of cacheEvents) {
       const counter = new Counter({ name: `strata_cache_${event}_total`, help: help[event], labelNames: ['layer'], registers: [this.registry] });
       // Bound children skip label hashing on the hot path, and every series is exported from zero.
-      for (const layer of cacheLayers) this.#series.set(`${event}:${layer}`, counter.labels(layer));
+      for (const layer of cacheLayers) {
+        const series = counter.labels(layer);
+        series.inc(0);
+        this.#series.set(`${event}:${layer}`, series);
+      }
     }
     for (const layer of cacheLayers) this.#tallies.set(layer, { hits: 0, misses: 0, sets: 0, invalidations: 0, errors: 0 });
     const tallies = this.#tallies;

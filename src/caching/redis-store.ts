@@ -165,11 +165,6 @@ export class RedisStore implements CacheStore {
     return this.#near?.keys() ?? [];
   }
 
-  /** Version bumps that failed and wait for Redis, for tests and `cache stats`. */
-  get pendingInvalidations(): number {
-    return this.#pending.length;
-  }
-
   async #available(layer: CacheLayer): Promise<boolean> {
     if (Date.now() < this.#retryAt) {
       this.options.metrics.count(layer, 'errors');

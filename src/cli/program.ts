@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCacheCommands } from './cache.js';
 import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
 import { registerEtlCommands } from './etl.js';
@@ -16,6 +17,7 @@ export function buildProgram(context: CliContext): Command {
   registerMigrationCommands(program, context);
   registerTenantCommands(program, context);
   registerDbshellCommand(program, context);
+  registerCacheCommands(program, context);
   registerEtlCommands(program, context);
   registerSeedCommand(program, context);
   return program;

@@ -111,3 +111,6 @@ export const reportInput = z.strictObject({ kind: z.enum(reportKinds), from: iso
   // Widened to whole weeks, the range must still fit the longest retention table.
   .superRefine(rangeWithin(MAX_RETENTION_WEEKS * 7 - 6));
 export type ReportInput = z.input<typeof reportInput>;
+
+export const backfillInput = z.strictObject({ from: isoDay, to: isoDay, daysPerBatch: z.number().int().min(1).max(366).default(7) })
+  .superRefine(rangeWithin(3660));

@@ -26,19 +26,25 @@ export async function once<T>(
       [{ path: 'Idempotency-Key', message: 'invalid' }]);
   }
   const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  const tenantId = tenantOf(trx);
   const claimed = await trx.insertInto('idempotency_key')
-    .values({ tenant_id: tenantOf(trx), scope, key, request_hash: requestHash })
+    .values({ tenant_id: tenantId, scope, key, request_hash: requestHash })
     .onConflict((oc) => oc.columns(['tenant_id', 'scope', 'key']).doNothing())
     .returning('key').executeTakeFirst();
   if (!claimed) {
     const stored = await trx.selectFrom('idempotency_key').select(['request_hash', 'status_code', 'response'])
-      .where('scope', '=', scope).where('key', '=', key).executeTakeFirstOrThrow();
+      .where('tenant_id', '=', tenantId).where('scope', '=', scope).where('key', '=', key).executeTakeFirstOrThrow();
     if (stored.request_hash !== requestHash) throw new StrataError('IDEMPOTENCY_KEY_REUSED');
-    return { statusCode: stored.status_code ?? 200, body: stored.response as T, replayed: true };
+    return { statusCode: stored.status_code ?? 200, body: storedBody<T>(stored.response), replayed: true };
   }
   const result = await run();
   await trx.updateTable('idempotency_key')
-    .set({ status_code: result.statusCode, response: JSON.stringify(result.body) })
-    .where('scope', '=', scope).where('key', '=', key).execute();
+    // As a JSON string inside jsonb: jsonb reorders object keys, and a replay should be the same bytes.
+    .set({ status_code: result.statusCode, response: JSON.stringify(JSON.stringify(result.body)) })
+    .where('tenant_id', '=', tenantId).where('scope', '=', scope).where('key', '=', key).execute();
   return { ...result, replayed: false };
+}
+
+function storedBody<T>(response: unknown): T {
+  return (typeof response === 'string' ? JSON.parse(response) : response) as T;
 }

@@ -5,12 +5,26 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach, beforeEach, onTestFinished } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createCaches, type Caches, type CacheOptions } from '../../src/caching/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
+
+let inTest = false;
+beforeEach(() => {
+  inTest = true;
+});
+afterEach(() => {
+  inTest = false;
+});
+
+/** Cleans up after the test that opened the resource, or after the file when opened in a hook. */
+function cleanup(fn: () => Promise<void> | void): void {
+  if (inTest) onTestFinished(fn);
+  else afterAll(fn);
+}
 
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -42,7 +56,7 @@ export function warnings(): Warnings {
 /** Caches closed after the file; Redis ones connected before the first test. */
 export async function openCaches(backend: Backend, prefix: string, database: Database, options: Partial<CacheOptions> = {}): Promise<Caches> {
   const caches = createCaches({ config: cacheConfig(backend, prefix), database, logger: warnings(), ...options });
-  afterAll(() => caches.close());
+  cleanup(() => caches.close());
   if (!(await caches.ready(5000))) throw new Error(`the ${backend} cache did not become ready`);
   return caches;
 }
@@ -58,7 +72,7 @@ export interface CachedApi {
 export async function cachedApi(database: Database, caches: Caches, prepare?: (app: FastifyInstance) => void): Promise<CachedApi> {
   const app = await buildApp({ database, config: loadConfig({}), caches });
   prepare?.(app);
-  afterAll(() => app.close());
+  cleanup(() => app.close());
   const call: Call = (method, url, key, body, headers = {}) => app.inject({
     method: method as 'GET',
     url,
@@ -143,7 +157,7 @@ export async function privateRedis(options: { persistent?: boolean } = {}): Prom
       await exited;
     },
   };
-  afterAll(async () => {
+  cleanup(async () => {
     await redis.stop();
     await rm(dir, { recursive: true, force: true });
   });

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
 import { withTenant } from '../../src/db/tenant.js';
 import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
 import {
@@ -74,6 +75,33 @@ describe('a failure at any stage', () => {
     const next = succeeded(await catchUp(database));
     expect(next.xidFrom).toBe(before.watermark.xid);
     expect(next.rowsRead).toBe(5);
+    await expectExact([tenant.tenantId]);
+  });
+});
+
+describe('a lost connection', () => {
+  it('in the middle of the load leaves no partial effect, frees the pipeline, and the next run is exact', async () => {
+    const tenant = await seedTenant(database, 2);
+    await someActivity(tenant, 4, '2025-02-20');
+    await horizonPassed(database);
+    const before = await derivedState();
+    const killRun = async () => {
+      // The run's own session is the one holding the pipeline lock.
+      await sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted and objsubid = 1
+        and database = (select oid from pg_database where datname = current_database())`.execute(database.admin);
+      await sql`select 1`.execute(database.admin);
+    };
+    // A pool whose clients take a server-side disconnect as a failed query, not an uncaught 'error' event.
+    const resilient = openDatabase(database.url);
+    resilient.pool.on('connect', (client) => client.on('error', () => undefined));
+    try {
+      await expect(runPipeline(resilient, { hooks: { duringLoad: killRun } })).rejects.toThrow();
+    } finally {
+      await resilient.close();
+    }
+    expect(await derivedState()).toEqual(before);
+    expect(await pipelineBusy(database.admin)).toBe(false);
+    expect(succeeded(await catchUp(database)).rowsRead).toBe(4);
     await expectExact([tenant.tenantId]);
   });
 });

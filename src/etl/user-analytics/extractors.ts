@@ -50,11 +50,15 @@ export interface Watermark {
   runId: number | null;
 }
 
-/** Where the last succeeded incremental run of the pipeline stopped; '0' before the first. */
+/**
+ * Where the last succeeded incremental run of the pipeline stopped; '0' before the first. Runs form
+ * a chain (each starts where the last ended, and an empty window writes no run), so the last one
+ * also has the highest xid_from: etl_run_incremental_chain_key finds it.
+ */
 export async function lastWatermark(db: Kysely<DB>, pipeline: string): Promise<Watermark> {
   const last = await db.selectFrom('etl_run').select(['id', sql<string>`xid_to::text`.as('xid')])
     .where('pipeline', '=', pipeline).where('status', '=', 'succeeded').where('mode', '=', 'incremental')
-    .orderBy(sql`xid_to`, 'desc').limit(1).executeTakeFirst();
+    .orderBy(sql`xid_from`, 'desc').limit(1).executeTakeFirst();
   return { xid: last?.xid ?? '0', runId: last?.id ?? null };
 }
 
@@ -67,8 +71,7 @@ export async function commitHorizon(db: Kysely<DB>): Promise<string> {
   return rows[0]!.xid;
 }
 
-/** Keyset chunks of the scope, in commit-key order (ingest_xid, id), served by the (ingest_xid, id) index. */
-export async function* extractChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
+async function* keysetChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
   const { table, name, at } = shape[source];
   let after = { xid: scope.xidFrom, id: 0 };
   for (;;) {
@@ -84,6 +87,23 @@ export async function* extractChunks(db: Kysely<DB>, source: Source, scope: Extr
     if (rows.length < chunkSize) return;
     const last = rows[rows.length - 1]!;
     after = { xid: last.xid, id: last.id };
+  }
+}
+
+/**
+ * Keyset chunks of the scope, in commit-key order (ingest_xid, id), served by the (ingest_xid, id)
+ * index. Must run inside a transaction: it changes a planner setting for the transaction's duration.
+ */
+export async function* extractChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
+  // The planner estimates the keyset bound from its first column alone: when a batch shares one
+  // ingest_xid it expects one row and sorts everything after the bound for every chunk (0.74 s
+  // instead of 19 ms per 20k-row chunk, measured on 1M rows). Ordered index scans only, then.
+  const { rows: [previous] } = await sql<{ setting: string }>`
+    select current_setting('enable_sort') as setting, set_config('enable_sort', 'off', true)`.execute(db);
+  try {
+    yield* keysetChunks(db, source, scope, chunkSize);
+  } finally {
+    await sql`select set_config('enable_sort', ${previous!.setting}, true)`.execute(db);
   }
 }
 

@@ -2,9 +2,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DB } from '../../db/schema.generated.js';
 import { StrataError } from '../../errors.js';
-import { addDays, daysBetween, isoDay } from '../../models/analytics.js';
+import { addDays, backfillInput, daysBetween } from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
-import { z } from 'zod';
 import {
   commitHorizon, extractChunks, lastWatermark, loadedFirstDays, sources, sourceTotals, type ExtractScope,
 } from './extractors.js';
@@ -59,10 +58,17 @@ async function withPipelineLock<T>(db: Kysely<DB>, pipeline: string, wait: boole
       const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${lockKey(pipeline)}) as locked`.execute(connection);
       if (!rows[0]!.locked) return null;
     }
+    let done = false;
     try {
-      return await fn(connection);
+      const result = await fn(connection);
+      done = true;
+      return result;
     } finally {
-      await sql`select pg_advisory_unlock(${lockKey(pipeline)})`.execute(connection);
+      // After a failure the connection may be gone, and the server released the lock with it:
+      // the failure is the error worth reporting.
+      await sql`select pg_advisory_unlock(${lockKey(pipeline)})`.execute(connection).catch((error: unknown) => {
+        if (done) throw error;
+      });
     }
   });
 }
@@ -128,8 +134,8 @@ async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: R
   const hooks = options.hooks ?? {};
   const startedAt = new Date();
   const watermark = await lastWatermark(trx, pipeline);
-  const horizon = await commitHorizon(trx);
-  const scope: ExtractScope = { xidFrom: watermark.xid, xidTo: BigInt(horizon) > BigInt(watermark.xid) ? horizon : watermark.xid };
+  // The horizon never moves back, so [watermark, horizon) is empty at worst, never inverted.
+  const scope: ExtractScope = { xidFrom: watermark.xid, xidTo: await commitHorizon(trx) };
   Object.assign(attempt, scope);
 
   const extracted = await extractValidated(trx, scope, new SourceRowValidator(dayBounds(options.now ?? new Date())), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
@@ -179,7 +185,8 @@ async function lockedRun(database: Database, pipeline: string, mode: Mode, wait:
     try {
       return await connection.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx, attempt));
     } catch (error) {
-      await recordFailure(connection, { pipeline, mode, startedAt, ...attempt }, error);
+      // A lost connection cannot record anything: the run then shows only as the absence of a success.
+      await recordFailure(connection, { pipeline, mode, startedAt, ...attempt }, error).catch(() => undefined);
       throw error;
     }
   });
@@ -195,10 +202,6 @@ export async function runPipeline(database: Database, options: RunOptions = {}):
   const pipeline = options.pipeline ?? PIPELINE;
   return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt) => incrementalRun(trx, pipeline, options, attempt));
 }
-
-const backfillInput = z.strictObject({ from: isoDay, to: isoDay, daysPerBatch: z.number().int().min(1).max(366).default(7) })
-  .refine((range) => range.from <= range.to, { message: 'from must not be after to', path: ['from'] })
-  .refine((range) => daysBetween(range.from, range.to) < 3660, { message: 'a backfill may span at most 3660 days', path: ['to'] });
 
 export interface BackfillOptions extends Omit<RunOptions, 'wait'> {
   from: string;

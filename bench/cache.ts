@@ -1,0 +1,186 @@
+/**
+ * Profile read (the seed's get_user_profile) through the query cache: hit and miss, in-process and
+ * Redis, median and p99 per read, beside Django's locmem numbers measured on this machine.
+ *
+ *   node --import tsx bench/cache.ts     (DATABASE_URL: a server to make a scratch database on;
+ *                                         unset: the embedded server. REDIS_URL, default 6379.)
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { createCaches, type Caches } from '../src/caching/index.js';
+import { loadConfig } from '../src/config.js';
+import { openDatabase, withDatabaseName, type Database } from '../src/db/database.js';
+import { migrate } from '../src/db/migrator.js';
+import { openRuntime } from '../src/db/runtime.js';
+import { withTenant } from '../src/db/tenant.js';
+import { TenantRepository } from '../src/repositories/tenant-repository.js';
+import { UserRepository } from '../src/repositories/user-repository.js';
+
+/** Django 5 locmem cache, get_user_profile on this machine: the seed's baseline. */
+const DJANGO = { hit: 0.008, miss: { low: 0.6, high: 1.1 } };
+const TARGET = { inProcessHit: 0.005, redisHit: 0.3, miss: 0.5 };
+
+export interface CacheBenchRow {
+  case: string;
+  kind: 'hit' | 'miss' | 'none';
+  reads: number;
+  medianMs: number;
+  p99Ms: number;
+  queriesPerRead: number;
+  targetMs: number | null;
+  meetsTarget: boolean | null;
+  /** Django's median divided by ours (a range for misses): above 1 is faster than the baseline. */
+  vsDjango: string;
+}
+
+export interface CacheBenchResult {
+  rows: CacheBenchRow[];
+  /** The Redis measured, or null when none answered. */
+  redis: string | null;
+  node: string;
+  at: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+async function timeReads(reads: number, read: () => Promise<unknown>, before?: () => Promise<unknown>): Promise<{ median: number; p99: number }> {
+  const samples: number[] = [];
+  for (let index = 0; index < reads; index += 1) {
+    await before?.();
+    const start = process.hrtime.bigint();
+    await read();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  return { median: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
+}
+
+function row(name: string, kind: CacheBenchRow['kind'], reads: number, timing: { median: number; p99: number }, queries: number, targetMs: number | null): CacheBenchRow {
+  const vsDjango = kind === 'hit' ? `${(DJANGO.hit / timing.median).toFixed(1)}×`
+    : `${(DJANGO.miss.low / timing.median).toFixed(1)}–${(DJANGO.miss.high / timing.median).toFixed(1)}×`;
+  return {
+    case: name, kind, reads, medianMs: timing.median, p99Ms: timing.p99, queriesPerRead: queries / reads,
+    targetMs, meetsTarget: targetMs === null ? null : timing.median <= targetMs, vsDjango,
+  };
+}
+
+async function benchCaches(database: Database, caches: Caches, label: string, tenantId: number, userId: number, hitTarget: number, reads: { hit: number; miss: number }) {
+  const read = () => caches.query.userProfile(tenantId, userId);
+  const forget = () => caches.invalidation.userWrite(tenantId, userId, async () => undefined);
+  for (let index = 0; index < 1000; index += 1) await read();
+  let hit = { median: 0, p99: 0 };
+  const hitQueries = await database.queries.measure(async () => {
+    hit = await timeReads(reads.hit, read);
+  });
+  let miss = { median: 0, p99: 0 };
+  const missQueries = await database.queries.measure(async () => {
+    miss = await timeReads(reads.miss, read, forget);
+  });
+  return [
+    row(`${label} hit`, 'hit', reads.hit, hit, hitQueries.queries, hitTarget),
+    row(`${label} miss`, 'miss', reads.miss, miss, missQueries.queries, TARGET.miss),
+  ];
+}
+
+function print(result: CacheBenchResult, out: (line: string) => void): void {
+  const header = ['case', 'reads', 'median ms', 'p99 ms', 'queries/read', 'target ms', 'met', 'Django locmem ms', 'vs Django'];
+  const lines = result.rows.map((entry) => [
+    entry.case, String(entry.reads), entry.medianMs.toFixed(4), entry.p99Ms.toFixed(4), entry.queriesPerRead.toFixed(2),
+    entry.targetMs === null ? '-' : `≤ ${entry.targetMs}`, entry.meetsTarget === null ? '-' : entry.meetsTarget ? 'yes' : 'NO',
+    entry.kind === 'hit' ? String(DJANGO.hit) : `${DJANGO.miss.low}–${DJANGO.miss.high}`, entry.vsDjango,
+  ]);
+  const widths = header.map((_, column) => Math.max(header[column]!.length, ...lines.map((line) => line[column]!.length)));
+  const format = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  out(`Profile read through the query cache (Node ${result.node}${result.redis ? `, Redis ${result.redis}` : ', no Redis'})`);
+  out(format(header));
+  for (const line of lines) out(format(line));
+}
+
+/** Runs the benchmark on a migrated database, prints the table and writes bench/results/cache.json. */
+export async function runCacheBench(database: Database, options: { redisUrl?: string | null; hitReads?: number; missReads?: number; out?: (line: string) => void } = {}): Promise<CacheBenchResult> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const reads = { hit: options.hitReads ?? 20_000, miss: options.missReads ?? 1_000 };
+  const redisUrl = options.redisUrl === undefined ? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' : options.redisUrl;
+  const tenants = new TenantRepository(database.admin);
+  const tenant = await tenants.create({ name: 'Cache benchmark', slug: `bench-cache-${process.pid}-${Date.now()}` });
+  const user = await withTenant(database, { tenantId: tenant.id }, (trx) => new UserRepository(trx)
+    .create({ email: 'bench@example.com', username: 'bench', profile: { bio: 'a profile of ordinary size', display_name: 'Bench' }, settings: { theme: 'dark' } }));
+  const config = (env: Record<string, string>) => loadConfig({ CACHE_KEY_PREFIX: `bench-${process.pid}`, ...env });
+  const rows: CacheBenchRow[] = [];
+  const opened: Caches[] = [];
+  try {
+    let none = { median: 0, p99: 0 };
+    const direct = () => withTenant(database, { tenantId: tenant.id }, (trx) => new UserRepository(trx).getUserProfile(user.id));
+    const noneQueries = await database.queries.measure(async () => {
+      none = await timeReads(reads.miss, direct);
+    });
+    rows.push(row('no cache (database)', 'none', reads.miss, none, noneQueries.queries, null));
+
+    const memory = createCaches({ config: config({}), database });
+    opened.push(memory);
+    rows.push(...await benchCaches(database, memory, 'in-process', tenant.id, user.id, TARGET.inProcessHit, reads));
+
+    let redisAt: string | null = null;
+    if (redisUrl) {
+      const quiet = { warn: () => undefined };
+      const redis = createCaches({ config: config({ REDIS_URL: redisUrl }), database, logger: quiet });
+      const far = createCaches({ config: config({ REDIS_URL: redisUrl }), database, logger: quiet, nearCacheMax: 0 });
+      opened.push(redis, far);
+      if (await redis.ready(3000) && await far.ready(3000)) {
+        rows.push(...await benchCaches(database, redis, 'Redis + near copy', tenant.id, user.id, TARGET.redisHit, reads));
+        rows.push(...await benchCaches(database, far, 'Redis only', tenant.id, user.id, TARGET.redisHit, reads));
+        redisAt = redisUrl;
+      } else {
+        out(`Redis at ${redisUrl} did not answer: Redis rows skipped`);
+      }
+    }
+    const result: CacheBenchResult = { rows, redis: redisAt, node: process.versions.node, at: new Date().toISOString() };
+    print(result, out);
+    const file = join(dirname(fileURLToPath(import.meta.url)), 'results', 'cache.json');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    out(`written to ${file}`);
+    return result;
+  } finally {
+    await tenants.delete(tenant.id);
+    // Drops the benchmark's keys from Redis too: nothing of it stays behind.
+    for (const caches of opened) {
+      await caches.invalidation.tenantDelete(tenant.id, async () => undefined);
+      await caches.close();
+    }
+  }
+}
+
+/** Alone: a scratch database on DATABASE_URL's server (never the database it names), or the embedded server. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.DATABASE_URL) {
+    const runtime = await openRuntime(config);
+    try {
+      await migrate(runtime.database);
+      await runCacheBench(runtime.database, { redisUrl: config.REDIS_URL });
+    } finally {
+      await runtime.close();
+    }
+    return;
+  }
+  const scratch = `strata_bench_cache_${process.pid}`;
+  const server = new pg.Client({ connectionString: config.DATABASE_URL });
+  await server.connect();
+  await server.query(`create database ${scratch}`);
+  const database = openDatabase(withDatabaseName(config.DATABASE_URL, scratch));
+  try {
+    await migrate(database);
+    await runCacheBench(database, { redisUrl: config.REDIS_URL });
+  } finally {
+    await database.close();
+    await server.query(`drop database if exists ${scratch} with (force)`);
+    await server.end();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -1,0 +1,161 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { openDatabase, withDatabaseName, type Database } from '../src/db/database.js';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrator.js';
+
+export interface BenchServer {
+  /** A connection URL of the server (any database). */
+  readonly url: string;
+  readonly embedded: boolean;
+  /** A freshly migrated database of its own; dropped by stop(). */
+  freshDatabase(label: string): Promise<Database>;
+  stop(): Promise<void>;
+}
+
+async function onServer(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * DATABASE_URL's server or an embedded one, with the schema migrated once into a template that each
+ * suite clones: every suite starts from the same empty, migrated database, as the tests do.
+ */
+export async function startBenchServer(): Promise<BenchServer> {
+  let url = process.env.DATABASE_URL;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!url) {
+    const dataDir = await mkdtemp(join(tmpdir(), 'strata-bench-'));
+    const server = await startEmbeddedPostgres({ dataDir });
+    url = server.url;
+    stopEmbedded = async () => {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    };
+  }
+  const serverUrl = url;
+  const prefix = `strata_bench_${process.pid}`;
+  const template = `${prefix}_template`;
+  await onServer(serverUrl, `drop database if exists ${template}`);
+  await onServer(serverUrl, `create database ${template}`);
+  const templateDatabase = openDatabase(withDatabaseName(serverUrl, template), { maxConnections: 1 });
+  await migrate(templateDatabase);
+  await templateDatabase.close();
+  const opened: { name: string; database: Database }[] = [];
+  return {
+    url: serverUrl,
+    embedded: stopEmbedded !== undefined,
+    async freshDatabase(label) {
+      const name = `${prefix}_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
+      await onServer(serverUrl, `drop database if exists ${name} with (force)`);
+      await onServer(serverUrl, `create database ${name} template ${template}`);
+      const database = openDatabase(withDatabaseName(serverUrl, name), { maxConnections: 20, applicationName: 'strata-bench' });
+      opened.push({ name, database });
+      return database;
+    },
+    async stop() {
+      for (const { name, database } of opened) {
+        await database.close();
+        await onServer(serverUrl, `drop database if exists ${name} with (force)`);
+      }
+      await onServer(serverUrl, `drop database if exists ${template} with (force)`);
+      await stopEmbedded?.();
+    },
+  };
+}
+
+/** Milliseconds since `start` (a process.hrtime.bigint() reading). */
+export function msSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const start = process.hrtime.bigint();
+  const result = await fn();
+  return { ms: msSince(start), result };
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const median = (values: readonly number[]) => percentile(values, 50);
+
+export function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+/** Prints an aligned table: the first row is the header. */
+export function printTable(title: string, rows: readonly (readonly (string | number)[])[]): void {
+  const text = rows.map((row) => row.map((cell) => (typeof cell === 'number' ? cell.toLocaleString('en-US', { maximumFractionDigits: 2 }) : cell)));
+  const widths = text[0]!.map((_, column) => Math.max(...text.map((row) => (row[column] ?? '').length)));
+  const line = (row: string[]) => `| ${row.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
+  console.log(`\n${title}\n${line(text[0]!)}\n|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
+  for (const row of text.slice(1)) console.log(line(row));
+}
+
+export async function writeResults(suite: string, data: unknown): Promise<string> {
+  const directory = new URL('./results/', import.meta.url);
+  await mkdir(directory, { recursive: true });
+  const path = new URL(`${suite}.json`, directory);
+  await writeFile(path, `${JSON.stringify(data, null, 2)}\n`);
+  return path.pathname;
+}
+
+export interface BenchTenants {
+  tenantIds: number[];
+  /** userIds[t] are the users of tenantIds[t]. */
+  userIds: number[][];
+}
+
+/** Tenants and users made in bulk as the owner: set-up, not what is measured. */
+export async function createTenantsAndUsers(database: Database, tenants: number, usersPerTenant: number, label = 'bench'): Promise<BenchTenants> {
+  const { rows } = await sql<{ id: number }>`
+    insert into tenant (name, slug)
+    select ${label} || ' ' || g, ${label} || '-' || g || '-' || ${process.pid} from generate_series(1, ${tenants}) g
+    returning id`.execute(database.admin);
+  const tenantIds = rows.map((row) => row.id).sort((x, y) => x - y);
+  await sql`
+    insert into app_user (tenant_id, email, username)
+    select t, 'user' || g || '@t' || t || '.example', 'user' || g
+    from unnest(${tenantIds}::bigint[]) t, generate_series(1, ${usersPerTenant}) g`.execute(database.admin);
+  const users = await sql<{ tenant_id: number; id: number }>`
+    select tenant_id, id from app_user where tenant_id = any(${tenantIds}) order by tenant_id, id`.execute(database.admin);
+  const byTenant = new Map<number, number[]>(tenantIds.map((id) => [id, []]));
+  for (const user of users.rows) byTenant.get(user.tenant_id)!.push(user.id);
+  return { tenantIds, userIds: tenantIds.map((id) => byTenant.get(id)!) };
+}
+
+export const ACTIVITY_TYPES = ['login', 'logout', 'view', 'search', 'purchase', 'share', 'comment', 'invite', 'export', 'upload'];
+
+/** Activities as a client sends them: the seed's shape (type, small metadata), spread over the last 60 days. */
+export function activityRows(count: number, userIds: readonly number[], offset = 0) {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, index) => {
+    const n = offset + index;
+    return {
+      user_id: userIds[n % userIds.length]!,
+      activity_type: ACTIVITY_TYPES[n % ACTIVITY_TYPES.length]!,
+      metadata: { ip_address: `10.0.${n % 256}.${(n >> 8) % 256}`, session_id: `s-${n % 9973}`, page: `/p/${n % 100}` },
+      created_at: new Date(now - ((n * 7919) % (60 * 86_400_000))).toISOString(),
+    };
+  });
+}
+
+/** Empties the activity table between runs, keeping its partitions and indexes. */
+export async function truncateActivities(database: Database): Promise<void> {
+  await sql`truncate user_activity`.execute(database.admin);
+  await sql`checkpoint`.execute(database.admin).catch(() => undefined);
+}

@@ -1,0 +1,49 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { TenantTx } from '../db/tenant.js';
+import { StrataError } from '../errors.js';
+import { once } from '../services/idempotency.js';
+
+/** The most rows one ingest request may carry (issue 3's contract). */
+export const MAX_BATCH_ROWS = 10_000;
+
+/**
+ * Body limit of the ingest routes. A 10,000-row batch of typical activities is ~1.5 MB; this leaves
+ * ~1.6 KB per row for metadata, while still bounding what one request can make the process hold.
+ */
+export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * A preValidation hook: a batch over the row limit is refused as too large (413) before the schema
+ * walks 10,000+ rows only to report that one number.
+ */
+export function refuseOversizedBatch(field: string) {
+  return async (request: FastifyRequest) => {
+    const rows = (request.body as Record<string, unknown> | null | undefined)?.[field];
+    if (Array.isArray(rows) && rows.length > MAX_BATCH_ROWS) {
+      throw new StrataError('PAYLOAD_TOO_LARGE', `a batch holds at most ${MAX_BATCH_ROWS.toLocaleString('en-US')} rows, got ${rows.length}`,
+        [{ path: field, message: `at most ${MAX_BATCH_ROWS} rows` }]);
+    }
+  };
+}
+
+function idempotencyKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['idempotency-key'];
+  if (Array.isArray(header)) {
+    throw new StrataError('VALIDATION_FAILED', 'send one Idempotency-Key', [{ path: 'Idempotency-Key', message: 'sent more than once' }]);
+  }
+  return header;
+}
+
+/**
+ * Runs an ingest in the caller's tenant transaction, at most once per Idempotency-Key: a retry of a
+ * batch that committed gets the first response again (marked by `Idempotent-Replayed: true`).
+ */
+export async function ingestOnce<T>(
+  request: FastifyRequest, reply: FastifyReply, scope: string, batch: unknown,
+  run: (trx: TenantTx) => Promise<{ statusCode: number; body: T }>,
+) {
+  const key = idempotencyKey(request);
+  const outcome = await request.inTenant((trx) => once(trx, scope, key, batch, () => run(trx)));
+  if (outcome.replayed) void reply.header('idempotent-replayed', 'true');
+  return reply.status(outcome.statusCode).send(outcome.body);
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { activityType, isoTimestamp, jsonbObject } from '../../models/activity.js';
+import { id } from '../../models/common.js';
+import { ActivityRepository } from '../../repositories/activity-repository.js';
+import { decodeCursor, encodeCursor, idCursor, idParam, pageQuery, scoped } from '../http.js';
+import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
+import type { App } from '../types.js';
+
+const DAY_MS = 86_400_000;
+
+// Rows past the monthly partitions made ahead would sit in the default partition, where they block
+// creating the partition for their month; a client clock that far ahead is broken, not a fact.
+const notAfterTomorrow = (iso: string) => Date.parse(iso) <= Date.now() + DAY_MS;
+
+/** One activity as the API spells it, turned into the repository's row. */
+const apiActivity = z.strictObject({
+  userId: id,
+  type: activityType,
+  metadata: jsonbObject.optional(),
+  createdAt: isoTimestamp.refine(notAfterTomorrow, 'must not be more than a day ahead of the server clock').optional(),
+}).transform(({ userId, type, metadata, createdAt }) => ({ user_id: userId, activity_type: type, metadata, created_at: createdAt }));
+
+const postBody = z.strictObject({
+  // Branded as the repository's validated batch: the rows are checked here once, not again below.
+  activities: z.array(apiActivity).min(1).max(MAX_BATCH_ROWS).brand<'ActivityBatch'>(),
+});
+
+const jsonQuery = z.string().max(4096).transform((text, context) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    context.addIssue({ code: 'custom', message: 'must be a JSON object, URL-encoded' });
+    return z.NEVER;
+  }
+}).pipe(jsonbObject);
+
+const listQuery = z.strictObject({
+  ...pageQuery,
+  userId: idParam.optional(),
+  type: activityType.optional(),
+  /** Inclusive. */
+  since: isoTimestamp.optional(),
+  /** Exclusive. */
+  until: isoTimestamp.optional(),
+  /** Activities whose metadata contains this object (jsonb @>, served by the GIN index). */
+  metadata: jsonQuery.optional(),
+});
+
+interface ActivityRow {
+  id: number;
+  user_id: number;
+  activity_type: string;
+  metadata: unknown;
+  created_at: Date;
+}
+
+const toApiActivity = (row: ActivityRow) => ({
+  id: row.id, userId: row.user_id, type: row.activity_type, metadata: row.metadata, createdAt: row.created_at,
+});
+
+export async function activityRoutes(app: App): Promise<void> {
+  const activities = scoped(ActivityRepository);
+  const tags = ['activities'];
+
+  app.post('/activities', {
+    bodyLimit: INGEST_BODY_LIMIT,
+    preValidation: refuseOversizedBatch('activities'),
+    schema: {
+      tags,
+      summary: `Record up to ${MAX_BATCH_ROWS.toLocaleString('en-US')} activities, all or nothing`,
+      description: 'Send an `Idempotency-Key` header to make a retry safe: a batch already stored under that key is not '
+        + 'stored again, and the retry gets the first response (with `Idempotent-Replayed: true`).',
+      body: postBody,
+    },
+  }, async (request, reply) => {
+    const batch = request.body.activities;
+    return ingestOnce(request, reply, 'activities', batch, async (trx) => {
+      const { inserted } = await new ActivityRepository(trx).insertBatch(batch);
+      return { statusCode: 201, body: { data: { inserted } } };
+    });
+  });
+
+  app.get('/activities', {
+    schema: { tags, summary: 'List activities, newest first (keyset-paginated); filter by user, type, time range and metadata', querystring: listQuery },
+  }, async (request) => {
+    const { limit, cursor, userId, type, since, until, metadata } = request.query;
+    const afterId = decodeCursor(cursor, idCursor);
+    const rows = await activities(request, (repository) => repository.list({
+      userId, type, since, until, metadataContains: metadata, afterId, limit,
+    }));
+    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
+    return { data: rows.map(toApiActivity), nextCursor: last === undefined ? null : encodeCursor(last.id) };
+  });
+}

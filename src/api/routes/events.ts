@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { isoTimestamp, jsonbObject, storableText } from '../../models/activity.js';
+import { id } from '../../models/common.js';
+import { EventRepository } from '../../repositories/event-repository.js';
+import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
+import type { App } from '../types.js';
+
+/** One product event as the API spells it, turned into the repository's row. */
+const apiEvent = z.strictObject({
+  /** The client's uuid for this event: sending it again never stores it twice. */
+  id: z.uuid(),
+  distinctId: storableText(1, 200),
+  userId: id.nullable().optional(),
+  name: storableText(1, 200),
+  properties: jsonbObject.optional(),
+  timestamp: isoTimestamp.optional(),
+}).transform(({ id: clientId, distinctId, userId, name, properties, timestamp }) => ({
+  client_id: clientId, distinct_id: distinctId, user_id: userId, name, properties, occurred_at: timestamp,
+}));
+
+const postBody = z.strictObject({
+  // Branded as the repository's validated batch: the rows are checked here once, not again below.
+  events: z.array(apiEvent).min(1).max(MAX_BATCH_ROWS).brand<'EventBatch'>(),
+});
+
+export async function eventRoutes(app: App): Promise<void> {
+  app.post('/events', {
+    bodyLimit: INGEST_BODY_LIMIT,
+    preValidation: refuseOversizedBatch('events'),
+    schema: {
+      tags: ['events'],
+      summary: `Record up to ${MAX_BATCH_ROWS.toLocaleString('en-US')} product events; an id already stored is skipped`,
+      description: 'Each event id (a client uuid) is stored once per tenant, whether it repeats within a batch or across '
+        + 'batches; the answer counts the new events and the duplicates. An `Idempotency-Key` header also replays the '
+        + 'first answer to a retried batch (with `Idempotent-Replayed: true`).',
+      body: postBody,
+    },
+  }, async (request, reply) => {
+    const batch = request.body.events;
+    return ingestOnce(request, reply, 'events', batch, async (trx) => ({
+      statusCode: 200,
+      body: { data: await new EventRepository(trx).insertBatch(batch) },
+    }));
+  });
+}

@@ -1,0 +1,112 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CompiledQuery, sql, type RawBuilder, type Transaction } from 'kysely';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { DB } from './schema.generated.js';
+
+/**
+ * Batches of at least this many rows go through COPY; smaller ones through one INSERT … SELECT FROM
+ * unnest, one round trip instead of four (create staging, COPY, insert, drop). Measured here through
+ * the activity repository (2 shared cores, PostgreSQL 15, median of 15 commits per size, unnest / COPY):
+ * 100 rows 3.7 / 5.5 ms, 500 rows 10.6 / 11.6 ms, 1,000 rows 20.0 / 20.6 ms, 2,000 rows 33.5 / 32.5 ms,
+ * 5,000 rows 140 / 103 ms, 10,000 rows 344 / 245 ms; `npm run bench` re-measures the crossover.
+ */
+export const COPY_THRESHOLD = 1_000;
+
+/** The staging column types a batch can carry; each maps to the array type unnest takes. */
+export type ColumnType = 'bigint' | 'text' | 'jsonb' | 'timestamptz' | 'uuid';
+
+/** A value as COPY's text format and unnest's array elements both accept it; null is SQL NULL. */
+export type ColumnValue = string | number | null;
+
+export interface BatchColumn<Row> {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly value: (row: Row) => ColumnValue;
+}
+
+/** The shape of a batch: what its staging table is called and which columns it carries. */
+export interface BatchShape<Row> {
+  readonly name: string;
+  readonly columns: readonly BatchColumn<Row>[];
+}
+
+export interface RowSourceOptions {
+  /** Batches of this many rows or more are staged through COPY. */
+  readonly copyThreshold?: number;
+}
+
+const COPY_CHUNK_ROWS = 1_000;
+const needsEscape = /[\\\n\r\t]/;
+const escapable = /[\\\n\r\t]/g;
+const escapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One field in COPY's text format: backslash, newline, carriage return and tab would end or split it. */
+export function copyField(value: ColumnValue): string {
+  if (value === null) return '\\N';
+  if (typeof value === 'number') return String(value);
+  // Most fields need no escape: testing first is ~3x cheaper than always replacing (10,000-row batches).
+  return needsEscape.test(value) ? value.replace(escapable, (character) => escapes[character]!) : value;
+}
+
+/** The batch as COPY text, a chunk of rows at a time, so a large batch is never one giant string. */
+export function* copyChunks<Row>(columns: readonly BatchColumn<Row>[], rows: readonly Row[]): Generator<string> {
+  for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
+    let chunk = '';
+    const end = Math.min(start + COPY_CHUNK_ROWS, rows.length);
+    for (let index = start; index < end; index += 1) {
+      const row = rows[index]!;
+      let line = '';
+      for (let column = 0; column < columns.length; column += 1) {
+        line += (column === 0 ? '' : '\t') + copyField(columns[column]!.value(row));
+      }
+      chunk += `${line}\n`;
+    }
+    yield chunk;
+  }
+}
+
+/**
+ * COPY FROM STDIN into `table` on the transaction's own connection. Another pooled connection is
+ * another session: it would not see a temporary table nor share the role, the tenant or the outcome.
+ * Kysely's PostgresConnection keeps its pg client private, but its executeQuery hands `sql` straight to
+ * client.query(), and pg runs any Submittable passed there (how pg-copy-streams plugs in).
+ * provideConnection also holds the connection, so no other query of the transaction interleaves.
+ */
+export async function copyInto(trx: Transaction<DB>, table: string, columns: readonly string[], chunks: Iterable<string>): Promise<void> {
+  const target = `${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(', ')})`;
+  await trx.getExecutor().provideConnection(async (connection) => {
+    const copy = copyFrom(`copy ${target} from stdin`);
+    await connection.executeQuery({ ...CompiledQuery.raw(''), sql: copy as unknown as string });
+    await pipeline(Readable.from(chunks), copy);
+  });
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Hands `write` the batch as a relation aliased `incoming` with the shape's columns, for one
+ * INSERT … SELECT: small batches as unnest of one array per column, large ones as a temporary table
+ * filled by COPY. PostgreSQL refuses COPY FROM into a table with row-level security, so staging keeps
+ * the target's policy in force: the INSERT that moves the rows is checked like any other.
+ */
+export async function withRowSource<Row, T>(
+  trx: Transaction<DB>, shape: BatchShape<Row>, rows: readonly Row[],
+  write: (source: RawBuilder<unknown>) => Promise<T>, options: RowSourceOptions = {},
+): Promise<T> {
+  const names = shape.columns.map((column) => sql.ref(column.name));
+  if (rows.length < (options.copyThreshold ?? COPY_THRESHOLD)) {
+    const arrays = shape.columns.map((column) => sql`${rows.map(column.value)}::${sql.raw(column.type)}[]`);
+    return write(sql`unnest(${sql.join(arrays)}) as incoming (${sql.join(names)})`);
+  }
+  const staging = `${shape.name}_staging`;
+  const definitions = shape.columns.map((column) => sql`${sql.ref(column.name)} ${sql.raw(column.type)}`);
+  await sql`create temp table ${sql.table(staging)} (${sql.join(definitions)}) on commit drop`.execute(trx);
+  await copyInto(trx, staging, shape.columns.map((column) => column.name), copyChunks(shape.columns, rows));
+  const result = await write(sql`${sql.table(staging)} as incoming`);
+  // Dropped now rather than at commit, so the same transaction can stage another batch.
+  await sql`drop table ${sql.table(staging)}`.execute(trx);
+  return result;
+}

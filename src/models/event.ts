@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { id } from './common.js';
+import { jsonbObject, storableText, timestamp } from './activity.js';
+
+export type { Event } from '../db/schema.generated.js';
+
+export const eventInput = z.strictObject({
+  /** The client's own id for the event: a retried or repeated event carries the same one and is stored once. */
+  client_id: z.uuid(),
+  distinct_id: storableText(1, 200),
+  user_id: id.nullable().optional(),
+  name: storableText(1, 200),
+  properties: jsonbObject.optional(),
+  // Left out, the database clock sets it; given, it records when the event happened on the client.
+  occurred_at: timestamp.optional(),
+});
+export type EventInput = z.input<typeof eventInput>;
+export type ParsedEvent = z.output<typeof eventInput>;
+
+/** A validated batch: the brand lets the ingest path take it without validating a second time. */
+export const eventBatch = z.array(eventInput).brand<'EventBatch'>();
+export type EventBatch = z.output<typeof eventBatch>;
+
+export interface EventIngestResult {
+  /** Events in the batch. */
+  received: number;
+  /** Events stored by this batch. */
+  inserted: number;
+  /** Events whose id was already stored, or repeated earlier in the same batch. */
+  duplicates: number;
+}

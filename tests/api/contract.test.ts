@@ -1,0 +1,151 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { toStrataError } from '../../src/api/errors.js';
+import { errorCatalogue, StrataError, translateDatabaseError, type ErrorCode } from '../../src/errors.js';
+import { catalogueViolation, checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
+import { expectUnchanged } from './support/db-snapshot.js';
+import { openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
+import { seeder } from './support/seed.js';
+
+let api: CheckedApi;
+let document: OpenApiDocument;
+let operations: Operation[];
+let tenant: { id: number; key: string };
+
+beforeAll(async () => {
+  api = await checkedApi();
+  ({ document, operations } = await openApi(api));
+  tenant = await api.tenant('Contract');
+});
+
+const isAdminRoute = (operation: Operation) => operation.path.startsWith('/v1/tenants');
+const concreteUrl = (operation: Operation) => operation.path.replace(/\{\w+\}/g, '2000000000');
+
+describe('the error catalogue and the OpenAPI document', () => {
+  it('lists exactly the catalogue\'s codes in the Error schema\'s enum', () => {
+    const error = resolve(document, document.components.schemas.Error!).properties!.error!;
+    expect(error.required).toEqual(['code', 'message', 'details']);
+    expect([...(error.properties!.code!.enum as string[])].sort()).toEqual(Object.keys(errorCatalogue).sort());
+  });
+
+  it('gives each outcome the contract names its status', () => {
+    const contract: Partial<Record<ErrorCode, number>> = {
+      VALIDATION_FAILED: 400, MALFORMED_JSON: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, CONFLICT: 409, PAYLOAD_TOO_LARGE: 413,
+      UNSUPPORTED_MEDIA_TYPE: 415, CHECK_VIOLATION: 422, INTEGRITY_VIOLATION: 422, INSUFFICIENT_INVENTORY: 422, IDEMPOTENCY_KEY_REUSED: 422,
+    };
+    for (const [code, status] of Object.entries(contract)) expect({ code, status: errorCatalogue[code as ErrorCode].status }).toEqual({ code, status });
+    for (const [code, entry] of Object.entries(errorCatalogue)) {
+      expect(code).toMatch(/^[A-Z][A-Z_]+[A-Z]$/);
+      expect(entry.status).toBeGreaterThanOrEqual(400);
+      expect(entry.message.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('gives every operation a summary and at least one tag', () => {
+    expect(operations.length).toBeGreaterThan(30);
+    const lacking = operations.filter((operation) => !operation.summary?.trim() || !operation.tags?.length);
+    expect(lacking.map((operation) => `${operation.method} ${operation.path}`)).toEqual([]);
+  });
+
+  it('documents bearer authentication on every /v1 operation, and only /v1 operations are listed', () => {
+    expect(document.components.securitySchemes?.bearer).toEqual({ type: 'http', scheme: 'bearer' });
+    for (const operation of operations) {
+      expect(operation.path.startsWith('/v1/'), operation.path).toBe(true);
+      expect({ route: `${operation.method} ${operation.path}`, security: operation.security ?? document.security })
+        .toEqual({ route: `${operation.method} ${operation.path}`, security: [{ bearer: [] }] });
+    }
+  });
+
+  it('documents every route it serves: each operation answers at its documented method and path', () => {
+    for (const operation of operations) {
+      expect(api.app.hasRoute({ method: operation.method as 'GET', url: operation.path.replace(/\{(\w+)\}/g, ':$1') }), `${operation.method} ${operation.path}`).toBe(true);
+    }
+  });
+});
+
+describe('authentication on every /v1 operation', () => {
+  it('refuses no key, a malformed key and the wrong kind of key with 401 from the catalogue, and changes nothing', async () => {
+    const revoked = await seeder(api).revokedKey(tenant.key);
+    await expectUnchanged(api.database, async () => {
+      for (const operation of operations) {
+        const url = concreteUrl(operation);
+        const body = operation.body ? sample(document, operation.body) : undefined;
+        const wrongKind = isAdminRoute(operation) ? tenant.key : api.adminKey;
+        for (const key of [null, 'strata_x', revoked, wrongKind]) {
+          for (const method of operation.method === 'GET' ? ['GET', 'HEAD'] : [operation.method]) {
+            const response = await api.call(method, url, key, body);
+            expect(`${method} ${operation.path} → ${response.statusCode}`).toBe(`${method} ${operation.path} → 401`);
+            if (method !== 'HEAD') expectError(response, 401, 'UNAUTHENTICATED');
+          }
+        }
+      }
+    });
+  });
+
+  it('serves /health, /ready and /openapi.json without a key', async () => {
+    for (const url of ['/health', '/ready', '/openapi.json']) expect((await api.call('GET', url, null)).statusCode, url).toBe(200);
+  });
+
+  // The swagger-ui routes carry no `config.access`, so the auth hook treats them as tenant routes.
+  // Pending in app.ts: register @fastify/swagger-ui inside a plugin whose onRoute hook sets
+  // `routeOptions.config = { ...routeOptions.config, access: 'public' }`.
+  it.fails('serves the OpenAPI UI at /docs without a key', async () => {
+    const response = await api.app.inject({ method: 'GET', url: '/docs' });
+    expect(response.statusCode).toBeLessThan(400);
+  });
+});
+
+describe('every answer a client can provoke', () => {
+  it('is a success or an error with a catalogue code and that code\'s status, on every operation', async () => {
+    const exchanges = [];
+    for (const operation of operations) {
+      const key = isAdminRoute(operation) ? api.adminKey : tenant.key;
+      const body = operation.body ? sample(document, operation.body) : undefined;
+      const response = await api.call(operation.method, concreteUrl(operation), key, body);
+      exchanges.push({ method: operation.method, url: operation.path, status: response.statusCode, body: response.body });
+    }
+    expect(exchanges.map(catalogueViolation).filter(Boolean)).toEqual([]);
+    expect(exchanges.filter((exchange) => exchange.status >= 500)).toEqual([]);
+  });
+
+  it('maps every PostgreSQL error a client can cause to its catalogue code', () => {
+    const cases: [string, ErrorCode][] = [
+      ['23505', 'CONFLICT'], ['23514', 'CHECK_VIOLATION'], ['23503', 'INTEGRITY_VIOLATION'], ['23502', 'VALIDATION_FAILED'],
+      ['22P02', 'VALIDATION_FAILED'], ['22003', 'VALIDATION_FAILED'], ['22007', 'VALIDATION_FAILED'], ['22008', 'VALIDATION_FAILED'],
+      ['22001', 'VALIDATION_FAILED'], ['22021', 'VALIDATION_FAILED'], ['22P05', 'VALIDATION_FAILED'], ['54000', 'VALIDATION_FAILED'],
+      ['54001', 'VALIDATION_FAILED'],
+    ];
+    for (const [pgCode, code] of cases) {
+      const translated = translateDatabaseError({ code: pgCode, message: `pg ${pgCode}` });
+      expect({ pgCode, code: (translated as StrataError).code }).toEqual({ pgCode, code });
+    }
+    const policy = translateDatabaseError({ code: '42501', message: 'new row violates row-level security policy for table "product"' });
+    expect((policy as StrataError).code).toBe('NOT_FOUND');
+    const unknown = { code: '57P01', message: 'terminating connection due to administrator command' };
+    expect(translateDatabaseError(unknown)).toBe(unknown);
+    expect(toStrataError(unknown).code).toBe('INTERNAL');
+  });
+
+  it('maps Fastify\'s own client errors to the catalogue, never to INTERNAL', () => {
+    const cases: [Record<string, unknown>, ErrorCode][] = [
+      [{ code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }, 'MALFORMED_JSON'],
+      [{ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 }, 'MALFORMED_JSON'],
+      [{ code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }, 'PAYLOAD_TOO_LARGE'],
+      [{ code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }, 'UNSUPPORTED_MEDIA_TYPE'],
+      [{ code: 'FST_ERR_CTP_INVALID_CONTENT_LENGTH', statusCode: 400 }, 'VALIDATION_FAILED'],
+      [{ code: 'FST_ERR_VALIDATION', statusCode: 400 }, 'VALIDATION_FAILED'],
+      [{ code: 'FST_ERR_SOMETHING_NEW', statusCode: 413 }, 'PAYLOAD_TOO_LARGE'],
+      [{ code: 'FST_ERR_SOMETHING_NEW', statusCode: 406 }, 'VALIDATION_FAILED'],
+    ];
+    for (const [fields, code] of cases) {
+      expect({ fields, code: toStrataError(Object.assign(new Error('x'), fields)).code }).toEqual({ fields, code });
+    }
+    const overflow = Object.assign(new RangeError('Maximum call stack size exceeded'), { code: 'FST_ERR_VALIDATION', statusCode: 500 });
+    expect(toStrataError(overflow)).toMatchObject({ code: 'VALIDATION_FAILED', message: 'the input is nested too deeply' });
+    expect(toStrataError(new TypeError('a bug')).code).toBe('INTERNAL');
+  });
+
+  it('answers an unknown route with NOT_FOUND from the catalogue', async () => {
+    expectError(await api.call('GET', '/v1/nothing-here', tenant.key), 404, 'NOT_FOUND');
+    expectError(await api.call('PUT', '/v1/users', tenant.key, {}), 404, 'NOT_FOUND');
+  });
+});

@@ -1,0 +1,279 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { catalogueViolation, checkedApi, type CheckedApi } from './support/checked-api.js';
+import { expectUnchanged, snapshot } from './support/db-snapshot.js';
+import {
+  bodyValues, hugeString, ONE_MEGABYTE_PLUS, pathValues, queryValues, wholeBodies, type HostileValue,
+} from './support/hostile-values.js';
+import { isFreeText, openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
+import { seeder, unique } from './support/seed.js';
+
+let api: CheckedApi;
+let document: OpenApiDocument;
+let operations: Operation[];
+let a: { id: number; key: string };
+let b: { id: number; key: string };
+/** A's rows by the collection their id follows in a path; B aims at them and must always miss. */
+const foreignIds: Record<string, number> = {};
+/**
+ * Create bodies that collide with a row B already has on their unique field, so a hostile value that
+ * passes validation in any other field still stores nothing.
+ */
+const takenBodies: Record<string, { body: Record<string, unknown>; unique: string }> = {};
+const neverIssued = 2_000_000_000;
+
+beforeAll(async () => {
+  api = await checkedApi();
+  const seed = seeder(api);
+  ({ document, operations } = await openApi(api));
+  a = await api.tenant('Hostile A');
+  b = await api.tenant('Hostile B');
+  const organization = await seed.organization(a.key);
+  const team = await seed.team(a.key, organization.id);
+  const user = await seed.user(a.key, { settings: { keep: true } });
+  const project = await seed.project(a.key, { organizationId: organization.id });
+  const product = await seed.product(a.key);
+  await api.call('PUT', `/v1/teams/${team.id}/members/${user.id}`, a.key, { role: 'member' });
+  await api.call('PUT', `/v1/projects/${project.id}/members/${user.id}`, a.key, { role: 'editor' });
+  await api.call('POST', `/v1/products/${product.id}/inventory/adjust`, a.key, { delta: 5 });
+  const [aKey] = (await api.call('GET', '/v1/api-keys', a.key)).json().data;
+  Object.assign(foreignIds, {
+    users: user.id, organizations: organization.id, teams: team.id, projects: project.id, products: product.id, 'api-keys': aKey.id,
+  });
+  const [bUser, bOrganization, bProject, bProduct] = [await seed.user(b.key), await seed.organization(b.key), await seed.project(b.key), await seed.product(b.key)];
+  const aTenant = (await api.call('GET', `/v1/tenants/${a.id}`, api.adminKey)).json().data;
+  Object.assign(takenBodies, {
+    'POST /v1/users': { body: { email: bUser.email, username: 'taken' }, unique: 'email' },
+    'POST /v1/organizations': { body: { name: 'Taken', slug: bOrganization.slug }, unique: 'slug' },
+    'POST /v1/projects': { body: { name: 'Taken', slug: bProject.slug }, unique: 'slug' },
+    'POST /v1/products': { body: { name: 'Taken', slug: bProduct.slug }, unique: 'slug' },
+    'POST /v1/tenants': { body: { name: 'Taken', slug: aTenant.slug }, unique: 'slug' },
+  });
+  // Authentication stamps last_used_at; do it now so the first request of the sweep is like the rest.
+  await api.call('GET', '/v1/api-keys', b.key);
+});
+
+const isAdminRoute = (operation: Operation) => operation.path.startsWith('/v1/tenants');
+const callerKey = (operation: Operation) => (isAdminRoute(operation) ? api.adminKey : b.key);
+
+/** The path with every parameter aimed at a row B cannot see (A's, or never issued on admin routes). */
+function foreignUrl(operation: Operation, override?: { name: string; value: string }): string {
+  return operation.path.replace(/\{(\w+)\}/g, (_, name: string, offset: number) => {
+    if (override?.name === name) return override.value;
+    if (isAdminRoute(operation)) return String(neverIssued);
+    const collection = name === 'userId' ? 'users' : operation.path.slice(0, offset).split('/').filter(Boolean).at(-1)!;
+    return String(foreignIds[collection] ?? neverIssued);
+  });
+}
+
+const pathParameters = (operation: Operation) => operation.parameters.filter((parameter) => parameter.in === 'path');
+const taken = (operation: Operation) => takenBodies[`${operation.method} ${operation.path}`];
+
+/** True when a legit value in this field cannot make the request store anything: a foreign id, or a taken value elsewhere. */
+function isGuarded(operation: Operation, field?: string): boolean {
+  return pathParameters(operation).length > 0 || (taken(operation) !== undefined && taken(operation)!.unique !== field);
+}
+
+function bodyBase(operation: Operation): Record<string, unknown> {
+  return taken(operation)?.body ?? (sample(document, operation.body!) as Record<string, unknown>);
+}
+
+/**
+ * Known violations whose fix lies outside this suite's files; each has an `it.fails` below that
+ * proves it still stands. Skipped here so the sweep keeps guarding everything else.
+ */
+const pending = new Set([
+  'POST /v1/api-keys [body name: lone high surrogate]',
+  'POST /v1/api-keys [body name: lone low surrogate]',
+]);
+
+function withField(base: Record<string, unknown>, field: string, value: HostileValue): string {
+  const entries = Object.entries(base).filter(([key]) => key !== field).map(([key, inner]) => `${JSON.stringify(key)}:${JSON.stringify(inner)}`);
+  return `{${[...entries, `${JSON.stringify(field)}:${value.json}`].join(',')}}`;
+}
+
+interface Probe {
+  operation: Operation;
+  position: string;
+  url: string;
+  payload?: string;
+  headers?: Record<string, string>;
+  key: string | null;
+  /** Whether any 2xx would break the rule; false only for reads whose filter is free text. */
+  mustFail: boolean;
+}
+
+function probes(): Probe[] {
+  const list: Probe[] = [];
+  for (const operation of operations) {
+    const key = callerKey(operation);
+    const url = foreignUrl(operation);
+    for (const parameter of pathParameters(operation)) {
+      for (const value of pathValues) {
+        list.push({ operation, position: `path ${parameter.name}=${value.slice(0, 30)}`, url: foreignUrl(operation, { name: parameter.name, value }), key, mustFail: true });
+      }
+    }
+    const queryParameters = operation.parameters.filter((parameter) => parameter.in === 'query');
+    const requiredQuery = queryParameters.filter((parameter) => parameter.required)
+      .map((parameter) => `${parameter.name}=${encodeURIComponent(String(sample(document, parameter.schema)))}`);
+    for (const parameter of queryParameters) {
+      const others = requiredQuery.filter((pair) => !pair.startsWith(`${parameter.name}=`));
+      const freeText = isFreeText(document, parameter.schema) && parameter.name !== 'cursor';
+      for (const value of [...queryValues, `1&${parameter.name}=2`]) {
+        const huge = value.length >= ONE_MEGABYTE_PLUS;
+        list.push({
+          operation, position: `query ${parameter.name}=${value.slice(0, 30)}`, url: `${url}?${[...others, `${parameter.name}=${value}`].join('&')}`,
+          key, mustFail: operation.method !== 'GET' || !freeText || huge,
+        });
+      }
+    }
+    // Routes without a query schema ignore the query string, as HTTP allows; those with one are strict.
+    if (queryParameters.length > 0) {
+      list.push({ operation, position: 'unknown query parameter', url: `${url}?${[...requiredQuery, `${encodeURIComponent("'; drop table app_user; --")}=1`].join('&')}`, key, mustFail: true });
+    }
+    for (const authorization of [`Bearer ${'x'.repeat(ONE_MEGABYTE_PLUS)}`, "Bearer strata_1_' OR '1'='1", `Bearer strata_99999999999999999999_${'A'.repeat(43)}`, 'Bearer', `Bearer ${b.key} ${b.key}`]) {
+      list.push({ operation, position: `authorization ${authorization.slice(0, 30)}`, url, key: null, headers: { authorization }, mustFail: true });
+    }
+    if (!operation.body) continue;
+    const base = bodyBase(operation);
+    for (const body of wholeBodies(JSON.stringify(base))) {
+      if (body.legit && !isGuarded(operation)) continue;
+      list.push({ operation, position: `body: ${body.label}`, url, key, payload: body.payload, headers: { 'content-type': body.contentType }, mustFail: true });
+    }
+    const fields = Object.keys(resolve(document, operation.body).properties ?? {});
+    for (const [index, field] of fields.entries()) {
+      for (const value of index === 0 ? [...bodyValues, hugeString] : bodyValues) {
+        if (value.legit && !isGuarded(operation, field)) continue;
+        list.push({ operation, position: `body ${field}: ${value.label}`, url, key, payload: withField(base, field, value), headers: { 'content-type': 'application/json' }, mustFail: true });
+      }
+    }
+  }
+  return list;
+}
+
+describe('hostile input on every route of the OpenAPI document', () => {
+  it('gets a 4xx from the catalogue (never a 500), and leaves every table byte-for-byte unchanged', async () => {
+    const before = await snapshot(api.database);
+    const broken: string[] = [];
+    const all = probes();
+    for (const probe of all) {
+      if (pending.has(`${probe.operation.method} ${probe.operation.path} [${probe.position}]`)) continue;
+      const response = await api.call(probe.operation.method, probe.url, probe.key, probe.payload, probe.headers);
+      const where = `${probe.operation.method} ${probe.operation.path} [${probe.position}]`;
+      const violation = catalogueViolation({ method: probe.operation.method, url: probe.url, status: response.statusCode, body: response.body });
+      if (violation) broken.push(`${where}: ${violation}`);
+      else if (response.statusCode >= 500 || (probe.mustFail && response.statusCode < 400)) broken.push(`${where} → ${response.statusCode} ${response.body.slice(0, 120)}`);
+    }
+    expect(broken).toEqual([]);
+    expect(await snapshot(api.database)).toEqual(before);
+    const routes = new Set(all.map((probe) => `${probe.operation.method} ${probe.operation.path}`));
+    expect(routes.size).toBe(operations.length);
+  });
+
+  it('left the tables an injection string names in place', async () => {
+    const { rows } = await api.database.pool.query<{ n: string }>("select count(*) as n from information_schema.tables where table_schema = 'public' and table_name in ('app_user', 'product', 'tenant')");
+    expect(Number(rows[0]!.n)).toBe(3);
+  });
+});
+
+/** Values a text field may hold, wrapped in letters so that trimming names has nothing to take. */
+const storable = ["'; drop table app_user; --", '" OR 1=1; --', '\u0001\u0007\b\u001b[31m\u007f\u0085', '\u202eevil\u200d\u2066', '𝕏 😀 e\u0301', '\\u0000 as text', '%00']
+  .map((value) => `x${value}x`);
+
+describe('text the database can store', () => {
+  it('comes back exactly as sent through every kind of text field', async () => {
+    const seed = seeder(api);
+    for (const value of storable) {
+      const product = await seed.product(a.key, { name: value, description: value, tags: [value] });
+      expect((await api.call('GET', `/v1/products/${product.id}`, a.key)).json().data).toMatchObject({ name: value, description: value, tags: [value] });
+      // The literal text \u0000 in settings is refused (see the it.fails below), so it stays out of them.
+      const settings = value.includes('\\u0000') ? {} : { [value]: value };
+      const user = await seed.user(a.key, { username: value, profile: { bio: value }, settings });
+      expect((await api.call('GET', `/v1/users/${user.id}`, a.key)).json().data).toMatchObject({ username: value, profile: { bio: value } });
+      expect((await api.call('GET', `/v1/users/${user.id}/settings`, a.key)).json().data).toEqual(settings);
+      const organization = await seed.organization(a.key, { name: value });
+      const team = await seed.team(a.key, organization.id, { name: value });
+      expect((await api.call('GET', `/v1/teams/${team.id}`, a.key)).json().data.name).toBe(value);
+      const project = await seed.project(a.key, { name: value, description: value });
+      expect((await api.call('GET', `/v1/projects/${project.id}`, a.key)).json().data).toMatchObject({ name: value, description: value });
+      expect((await api.call('POST', '/v1/api-keys', a.key, { name: value })).json().data.name).toBe(value);
+    }
+  });
+
+  // settingsObject looks for NUL in JSON.stringify(value), where a real NUL and the six characters
+  // \u0000 typed as text look alike (pending: models/user.ts, refine over the strings themselves).
+  it.fails('stores the six characters \\u0000 typed as text in settings', async () => {
+    const user = await seeder(api).user(a.key);
+    const response = await api.call('PATCH', `/v1/users/${user.id}/settings`, a.key, { note: 'escape is \\u0000' });
+    expect(response.statusCode).toBe(200);
+  });
+});
+
+type Case = [method: string, url: () => string, body: (text: string) => unknown, path: string];
+
+describe('text the database cannot store as sent (NUL, lone surrogates)', () => {
+  const unstorable = ['a\u0000b', 'a\ud800', '\udfffb'];
+  let ids: Record<string, number>;
+
+  beforeAll(async () => {
+    const seed = seeder(api);
+    const organization = await seed.organization(a.key);
+    ids = { user: (await seed.user(a.key)).id, organization: organization.id, team: (await seed.team(a.key, organization.id)).id, project: (await seed.project(a.key)).id, product: (await seed.product(a.key)).id };
+  });
+
+  const cases: Case[] = [
+    ['POST', () => '/v1/users', (text) => ({ email: `${unique('u')}@example.com`, username: text }), 'username'],
+    ['POST', () => '/v1/users', (text) => ({ email: `${unique('u')}@example.com`, username: 'u', profile: { displayName: text } }), 'profile.displayName'],
+    ['POST', () => '/v1/users', (text) => ({ email: `${unique('u')}@example.com`, username: 'u', settings: { k: text } }), 'settings.k'],
+    ['PATCH', () => `/v1/users/${ids.user}`, (text) => ({ username: text }), 'username'],
+    ['PUT', () => `/v1/users/${ids.user}/profile`, (text) => ({ bio: text }), 'bio'],
+    ['POST', () => '/v1/organizations', (text) => ({ name: text, slug: unique('o') }), 'name'],
+    ['PATCH', () => `/v1/organizations/${ids.organization}`, (text) => ({ name: text }), 'name'],
+    ['POST', () => `/v1/organizations/${ids.organization}/teams`, (text) => ({ name: text, slug: unique('t') }), 'name'],
+    ['PATCH', () => `/v1/teams/${ids.team}`, (text) => ({ name: text }), 'name'],
+    ['POST', () => '/v1/projects', (text) => ({ name: 'p', slug: unique('p'), description: text }), 'description'],
+    ['PATCH', () => `/v1/projects/${ids.project}`, (text) => ({ name: text }), 'name'],
+    ['POST', () => '/v1/products', (text) => ({ name: 'p', slug: unique('p'), tags: ['ok', text] }), 'tags.1'],
+    ['PATCH', () => `/v1/products/${ids.product}`, (text) => ({ description: text }), 'description'],
+  ];
+
+  it('is refused with VALIDATION_FAILED naming the field, never stored altered', async () => {
+    await expectUnchanged(api.database, async () => {
+      for (const [method, url, body, path] of cases) {
+        for (const text of unstorable) {
+          const response = await api.call(method, url(), a.key, body(text));
+          const named = response.statusCode === 400 ? response.json().error.details.map((detail: { path?: string }) => detail.path) : [];
+          expect({ route: `${method} ${url()} ${JSON.stringify(text)}`, status: response.statusCode, named: named.includes(path) })
+            .toEqual({ route: `${method} ${url()} ${JSON.stringify(text)}`, status: 400, named: true });
+        }
+      }
+    });
+  });
+
+  // Pending in files this suite may not edit: each `it.fails` passes while the bug stands, and starts
+  // failing the day it is fixed, as the reminder to turn it into a plain `it`.
+  it.fails('PATCH /v1/users/:id/settings names the field (pending: routes/users.ts body settingsObject.superRefine(storableText))', async () => {
+    const response = await api.app.inject({ method: 'PATCH', url: `/v1/users/${ids.user}/settings`, headers: { authorization: `Bearer ${a.key}` }, payload: { k: 'a\ud800' } });
+    expect(response.json().error.details.map((detail: { path?: string }) => detail.path)).toContain('k');
+  });
+
+  it.fails('POST /v1/api-keys refuses a lone surrogate in name (pending: routes/api-keys.ts name schema needs the storableText check)', async () => {
+    const response = await api.app.inject({ method: 'POST', url: '/v1/api-keys', headers: { authorization: `Bearer ${a.key}` }, payload: { name: 'key \ud800' } });
+    expect(response.statusCode).toBe(400);
+  });
+
+  it.fails('POST /v1/tenants refuses a lone surrogate in name (pending: models/tenant.ts tenantInput or routes/tenants.ts)', async () => {
+    const response = await api.app.inject({ method: 'POST', url: '/v1/tenants', headers: { authorization: `Bearer ${api.adminKey}` }, payload: { name: 'tenant \ud800', slug: unique('t') } });
+    expect(response.statusCode).toBe(400);
+  });
+});
+
+describe('URLs the router itself refuses', () => {
+  // Fastify's router answers these before any hook or error handler; only the `frameworkErrors`
+  // option reaches them (pending in app.ts: `frameworkErrors: frameworkErrorHandler` from ./errors.js).
+  it.fails('answers a path parameter over 100 characters and a malformed percent-encoding with a catalogue error', async () => {
+    for (const url of [`/v1/products/${'9'.repeat(ONE_MEGABYTE_PLUS)}`, '/v1/products/%E0%A4%A', '/v1/products/%ED%A0%80']) {
+      const response = await api.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${b.key}` } });
+      expect(catalogueViolation({ method: 'GET', url, status: response.statusCode, body: response.body })).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,64 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RedisStore } from '../../src/caching/redis-store.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { adminKeyFor, cachedApi, eventually, keyPrefix, openCaches, tenantWithUser, type CachedApi } from './support.js';
+
+// Two instances of the API, as two processes behind a load balancer would be: one database, one
+// Redis, each with its own caches object (and so its own near cache and subscriber).
+let database: TestDatabase;
+let a: CachedApi;
+let b: CachedApi;
+let adminKey: string;
+
+beforeAll(async () => {
+  database = await migratedDatabase();
+  const prefix = keyPrefix('instances');
+  a = await cachedApi(database, await openCaches('redis', prefix, database));
+  b = await cachedApi(database, await openCaches('redis', prefix, database));
+  adminKey = await adminKeyFor(database);
+});
+
+describe('two instances sharing one Redis', () => {
+  it('B answers from what A cached: its first read of the profile makes zero queries', async () => {
+    const { key, userId } = await tenantWithUser(a.call, adminKey);
+    const fromA = await a.call('GET', `/v1/users/${userId}/full`, key);
+    const fromB = await database.queries.measure(() => b.call('GET', `/v1/users/${userId}/full`, key));
+    expect(fromB.result.statusCode).toBe(200);
+    expect(fromB.queries).toBe(0);
+    expect(fromB.result.json()).toEqual(fromA.json());
+  });
+
+  it('a profile updated through A is read through B immediately afterwards with the new value', async () => {
+    const { key, userId } = await tenantWithUser(a.call, adminKey);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('first');
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('first');
+    expect((await a.call('PUT', `/v1/users/${userId}/profile`, key, { bio: 'second' })).statusCode).toBe(200);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('second');
+    expect((await a.call('PATCH', `/v1/users/${userId}`, key, { email: 'renamed@example.com' })).statusCode).toBe(200);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.email).toBe('renamed@example.com');
+    expect((await a.call('PATCH', `/v1/users/${userId}/settings`, key, { theme: 'dark' })).statusCode).toBe(200);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.settings).toEqual({ theme: 'dark' });
+    expect((await a.call('DELETE', `/v1/users/${userId}`, key)).statusCode).toBe(204);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).statusCode).toBe(404);
+  });
+
+  it('a key revoked through A is refused by B on its very next request', async () => {
+    const { key } = await tenantWithUser(a.call, adminKey);
+    const second = (await a.call('POST', '/v1/api-keys', key, { name: 'second' })).json().data;
+    expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    expect((await a.call('DELETE', `/v1/api-keys/${second.id}`, key)).statusCode).toBe(204);
+    expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(401);
+    expect((await b.call('GET', '/v1/api-keys', key)).statusCode).toBe(200);
+  });
+
+  it('a tenant deleted through A is refused by B at once, and pub/sub drops its data from B\'s memory', async () => {
+    const { tenantId, key, userId } = await tenantWithUser(a.call, adminKey);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).statusCode).toBe(200);
+    const heldByB = () => (b.caches.store as RedisStore).nearKeys().filter((stored) => stored.includes(`:${tenantId}:`));
+    expect(heldByB()).not.toEqual([]);
+    expect((await a.call('DELETE', `/v1/tenants/${tenantId}`, adminKey)).statusCode).toBe(204);
+    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).statusCode).toBe(401);
+    await eventually(() => heldByB().length === 0, 'B to drop the deleted tenant\'s near-cache entries');
+  });
+});

@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { loadConfig } from '../../src/config.js';
+import { runPipeline } from '../../src/etl/user-analytics/pipeline.js';
+import { createTenantWithKey } from '../../src/services/tenants.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available) console.warn(`dashboard tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+
+let database: TestDatabase;
+let app: FastifyInstance;
+let browser: Browser;
+let base: string;
+let tenantKey: string;
+let otherKey: string;
+
+async function call(method: string, path: string, key: string, body?: unknown) {
+  const response = await app.inject({ method: method as 'POST', url: `/v1${path}`, headers: { authorization: `Bearer ${key}` }, ...(body ? { payload: body as object } : {}) });
+  return response.json();
+}
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.fill('#key', key);
+  await page.click('#login button');
+}
+
+describe.skipIf(!available)('dashboard', () => {
+  beforeAll(async () => {
+    database = await migratedDatabase();
+    app = await buildApp({ database, config: loadConfig({}) });
+    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    tenantKey = (await createTenantWithKey(database, { name: 'Shop', slug: 'shop' })).apiKey.key;
+    otherKey = (await createTenantWithKey(database, { name: 'Rival', slug: 'rival' })).apiKey.key;
+    const ada = (await call('POST', '/users', tenantKey, { email: 'ada@shop.io', username: 'ada' })).data;
+    await call('POST', '/users', otherKey, { email: 'eve@rival.io', username: 'eve' });
+    await call('POST', '/products', tenantKey, { name: 'Desk lamp', slug: 'desk-lamp', price: 49.9, tags: ['home'] });
+    await call('POST', '/activities', tenantKey, { activities: [{ userId: ada.id, type: 'login', metadata: { ip: '10.0.0.1' } }] });
+    await runPipeline(database);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('shows the tenant\'s active users with lineage, and only its own users, products and activity', async () => {
+    const page = await browser.newPage();
+    await signIn(page, tenantKey);
+    await expect.poll(() => page.textContent('#dau')).toBe('1');
+    expect(await page.textContent('#lineage')).toMatch(/^\d+/);
+    await page.click('nav button[data-view="users"]');
+    await expect.poll(() => page.locator('#users tbody tr').count()).toBe(1);
+    expect(await page.textContent('#users tbody')).toContain('ada@shop.io');
+    expect(await page.textContent('#users tbody')).not.toContain('eve@rival.io');
+    await page.click('nav button[data-view="products"]');
+    await expect.poll(() => page.textContent('#products tbody')).toContain('Desk lamp');
+    await page.click('nav button[data-view="activity"]');
+    await expect.poll(() => page.textContent('#activity tbody')).toContain('10.0.0.1');
+    await page.close();
+  });
+
+  it('shows the change history of an entity', async () => {
+    const page = await browser.newPage();
+    await signIn(page, tenantKey);
+    await page.click('nav button[data-view="audit"]');
+    await page.selectOption('#audit-lookup select', 'product');
+    await page.fill('#audit-lookup input', '1');
+    await page.click('#audit-lookup button');
+    await expect.poll(() => page.textContent('#audit tbody')).toContain('INSERT');
+    expect(await page.textContent('#audit tbody')).toContain('Desk lamp');
+    await page.close();
+  });
+
+  it('refuses a wrong key with the API\'s error code and shows no data', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'strata_1_not-a-real-key');
+    await expect.poll(() => page.textContent('#error')).toContain('UNAUTHENTICATED');
+    expect(await page.isHidden('#tenant')).toBe(true);
+    await page.close();
+  });
+});
