@@ -17,6 +17,8 @@ const configSchema = z.object({
   CACHE_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('strata'),
   CACHE_WARN_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   ETL_CRON: z.string().min(1).default('*/5 * * * *'),
+  /** `off` runs the API without the scheduled analytics and partition jobs (run `strata etl run` by hand). */
+  STRATA_SCHEDULER: z.enum(['on', 'off']).default('on'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -72,7 +72,7 @@ export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown) {
   return { data: rows.map(toApi), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
 }
 
-const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash']);
+const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash', 'ingest_xid']);
 
 function camel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Caches } from './index.js';
 import { analyticsDataVersion } from './query-cache.js';
@@ -46,17 +46,10 @@ function matches(ifNoneMatch: string, tag: string): boolean {
   });
 }
 
-/**
- * The HTTP layer of the cache. ETag on every successful GET and `304 Not Modified` when the client
- * already holds it (@fastify/etag does the same, but it is not a dependency and this needs the
- * metrics); and a server-side response cache for the expensive analytics GETs, keyed by tenant and
- * URL under the tenant's versions and the analytics data version.
- */
-export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
+/** The server-side cache of the expensive GETs: looked up before the handler, filled when it answered 200. */
+function registerResponseCache(app: FastifyInstance, options: ApiCacheOptions): void {
   const { caches } = options;
   const prefixes = options.responseCachedPrefixes ?? ['/v1/analytics/'];
-  app.decorate('caches', caches);
-
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat();
     if (methods.includes('GET') && prefixes.some((prefix) => route.url.startsWith(prefix)) && route.config?.responseCache === undefined) {
@@ -85,6 +78,19 @@ export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
     reply.header('x-cache', 'miss');
     if (probe.version !== undefined) toStore.set(request, { entry, version: probe.version });
   });
+}
+
+/**
+ * The HTTP layer of the cache. ETag on every successful GET and `304 Not Modified` when the client
+ * already holds it (@fastify/etag does the same, but it is not a dependency and this needs the
+ * metrics); and a server-side response cache for the expensive analytics GETs, keyed by tenant and
+ * URL under the tenant's versions and the analytics data version.
+ */
+export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
+  const { caches } = options;
+  app.decorate('caches', caches);
+  // Without a store nothing could be kept: no data-version query, no x-cache header.
+  if (caches.backend !== 'none') registerResponseCache(app, options);
 
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const pending = toStore.get(request);

@@ -53,6 +53,7 @@ export class RedisStore implements CacheStore {
   readonly #tokens = new TokenSource();
   readonly #origin = this.#tokens.next();
   readonly #pending: WriteIntent[] = [];
+  #flushing: Promise<void> | null = null;
   #retryAt = 0;
   #lastWarning = Number.NEGATIVE_INFINITY;
 
@@ -175,17 +176,30 @@ export class RedisStore implements CacheStore {
       return false;
     }
     try {
-      // Replayed before any read: a bump lost while Redis was away would otherwise let this
-      // instance find the old value under the old version.
-      while (this.#pending.length > 0) {
-        await this.#finish(this.#pending[0]!);
-        this.#pending.shift();
-      }
+      if (this.#pending.length > 0) await this.#replayPending();
       return true;
     } catch (error) {
       this.#failed(error, [layer]);
       return false;
     }
+  }
+
+  /**
+   * Replayed before any read: a bump lost while Redis was away would otherwise let this instance find
+   * the old value under the old version. One replay at a time, shared by concurrent callers.
+   */
+  #replayPending(): Promise<void> {
+    this.#flushing ??= (async () => {
+      try {
+        while (this.#pending.length > 0) {
+          await this.#finish(this.#pending[0]!);
+          this.#pending.shift();
+        }
+      } finally {
+        this.#flushing = null;
+      }
+    })();
+    return this.#flushing;
   }
 
   /** Bumps each target's version, then lifts the write's mark, then tells the other instances. */

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
+import { registerActivityCommands } from './activity.js';
 import { registerCacheCommands } from './cache.js';
 import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerEtlCommands } from './etl.js';
 import { registerMigrationCommands } from './migrations.js';
 import { registerSeedCommand } from './seed.js';
@@ -20,5 +22,7 @@ export function buildProgram(context: CliContext): Command {
   registerCacheCommands(program, context);
   registerEtlCommands(program, context);
   registerSeedCommand(program, context);
+  registerDoctorCommand(program, context);
+  registerActivityCommands(program, context);
   return program;
 }

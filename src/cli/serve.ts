@@ -4,6 +4,7 @@ import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { createCaches, type Caches } from '../caching/index.js';
 import { migrate } from '../db/migrator.js';
+import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
 import { ensureAdminKey } from '../services/api-keys.js';
 import type { CliContext } from './context.js';
 
@@ -22,6 +23,7 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
   const runtime = await context.openRuntime();
   let app: FastifyInstance | undefined;
   let caches: Caches | undefined;
+  let scheduler: EtlScheduler | undefined;
   try {
     const applied = await migrate(runtime.database);
     if (applied.length) context.out(applied.join('\n'));
@@ -34,19 +36,26 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     await caches.ready(2000);
     app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL }, caches });
     const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
+    if (context.config.STRATA_SCHEDULER === 'on') {
+      const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL });
+      scheduler = await startEtlScheduler(runtime.database, context.config, { onError: (error) => log.warn({ err: error }, 'scheduled job failed') });
+    }
     const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
     context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);
     const listening = app;
     const openCaches = caches;
+    const openScheduler = scheduler;
     return {
       address,
       async close() {
+        await openScheduler?.stop();
         await listening.close();
         await openCaches.close();
         await runtime.close();
       },
     };
   } catch (error) {
+    await scheduler?.stop();
     await app?.close();
     await caches?.close();
     await runtime.close();

@@ -43,6 +43,9 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
     types,
   });
   pool.on('connect', (client) => {
+    // A checked-out client whose server connection drops (admin kill, failover) emits 'error';
+    // unheard, it would end the process. The query in flight still fails and is reported.
+    client.on('error', () => undefined);
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const first = args[0] as string | { text?: string } | undefined;

@@ -4,6 +4,7 @@ import {
 } from 'kysely';
 import { migrations } from '../migrations/index.js';
 import { StrataError } from '../errors.js';
+import { ensureMonthlyPartitions } from './activity-partitions.js';
 import type { Database } from './database.js';
 
 export interface MigrationStatus {
@@ -62,15 +63,15 @@ export async function showMigrations(database: Database): Promise<MigrationStatu
   return infos.map((info) => ({ name: info.name, executedAt: info.executedAt ?? null }));
 }
 
-/** Creates missing monthly partitions of user_activity; a no-op before its migration has run. */
+/**
+ * Creates missing monthly partitions of user_activity; a no-op before its migration has run. Rows of
+ * a missing month already in the default partition are moved into it (see activity-partitions.ts):
+ * the SQL function would fail on them, and with it every start.
+ */
 export async function ensureActivityPartitions(database: Database): Promise<number> {
-  // Two statements: PostgreSQL resolves a function name when it parses the statement, so a call
-  // guarded by a CASE in the same statement still fails before the function exists.
-  const { rows: [found] } = await sql<{ exists: boolean }>`
-    select to_regprocedure('ensure_user_activity_partitions(integer, integer)') is not null as exists`.execute(database.admin);
+  const { rows: [found] } = await sql<{ exists: boolean }>`select to_regclass('user_activity') is not null as exists`.execute(database.admin);
   if (!found?.exists) return 0;
-  const { rows } = await sql<{ created: number }>`select ensure_user_activity_partitions() as created`.execute(database.admin);
-  return rows[0]?.created ?? 0;
+  return (await ensureMonthlyPartitions(database)).created.length;
 }
 
 /** The SQL a migration would run, without running it (Django's sqlmigrate). */

@@ -76,8 +76,9 @@ describe('GET /v1/audit', () => {
     const product = await seed.product(a.key);
     expectError(await api.call('GET', `/v1/audit?entity=product&entityId=${product.id}`, b.key), 404, 'NOT_FOUND');
     expectError(await api.call('GET', '/v1/audit?entity=product&entityId=999999999', a.key), 404, 'NOT_FOUND');
+    expect((await api.call('PATCH', `/v1/products/${product.id}`, a.key, { price: 3 })).statusCode).toBe(200);
     const cursor = (await history(`entity=product&entityId=${product.id}&limit=1`)).nextCursor;
-    expect(cursor).toBeNull();
+    expect(await history(`entity=product&entityId=${product.id}&cursor=${cursor}`, b.key)).toEqual({ data: [], nextCursor: null });
   });
 
   it.each([

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { catalogueViolation, checkedApi, type CheckedApi } from './support/checked-api.js';
 import { expectUnchanged, snapshot } from './support/db-snapshot.js';
 import {
-  bodyValues, hugeString, ONE_MEGABYTE_PLUS, pathValues, queryValues, wholeBodies, type HostileValue,
+  bodyValues, hugeString, ONE_MEGABYTE_PLUS, pathValues, queryValues, sqlInjection, wholeBodies, type HostileValue,
 } from './support/hostile-values.js';
-import { isFreeText, openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
+import { admits, openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
 import { seeder, unique } from './support/seed.js';
 
 let api: CheckedApi;
@@ -14,11 +15,18 @@ let a: { id: number; key: string };
 let b: { id: number; key: string };
 /** A's rows by the collection their id follows in a path; B aims at them and must always miss. */
 const foreignIds: Record<string, number> = {};
+
 /**
- * Create bodies that collide with a row B already has on their unique field, so a hostile value that
- * passes validation in any other field still stores nothing.
+ * How a request without a foreign id is kept from storing anything when a hostile value passes
+ * validation: a create body whose `unique` field collides with a row B has (409), or an ingest batch
+ * under an Idempotency-Key B already used for another batch (422). Hostile values never replace `unique`.
  */
-const takenBodies: Record<string, { body: Record<string, unknown>; unique: string }> = {};
+interface Guard {
+  body: Record<string, unknown>;
+  unique?: string;
+  headers?: Record<string, string>;
+}
+const guards: Record<string, Guard> = {};
 const neverIssued = 2_000_000_000;
 
 beforeAll(async () => {
@@ -41,19 +49,30 @@ beforeAll(async () => {
   });
   const [bUser, bOrganization, bProject, bProduct] = [await seed.user(b.key), await seed.organization(b.key), await seed.project(b.key), await seed.product(b.key)];
   const aTenant = (await api.call('GET', `/v1/tenants/${a.id}`, api.adminKey)).json().data;
-  Object.assign(takenBodies, {
+  Object.assign(guards, {
     'POST /v1/users': { body: { email: bUser.email, username: 'taken' }, unique: 'email' },
     'POST /v1/organizations': { body: { name: 'Taken', slug: bOrganization.slug }, unique: 'slug' },
     'POST /v1/projects': { body: { name: 'Taken', slug: bProject.slug }, unique: 'slug' },
     'POST /v1/products': { body: { name: 'Taken', slug: bProduct.slug }, unique: 'slug' },
     'POST /v1/tenants': { body: { name: 'Taken', slug: aTenant.slug }, unique: 'slug' },
   });
+  const ingests: [string, string, Record<string, unknown>][] = [
+    ['POST /v1/activities', '/v1/activities', { activities: [{ userId: bUser.id, type: 'signup', metadata: { plan: 'free' } }] }],
+    ['POST /v1/events', '/v1/events', { events: [{ id: randomUUID(), distinctId: 'device-1', userId: bUser.id, name: 'opened', properties: { source: 'seed' } }] }],
+  ];
+  for (const [route, url, body] of ingests) {
+    if (!operations.some((operation) => `${operation.method} ${operation.path}` === route)) continue;
+    const headers = { 'idempotency-key': `used-${unique('k')}` };
+    expect((await api.call('POST', url, b.key, body, headers)).statusCode).toBeLessThan(300);
+    guards[route] = { body, headers };
+  }
   // Authentication stamps last_used_at; do it now so the first request of the sweep is like the rest.
   await api.call('GET', '/v1/api-keys', b.key);
 });
 
 const isAdminRoute = (operation: Operation) => operation.path.startsWith('/v1/tenants');
 const callerKey = (operation: Operation) => (isAdminRoute(operation) ? api.adminKey : b.key);
+const routeOf = (operation: Operation) => `${operation.method} ${operation.path}`;
 
 /** The path with every parameter aimed at a row B cannot see (A's, or never issued on admin routes). */
 function foreignUrl(operation: Operation, override?: { name: string; value: string }): string {
@@ -66,15 +85,34 @@ function foreignUrl(operation: Operation, override?: { name: string; value: stri
 }
 
 const pathParameters = (operation: Operation) => operation.parameters.filter((parameter) => parameter.in === 'path');
-const taken = (operation: Operation) => takenBodies[`${operation.method} ${operation.path}`];
 
-/** True when a legit value in this field cannot make the request store anything: a foreign id, or a taken value elsewhere. */
-function isGuarded(operation: Operation, field?: string): boolean {
-  return pathParameters(operation).length > 0 || (taken(operation) !== undefined && taken(operation)!.unique !== field);
+/** True when a legit value at this body path cannot make the request store anything. */
+function isGuarded(operation: Operation, path?: string): boolean {
+  const guard = guards[routeOf(operation)];
+  return pathParameters(operation).length > 0 || (guard !== undefined && (path === undefined || path.split('.')[0] !== guard.unique));
 }
 
-function bodyBase(operation: Operation): Record<string, unknown> {
-  return taken(operation)?.body ?? (sample(document, operation.body!) as Record<string, unknown>);
+/** The body with the value at a dotted path (array indexes as numbers) replaced by raw JSON text. */
+function replaced(base: Record<string, unknown>, path: string, value: HostileValue): string {
+  const copy = structuredClone(base) as Record<string, unknown>;
+  const keys = path.split('.');
+  let parent: Record<string, unknown> = copy;
+  for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;
+  const marker = `hostile-${randomUUID()}`;
+  parent[keys.at(-1)!] = marker;
+  return JSON.stringify(copy).replace(JSON.stringify(marker), value.json);
+}
+
+/** Top-level fields, and the fields of the first item of a batch (an array of objects). */
+function bodyPaths(operation: Operation, base: Record<string, unknown>): string[] {
+  const properties = resolve(document, operation.body!).properties ?? {};
+  return Object.entries(properties).flatMap(([name, schema]) => {
+    const items = resolve(document, schema).items;
+    const item = items ? resolve(document, items) : undefined;
+    const nested = item?.properties && Array.isArray(base[name]) && (base[name] as unknown[]).length > 0
+      ? Object.keys(item.properties).map((field) => `${name}.0.${field}`) : [];
+    return [name, ...nested];
+  });
 }
 
 /**
@@ -86,11 +124,6 @@ const pending = new Set([
   'POST /v1/api-keys [body name: lone low surrogate]',
 ]);
 
-function withField(base: Record<string, unknown>, field: string, value: HostileValue): string {
-  const entries = Object.entries(base).filter(([key]) => key !== field).map(([key, inner]) => `${JSON.stringify(key)}:${JSON.stringify(inner)}`);
-  return `{${[...entries, `${JSON.stringify(field)}:${value.json}`].join(',')}}`;
-}
-
 interface Probe {
   operation: Operation;
   position: string;
@@ -98,8 +131,16 @@ interface Probe {
   payload?: string;
   headers?: Record<string, string>;
   key: string | null;
-  /** Whether any 2xx would break the rule; false only for reads whose filter is free text. */
+  /** Whether a 2xx would break the rule; false only for reads the document admits. */
   mustFail: boolean;
+}
+
+function decoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
 }
 
 function probes(): Probe[] {
@@ -117,33 +158,39 @@ function probes(): Probe[] {
       .map((parameter) => `${parameter.name}=${encodeURIComponent(String(sample(document, parameter.schema)))}`);
     for (const parameter of queryParameters) {
       const others = requiredQuery.filter((pair) => !pair.startsWith(`${parameter.name}=`));
-      const freeText = isFreeText(document, parameter.schema) && parameter.name !== 'cursor';
       for (const value of [...queryValues, `1&${parameter.name}=2`]) {
-        const huge = value.length >= ONE_MEGABYTE_PLUS;
+        const text = value.includes('&') ? undefined : decoded(value);
+        const admitted = text === undefined ? value.includes('&') ? false : undefined : admits(document, parameter.schema, text);
         list.push({
           operation, position: `query ${parameter.name}=${value.slice(0, 30)}`, url: `${url}?${[...others, `${parameter.name}=${value}`].join('&')}`,
-          key, mustFail: operation.method !== 'GET' || !freeText || huge,
+          key, mustFail: operation.method !== 'GET' || admitted === false,
         });
       }
     }
     // Routes without a query schema ignore the query string, as HTTP allows; those with one are strict.
     if (queryParameters.length > 0) {
-      list.push({ operation, position: 'unknown query parameter', url: `${url}?${[...requiredQuery, `${encodeURIComponent("'; drop table app_user; --")}=1`].join('&')}`, key, mustFail: true });
+      list.push({ operation, position: 'unknown query parameter', url: `${url}?${[...requiredQuery, `${encodeURIComponent(sqlInjection)}=1`].join('&')}`, key, mustFail: true });
     }
     for (const authorization of [`Bearer ${'x'.repeat(ONE_MEGABYTE_PLUS)}`, "Bearer strata_1_' OR '1'='1", `Bearer strata_99999999999999999999_${'A'.repeat(43)}`, 'Bearer', `Bearer ${b.key} ${b.key}`]) {
       list.push({ operation, position: `authorization ${authorization.slice(0, 30)}`, url, key: null, headers: { authorization }, mustFail: true });
     }
     if (!operation.body) continue;
-    const base = bodyBase(operation);
+    const guard = guards[routeOf(operation)];
+    const base = guard?.body ?? (sample(document, operation.body) as Record<string, unknown>);
+    const json = { 'content-type': 'application/json', ...guard?.headers };
+    if (guard?.headers) {
+      for (const idempotencyKey of ['', 'has spaces', 'x'.repeat(201), "'; drop table idempotency_key; --", 'ключ']) {
+        list.push({ operation, position: `idempotency-key ${idempotencyKey.slice(0, 30)}`, url, key, payload: JSON.stringify(base), headers: { ...json, 'idempotency-key': idempotencyKey }, mustFail: true });
+      }
+    }
     for (const body of wholeBodies(JSON.stringify(base))) {
       if (body.legit && !isGuarded(operation)) continue;
-      list.push({ operation, position: `body: ${body.label}`, url, key, payload: body.payload, headers: { 'content-type': body.contentType }, mustFail: true });
+      list.push({ operation, position: `body: ${body.label}`, url, key, payload: body.payload, headers: { ...json, 'content-type': body.contentType }, mustFail: true });
     }
-    const fields = Object.keys(resolve(document, operation.body).properties ?? {});
-    for (const [index, field] of fields.entries()) {
+    for (const [index, path] of bodyPaths(operation, base).entries()) {
       for (const value of index === 0 ? [...bodyValues, hugeString] : bodyValues) {
-        if (value.legit && !isGuarded(operation, field)) continue;
-        list.push({ operation, position: `body ${field}: ${value.label}`, url, key, payload: withField(base, field, value), headers: { 'content-type': 'application/json' }, mustFail: true });
+        if (value.legit && !isGuarded(operation, path)) continue;
+        list.push({ operation, position: `body ${path}: ${value.label}`, url, key, payload: replaced(base, path, value), headers: json, mustFail: true });
       }
     }
   }
@@ -156,16 +203,16 @@ describe('hostile input on every route of the OpenAPI document', () => {
     const broken: string[] = [];
     const all = probes();
     for (const probe of all) {
-      if (pending.has(`${probe.operation.method} ${probe.operation.path} [${probe.position}]`)) continue;
-      const response = await api.call(probe.operation.method, probe.url, probe.key, probe.payload, probe.headers);
-      const where = `${probe.operation.method} ${probe.operation.path} [${probe.position}]`;
+      if (pending.has(`${routeOf(probe.operation)} [${probe.position}]`)) continue;
+      const response = await api.uncheckedCall(probe.operation.method, probe.url, probe.key, probe.payload, probe.headers);
+      const where = `${routeOf(probe.operation)} [${probe.position}]`;
       const violation = catalogueViolation({ method: probe.operation.method, url: probe.url, status: response.statusCode, body: response.body });
       if (violation) broken.push(`${where}: ${violation}`);
       else if (response.statusCode >= 500 || (probe.mustFail && response.statusCode < 400)) broken.push(`${where} → ${response.statusCode} ${response.body.slice(0, 120)}`);
     }
     expect(broken).toEqual([]);
     expect(await snapshot(api.database)).toEqual(before);
-    const routes = new Set(all.map((probe) => `${probe.operation.method} ${probe.operation.path}`));
+    const routes = new Set(all.map((probe) => routeOf(probe.operation)));
     expect(routes.size).toBe(operations.length);
   });
 

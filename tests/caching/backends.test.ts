@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { createCaches } from '../../src/caching/index.js';
+import { createCaches, disabledCaches } from '../../src/caching/index.js';
 import type { ReadThroughHooks } from '../../src/caching/read-through.js';
 import { layerStats } from '../../src/cli/cache.js';
 import { loadConfig } from '../../src/config.js';
@@ -50,6 +50,10 @@ describe('createCaches', () => {
         expect(queries).toBeGreaterThan(0);
       }
       expect((await call('/metrics', adminKey)).body).toContain('backend="none"');
+      const analytics = await database.queries.measure(() => call('/v1/analytics/active-users?from=2024-01-01&to=2024-01-02', key));
+      expect(analytics.result.statusCode).toBe(200);
+      expect(analytics.result.headers['x-cache']).toBeUndefined();
+      expect(analytics.statements).not.toContain('select max("id") as "id" from "etl_run"');
     } finally {
       await app.close();
     }
@@ -81,6 +85,18 @@ describe.each(['memory', 'redis'] as const)('overlapping writes (%s)', (backend)
     await second;
     await read();
     expect(await read()).toBe(true);
+  });
+});
+
+describe('disabledCaches', () => {
+  it('loads an analytics summary every time, without asking for the data version', async () => {
+    const caches = disabledCaches(database);
+    let loads = 0;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const { queries } = await database.queries.measure(() => caches.query.analyticsSummary(1, 'weekly', {}, async () => ++loads));
+      expect(queries).toBe(0);
+    }
+    expect(loads).toBe(2);
   });
 });
 

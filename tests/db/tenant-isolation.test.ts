@@ -23,8 +23,8 @@ async function tenantCounts(table: string): Promise<Record<number, number>> {
   return Object.fromEntries(rows.map((row) => [row.tenant_id, row.rows]));
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<{ code?: string; cause?: { message?: string } } | null> {
-  return promise.then(() => null, (error: { code?: string; cause?: { message?: string } }) => error);
+async function failureOf(promise: Promise<unknown>): Promise<{ code?: string; message?: string; cause?: { message?: string } } | null> {
+  return promise.then(() => null, (error: { code?: string; message?: string; cause?: { message?: string } }) => error);
 }
 
 beforeAll(async () => {

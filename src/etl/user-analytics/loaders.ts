@@ -84,6 +84,12 @@ export async function finishRun(db: Kysely<DB>, runId: number, rowsWritten: numb
     .where('id', '=', runId).execute();
 }
 
+function changes(batch: readonly MetricDelta[]) {
+  return sql`unnest(${batch.map((change) => change.tenantId)}::bigint[], ${batch.map((change) => change.name)}::text[],
+    ${batch.map((change) => change.dimension)}::text[], ${batch.map((change) => change.day)}::date[],
+    ${batch.map((change) => change.value)}::bigint[]) as change(tenant_id, name, dimension, day, value)`;
+}
+
 /**
  * Adds each change to its daily metric. Adding is only sound because a batch is applied once:
  * the run holds the pipeline lock, reads the watermark under it, and commits its etl_run row
@@ -97,10 +103,7 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   for (const batch of batches(growing)) {
     const result = await sql`
       insert into metric (tenant_id, name, dimension, day, value, etl_run_id)
-      select tenant_id, name, dimension, day, value, ${runId}
-      from unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.name)}::text[],
-        ${batch.map((m) => m.dimension)}::text[], ${batch.map((m) => m.day)}::date[], ${batch.map((m) => m.value)}::bigint[])
-        as change(tenant_id, name, dimension, day, value)
+      select tenant_id, name, dimension, day, value, ${runId} from ${changes(batch)}
       on conflict (tenant_id, name, dimension, day) do update
         set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = now()`.execute(db);
     written += affected(result);
@@ -108,16 +111,15 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   for (const batch of batches(shrinking)) {
     const result = await sql`
       update metric set value = metric.value + change.value, etl_run_id = ${runId}, updated_at = now()
-      from unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.name)}::text[],
-        ${batch.map((m) => m.dimension)}::text[], ${batch.map((m) => m.day)}::date[], ${batch.map((m) => m.value)}::bigint[])
-        as change(tenant_id, name, dimension, day, value)
+      from ${changes(batch)}
       where metric.tenant_id = change.tenant_id and metric.name = change.name
         and metric.dimension = change.dimension and metric.day = change.day`.execute(db);
     written += affected(result);
     // A day nobody is new on any more has no metric row, as if it had never counted anyone.
     await sql`
-      delete from metric m using unnest(${batch.map((m) => m.tenantId)}::bigint[], ${batch.map((m) => m.day)}::date[]) as change(tenant_id, day)
-      where m.tenant_id = change.tenant_id and m.day = change.day and m.name = 'new_users' and m.dimension = '' and m.value = 0`.execute(db);
+      delete from metric using ${changes(batch)}
+      where metric.tenant_id = change.tenant_id and metric.name = change.name
+        and metric.dimension = change.dimension and metric.day = change.day and metric.value = 0`.execute(db);
   }
   return written;
 }

@@ -1,0 +1,66 @@
+import { sql } from 'kysely';
+import PgBoss from 'pg-boss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PARTITIONS_CRON, PARTITIONS_QUEUE, ensureMonthlyPartitions, listActivityPartitions, missingMonths, monthStart, partitionName,
+  schedulePartitionMaintenance,
+} from '../../src/db/activity-partitions.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+
+let database: TestDatabase;
+let boss: PgBoss | undefined;
+
+beforeAll(async () => {
+  database = await migratedDatabase();
+});
+
+afterAll(async () => {
+  await boss?.stop({ graceful: false, close: true, wait: true, timeout: 10_000 });
+});
+
+const exists = async (name: string) =>
+  (await sql<{ found: boolean }>`select to_regclass(${name}) is not null as found`.execute(database.admin)).rows[0]!.found;
+
+describe('listActivityPartitions', () => {
+  it('reads each partition\'s exact bounds from the catalog, the default last', async () => {
+    const partitions = await listActivityPartitions(database.admin);
+    expect(partitions.at(-1)).toEqual({ name: 'user_activity_default', from: null, to: null });
+    const thisMonth = partitions.find((partition) => partition.name === partitionName(monthStart(new Date())));
+    expect(thisMonth).toEqual({ name: partitionName(monthStart(new Date())), from: monthStart(new Date()), to: monthStart(new Date(), 1) });
+  });
+});
+
+describe('ensureMonthlyPartitions', () => {
+  it('creates only the months missing from the window, and nothing on a second run', async () => {
+    await sql`drop table ${sql.table(partitionName(monthStart(new Date(), 2)))}`.execute(database.admin);
+    expect(await missingMonths(database.admin)).toEqual([monthStart(new Date(), 2)]);
+    expect(await ensureMonthlyPartitions(database, { monthsAhead: 4 })).toEqual({
+      created: [partitionName(monthStart(new Date(), 2)), partitionName(monthStart(new Date(), 4))], moved: 0,
+    });
+    expect(await ensureMonthlyPartitions(database, { monthsAhead: 4 })).toEqual({ created: [], moved: 0 });
+  });
+
+  it('works from any clock: a window around another day creates that window\'s months', async () => {
+    const now = new Date(Date.UTC(2031, 0, 15));
+    expect((await ensureMonthlyPartitions(database, { now, monthsAhead: 1, monthsBack: 1 })).created)
+      .toEqual(['user_activity_p2030_12', 'user_activity_p2031_01', 'user_activity_p2031_02']);
+  });
+});
+
+describe('schedulePartitionMaintenance', () => {
+  it('schedules a daily job on the given pg-boss instance that creates the missing months', async () => {
+    boss = new PgBoss({ connectionString: database.url, schema: 'pgboss', max: 2 });
+    boss.on('error', () => undefined);
+    await boss.start();
+    await schedulePartitionMaintenance(boss, database, { pollingIntervalSeconds: 0.5 });
+    expect((await boss.getSchedules()).map((schedule) => [schedule.name, schedule.cron, schedule.options?.tz]))
+      .toContainEqual([PARTITIONS_QUEUE, PARTITIONS_CRON, 'UTC']);
+
+    const coming = partitionName(monthStart(new Date(), 1));
+    await sql`drop table ${sql.table(coming)}`.execute(database.admin);
+    await boss.send(PARTITIONS_QUEUE, {});
+    const deadline = Date.now() + 30_000;
+    while (!(await exists(coming)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await exists(coming)).toBe(true);
+  });
+});
