@@ -3,9 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { buildApp } from '../src/api/app.js';
+import { createCaches } from '../src/caching/index.js';
+import { loadConfig } from '../src/config.js';
 import { openDatabase, withDatabaseName, type Database } from '../src/db/database.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrator.js';
+import { withTenant } from '../src/db/tenant.js';
+import { issueTenantKey } from '../src/services/api-keys.js';
 
 export interface BenchServer {
   /** A connection URL of the server (any database). */
@@ -158,4 +163,32 @@ export function activityRows(count: number, userIds: readonly number[], offset =
 export async function truncateActivities(database: Database): Promise<void> {
   await sql`truncate user_activity`.execute(database.admin);
   await sql`checkpoint`.execute(database.admin).catch(() => undefined);
+}
+
+export interface ApiServer {
+  /** e.g. http://127.0.0.1:41234 */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/** The API as `strata serve` runs it (in-process session cache, no request log), on a free port of 127.0.0.1. */
+export async function startApiServer(database: Database): Promise<ApiServer> {
+  const config = loadConfig({ LOG_LEVEL: 'silent' });
+  const caches = createCaches({ config, database });
+  const app = await buildApp({ database, config, caches, logger: false });
+  const origin = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    origin,
+    async close() {
+      await app.close();
+      await caches.close();
+    },
+  };
+}
+
+/** One API key per tenant, issued as `POST /v1/api-keys` would. */
+export async function tenantKeys(database: Database, tenantIds: readonly number[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const tenantId of tenantIds) keys.push((await withTenant(database, { tenantId }, (trx) => issueTenantKey(trx, 'bench'))).key);
+  return keys;
 }

@@ -11,7 +11,7 @@ import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin } from './auth.js';
-import { registerErrorHandling } from './errors.js';
+import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -44,6 +44,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: DEFAULT_BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // A malformed URL (bad percent-encoding, an over-long parameter) answers in the catalogue's shape.
+    frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

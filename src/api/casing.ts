@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { storableText } from './http.js';
+import { refuseUnstorableText } from './http.js';
 
 const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 const snake = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
@@ -10,7 +10,7 @@ const snake = (key: string) => key.replace(/[A-Z]/g, (letter) => `_${letter.toLo
  * refuses text the database would not store as sent.
  */
 export function camelCaseBody<T extends z.ZodRawShape>(schema: z.ZodObject<T>, nested: string[] = []) {
-  return camelCaseShape(schema, nested).superRefine(storableText);
+  return camelCaseShape(schema, nested).superRefine(refuseUnstorableText);
 }
 
 function camelCaseShape(schema: z.ZodObject<z.ZodRawShape>, nested: string[]): z.ZodObject<z.ZodRawShape> {

@@ -36,35 +36,7 @@ export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>
 
 export const idCursor = z.number().int().positive();
 
-// A surrogate half without its partner: the driver would write U+FFFD, so the value read back differs.
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function unstorable(text: string): string | undefined {
-  if (text.includes('\u0000')) return 'must not contain NUL characters';
-  if (loneSurrogate.test(text)) return 'must be well-formed Unicode (no lone surrogates)';
-  return undefined;
-}
-
-/**
- * A zod refinement over a whole request body: every string in it, keys included, must be text
- * PostgreSQL stores exactly as sent. Iterative, because the body may be nested thousands deep.
- */
-export function storableText(value: unknown, context: z.RefinementCtx): void {
-  const pending: [unknown, PropertyKey[]][] = [[value, []]];
-  while (pending.length > 0) {
-    const [current, path] = pending.pop()!;
-    if (typeof current === 'string') {
-      const problem = unstorable(current);
-      if (problem) context.addIssue({ code: 'custom', message: problem, path });
-    } else if (current !== null && typeof current === 'object') {
-      for (const [key, inner] of Object.entries(current)) {
-        const problem = unstorable(key);
-        if (problem) context.addIssue({ code: 'custom', message: `key ${problem}`, path: [...path, key] });
-        pending.push([inner, [...path, key]]);
-      }
-    }
-  }
-}
+export { refuseUnstorableText } from '../models/common.js';
 
 /** A page of rows and the cursor of the next page (null on the last). */
 export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown) {

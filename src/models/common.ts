@@ -3,7 +3,42 @@ import { z } from 'zod';
 /** Identifiers are bigint in PostgreSQL and JSON numbers at the edge: safe below 2^53. */
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const slug = z.string().min(1).max(63).regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and inner dashes');
-export const name = z.string().trim().min(1).max(200);
-/** Text without NUL, which PostgreSQL cannot store in text columns. */
-export const text = (max: number) => z.string().max(max).refine((value) => !value.includes('\u0000'), 'must not contain NUL characters');
+/**
+ * PostgreSQL text cannot hold NUL, and a lone UTF-16 surrogate would be stored as U+FFFD: either way
+ * the value read back would differ from the one sent, so both are refused with the field named.
+ */
+const storable = (value: string) => !value.includes('\u0000') && !/\p{Cs}/u.test(value);
+const storableMessage = 'must not contain NUL characters or unpaired surrogates';
+export const name = z.string().trim().min(1).max(200).refine(storable, storableMessage);
+export const text = (max: number) => z.string().max(max).refine(storable, storableMessage);
 export const jsonObject = z.record(z.string(), z.unknown());
+
+// A surrogate half without its partner: the driver would write U+FFFD, so the value read back differs.
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function unstorable(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain NUL characters';
+  if (loneSurrogate.test(text)) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
+/**
+ * A zod refinement over a whole request body: every string in it, keys included, must be text
+ * PostgreSQL stores exactly as sent. Iterative, because the body may be nested thousands deep.
+ */
+export function refuseUnstorableText(value: unknown, context: z.RefinementCtx): void {
+  const pending: [unknown, PropertyKey[]][] = [[value, []]];
+  while (pending.length > 0) {
+    const [current, path] = pending.pop()!;
+    if (typeof current === 'string') {
+      const problem = unstorable(current);
+      if (problem) context.addIssue({ code: 'custom', message: problem, path });
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, inner] of Object.entries(current)) {
+        const problem = unstorable(key);
+        if (problem) context.addIssue({ code: 'custom', message: `key ${problem}`, path: [...path, key] });
+        pending.push([inner, [...path, key]]);
+      }
+    }
+  }
+}

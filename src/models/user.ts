@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../db/schema.generated.js';
-import { id, text } from './common.js';
+import { jsonbObject } from './activity.js';
+import { id, refuseUnstorableText, text } from './common.js';
 
 export type { AppUser, Profile, UserSettings } from '../db/schema.generated.js';
 
@@ -18,9 +19,8 @@ export type ProfileInput = z.input<typeof profileInput>;
 export type Settings = JsonObject;
 
 /** A JSON object PostgreSQL can store as jsonb: jsonb refuses the NUL character anywhere inside. */
-export const settingsObject = z.record(z.string(), z.json())
-  .refine((value) => !JSON.stringify(value).includes('\\u0000'), 'must not contain NUL characters')
-  .transform((value) => value as Settings);
+export const settingsObject = z.record(z.string(), z.unknown()).superRefine(refuseUnstorableText)
+  .pipe(jsonbObject).transform((value) => value as Settings);
 export type SettingsInput = z.input<typeof settingsObject>;
 
 export const userCreateInput = z.strictObject({

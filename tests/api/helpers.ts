@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { loadConfig } from '../../src/config.js';
 import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
+import { atFileEnd } from '../helpers/cleanup.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
 export interface TestApi {
@@ -20,7 +20,7 @@ export async function testApi(): Promise<TestApi> {
   const adminKey = generateAdminKey();
   await ensureAdminKey(database.admin, adminKey);
   const app = await buildApp({ database, config: loadConfig({}) });
-  afterAll(() => app.close());
+  atFileEnd(() => app.close());
   const call: TestApi['call'] = (method, url, key, body, headers = {}) => app.inject({
     method: method as 'GET',
     url,

@@ -55,7 +55,7 @@ describe('POST /v1/users', () => {
       [{ username: 'a\u0000b' }, 'username'],
       [{ username: 'a\ud800' }, 'username'],
       [{ profile: { bio: 'x\udfffy' } }, 'profile.bio'],
-      [{ settings: { note: 'nul \u0000' } }, 'settings'],
+      [{ settings: { note: 'nul \u0000' } }, 'settings.note'],
       [{ settings: { '\ud83d': 1 } }, 'settings.\ud83d'],
     ];
     await expectUnchanged(api.database, async () => {
@@ -93,6 +93,16 @@ describe('GET /v1/users', () => {
     await seed.user(b.key, { username: `${word} keeper` });
     const response = await api.call('GET', `/v1/users?q=${word.slice(0, 8)}`, a.key);
     expect(response.json()).toEqual({ data: [expect.objectContaining({ id: mine.id })], nextCursor: null });
+  });
+
+  // The q= branch drops active=, email= and cursor= without a word, so a client filtering for
+  // active users gets inactive ones. Pending in routes/users.ts: the same superRefine as products'
+  // listQuery (refuse cursor, active and email alongside q), or pass them to the search.
+  it('never answers q= with rows its other filters exclude', async () => {
+    const word = `quiet${unique('w').replaceAll('-', '')}`;
+    await seed.user(a.key, { username: word, isActive: false });
+    const response = await api.call('GET', `/v1/users?q=${word}&active=true`, a.key);
+    expect(response.statusCode === 400 || response.json().data.length === 0).toBe(true);
   });
 
   it('allows limit 500, refuses 0, 501 and non-numbers, and refuses every forged cursor', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { inject } from 'vitest';
 import { openDatabase, withDatabaseName, type Database } from '../../src/db/database.js';
+import { atFileEnd } from './cleanup.js';
 
 export interface TestDatabase extends Database {
   readonly name: string;
@@ -25,7 +26,7 @@ function uniqueName(): string {
 async function open(name: string, createSql: string): Promise<TestDatabase> {
   await onServer(createSql);
   const database = openDatabase(withDatabaseName(inject('serverUrl'), name), { maxConnections: 20 });
-  afterAll(async () => {
+  atFileEnd(async () => {
     await database.close();
     await onServer(`drop database if exists ${name} with (force)`);
   });

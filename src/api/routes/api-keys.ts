@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../../models/common.js';
 import { issueTenantKey, listTenantKeys, revokeTenantKey } from '../../services/api-keys.js';
 import { idParams, toApi } from '../http.js';
 import type { App } from '../types.js';
@@ -6,7 +7,7 @@ import type { App } from '../types.js';
 export async function apiKeyRoutes(app: App): Promise<void> {
   const tags = ['api-keys'];
   app.post('/api-keys', {
-    schema: { tags, summary: 'Create an API key for the caller\'s tenant (the key is shown once)', body: z.strictObject({ name: z.string().trim().min(1).max(100).default('default') }).default({ name: 'default' }) },
+    schema: { tags, summary: 'Create an API key for the caller\'s tenant (the key is shown once)', body: z.strictObject({ name: text(100).trim().min(1).default('default') }).default({ name: 'default' }) },
   }, async (request, reply) => {
     const issued = await request.inTenant((trx) => issueTenantKey(trx, request.body.name));
     return reply.status(201).send({ data: toApi(issued) });

@@ -3,14 +3,14 @@ import {
   membershipRole, organizationInput, organizationPatch, teamInput, teamPatch,
 } from '../../models/organization.js';
 import { OrganizationRepository } from '../../repositories/organization-repository.js';
-import { decodeCursor, idCursor, idParam, idParams, page, pageQuery, scoped, storableText, toApi } from '../http.js';
+import { decodeCursor, idCursor, idParam, idParams, page, pageQuery, refuseUnstorableText, scoped, toApi } from '../http.js';
 import type { App } from '../types.js';
 
 const memberParams = z.strictObject({ id: idParam, userId: idParam });
-const organizationBody = organizationInput.superRefine(storableText);
-const organizationPatchBody = organizationPatch.superRefine(storableText);
-const teamBody = teamInput.superRefine(storableText);
-const teamPatchBody = teamPatch.superRefine(storableText);
+const organizationBody = organizationInput.superRefine(refuseUnstorableText);
+const organizationPatchBody = organizationPatch.superRefine(refuseUnstorableText);
+const teamBody = teamInput.superRefine(refuseUnstorableText);
+const teamPatchBody = teamPatch.superRefine(refuseUnstorableText);
 
 export async function organizationRoutes(app: App): Promise<void> {
   const organizations = scoped(OrganizationRepository);

@@ -4,6 +4,7 @@ import { StrataError } from '../../errors.js';
 import {
   profileInput, settingsObject, userCreateInput, userPatch, type SettingsInput, type UserCreateInput,
 } from '../../models/user.js';
+import { text } from '../../models/common.js';
 import { UserRepository } from '../../repositories/user-repository.js';
 import { camelCaseBody, toSnakeCase } from '../casing.js';
 import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
@@ -13,8 +14,14 @@ const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 't
 const listQuery = z.strictObject({
   ...pageQuery,
   active: booleanQuery.optional(),
-  email: z.string().max(254).optional(),
+  email: text(254).optional(),
   q: z.string().min(1).max(200).optional(),
+}).superRefine((query, context) => {
+  // A search is not paginated nor filtered: a filter it would silently drop is refused instead.
+  if (query.q === undefined) return;
+  for (const key of ['cursor', 'active', 'email'] as const) {
+    if (query[key] !== undefined) context.addIssue({ code: 'custom', path: [key], message: `cannot be combined with q` });
+  }
 });
 
 // Tenant routes only ever run for a tenant principal: auth.ts refuses every other caller first.

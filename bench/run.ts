@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import type { Database } from '../src/db/database.js';
+import { runHttpIngestBench } from './http-ingest.js';
+import { runIngestBench } from './ingest.js';
+import { runLoadAndQueryBench } from './load-and-query.js';
+import { runMemoryBench } from './memory.js';
+import { msSince, startBenchServer, type BenchServer } from './support.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --only ingest,query,…]`: every suite on a fresh scratch database of
+ * its own (DATABASE_URL's server, or an embedded one), tables printed, JSON in bench/results/.
+ */
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyIndex = args.indexOf('--only');
+const only = onlyIndex >= 0 ? new Set(args[onlyIndex + 1]?.split(',')) : null;
+
+interface Suite {
+  name: string;
+  run(server: BenchServer): Promise<unknown>;
+}
+
+/** A suite other engineers own, run when its module exists and exports its runner. */
+function optionalSuite(name: string, file: string, exportName: string): Suite {
+  return {
+    name,
+    async run(server) {
+      if (!existsSync(new URL(file, import.meta.url))) {
+        console.log(`\n${name}: skipped (bench/${file.replace('./', '').replace('.js', '.ts')} is not there yet)`);
+        return;
+      }
+      const module = (await import(file)) as Record<string, unknown>;
+      const runner = module[exportName];
+      if (typeof runner !== 'function') {
+        console.log(`\n${name}: skipped (bench/${file} does not export ${exportName})`);
+        return;
+      }
+      await (runner as (database: Database) => Promise<unknown>)(await server.freshDatabase(name));
+    },
+  };
+}
+
+const suites: Suite[] = [
+  { name: 'ingest', run: (server) => runIngestBench(server, { quick }) },
+  { name: 'query', run: (server) => runLoadAndQueryBench(server, { quick }) },
+  { name: 'http-ingest', run: (server) => runHttpIngestBench(server, { quick }) },
+  { name: 'memory', run: (server) => runMemoryBench(server, { quick }) },
+  optionalSuite('cache', './cache.js', 'runCacheBench'),
+  optionalSuite('etl', './etl.js', 'runEtlBench'),
+];
+
+const started = process.hrtime.bigint();
+const server = await startBenchServer();
+console.log(`Strata benchmarks${quick ? ' (--quick)' : ''} on ${server.embedded ? 'an embedded PostgreSQL' : 'DATABASE_URL\'s server'}, `
+  + `Node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+let failed = false;
+try {
+  for (const suite of suites) {
+    if (only && !only.has(suite.name)) continue;
+    const suiteStarted = process.hrtime.bigint();
+    try {
+      await suite.run(server);
+    } catch (error) {
+      failed = true;
+      console.error(`\n${suite.name}: failed: ${(error as Error).stack ?? String(error)}`);
+    }
+    console.log(`(${suite.name}: ${(msSince(suiteStarted) / 1000).toFixed(1)} s)`);
+  }
+} finally {
+  await server.stop();
+}
+console.log(`\nAll suites done in ${(msSince(started) / 1000).toFixed(1)} s.`);
+process.exit(failed ? 1 : 0);
