@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { createCaches, type Caches } from '../caching/index.js';
+import { schedulePartitionMaintenance } from '../db/activity-partitions.js';
 import { migrate } from '../db/migrator.js';
 import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
 import { ensureAdminKey } from '../services/api-keys.js';
@@ -39,6 +40,7 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     if (context.config.STRATA_SCHEDULER === 'on') {
       const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL });
       scheduler = await startEtlScheduler(runtime.database, context.config, { onError: (error) => log.warn({ err: error }, 'scheduled job failed') });
+      await schedulePartitionMaintenance(scheduler.boss, runtime.database);
     }
     const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
     context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);

@@ -16,10 +16,6 @@ function isStorableString(value: string): boolean {
   return !nulOrSurrogate.test(value) || !nulOrLoneSurrogate.test(value);
 }
 
-/** Text PostgreSQL stores exactly as sent: no NUL, no lone surrogate (the driver would write U+FFFD). */
-export const storableText = (min: number, max: number) => z.string().min(min).max(max)
-  .refine(isStorableString, 'must not contain NUL characters or lone surrogates');
-
 function isStorableJson(value: unknown, depth: number): boolean {
   if (value === null || typeof value === 'boolean') return true;
   if (typeof value === 'string') return isStorableString(value);

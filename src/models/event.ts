@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { id } from './common.js';
-import { jsonbObject, storableText, timestamp } from './activity.js';
+import { jsonbObject, timestamp } from './activity.js';
+import { id, text } from './common.js';
 
 export type { Event } from '../db/schema.generated.js';
 
 export const eventInput = z.strictObject({
   /** The client's own id for the event: a retried or repeated event carries the same one and is stored once. */
   client_id: z.uuid(),
-  distinct_id: storableText(1, 200),
+  distinct_id: text(200).min(1),
   user_id: id.nullable().optional(),
-  name: storableText(1, 200),
+  name: text(200).min(1),
   properties: jsonbObject.optional(),
   // Left out, the database clock sets it; given, it records when the event happened on the client.
   occurred_at: timestamp.optional(),

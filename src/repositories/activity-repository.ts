@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { withRowSource, type BatchShape, type RowSourceOptions } from '../db/copy.js';
-import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import {
   activityBatch, activityInput, activityListOptions, recentActivityOptions, type ActivityBatch, type ActivityInput,
@@ -49,7 +48,7 @@ export class ActivityRepository {
     let query = this.forTenant();
     if (userId !== undefined) query = query.where('a.user_id', '=', userId);
     if (type !== undefined) query = query.where('a.activity_type', '=', type);
-    return executePrepared(this.trx, query.orderBy('a.created_at', 'desc').limit(limit));
+    return query.orderBy('a.created_at', 'desc').limit(limit).execute();
   }
 
   /**
@@ -72,7 +71,7 @@ export class ActivityRepository {
       query = query.where(sql<boolean>`(user_activity.created_at, user_activity.id) < (
         select cursor.created_at, cursor.id from user_activity as cursor where cursor.tenant_id = ${tenantId} and cursor.id = ${afterId})`);
     }
-    return executePrepared(this.trx, query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit));
+    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   }
 
   async record(input: ActivityInput) {

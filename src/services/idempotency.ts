@@ -46,5 +46,5 @@ export async function once<T>(
 }
 
 function storedBody<T>(response: unknown): T {
-  return (typeof response === 'string' ? JSON.parse(response) : response) as T;
+  return JSON.parse(response as string) as T;
 }

@@ -92,6 +92,25 @@ describe('strata doctor', () => {
     expect(ids[0]!.n).toBe(3);
   });
 
+  it('fails on an invalid index, and warns when metadata filters cannot use the GIN index or the pipeline has failed', async () => {
+    await sql`update pg_index set indisvalid = false where indexrelid = 'user_activity_tenant_created_idx'::regclass`.execute(database.admin);
+    await sql`alter function jsonb_contains(jsonb, jsonb) not leakproof`.execute(database.admin);
+    await sql`insert into etl_run (pipeline, status) values ('user-analytics', 'failed')`.execute(database.admin);
+    try {
+      const { out, err, exitCode } = await doctor();
+      expect(exitCode).toBe(1);
+      expect(out).toContainEqual('[FAIL] indexes: invalid (a failed CREATE INDEX CONCURRENTLY?): user_activity_tenant_created_idx');
+      expect(out).toContainEqual(expect.stringMatching(/^\[warn\] metadata search: jsonb @> is not leakproof/));
+      expect(out).toContainEqual(expect.stringMatching(/^\[warn\] analytics pipeline: last success never; .*; 1 failed runs since$/));
+      // Warnings alone do not fail the run: only the invalid index does.
+      expect(err).toEqual(['doctor: 1 problem found (indexes)']);
+    } finally {
+      await sql`update pg_index set indisvalid = true where indexrelid = 'user_activity_tenant_created_idx'::regclass`.execute(database.admin);
+      await sql`alter function jsonb_contains(jsonb, jsonb) leakproof`.execute(database.admin);
+      await sql`delete from etl_run`.execute(database.admin);
+    }
+  });
+
   it('prints JSON with --json', async () => {
     const { out, exitCode } = await doctor('--json');
     expect(exitCode).toBe(0);

@@ -56,16 +56,16 @@ describe.skipIf(!available)('dashboard', () => {
   it('shows the tenant\'s active users with lineage, and only its own users, products and activity', async () => {
     const page = await browser.newPage();
     await signIn(page, tenantKey);
-    await expect.poll(() => page.textContent('#dau')).toBe('1');
+    await expect.poll(() => page.textContent('#dau'), { timeout: 15_000 }).toBe('1');
     expect(await page.textContent('#lineage')).toMatch(/^\d+/);
     await page.click('nav button[data-view="users"]');
-    await expect.poll(() => page.locator('#users tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('#users tbody tr').count(), { timeout: 15_000 }).toBe(1);
     expect(await page.textContent('#users tbody')).toContain('ada@shop.io');
     expect(await page.textContent('#users tbody')).not.toContain('eve@rival.io');
     await page.click('nav button[data-view="products"]');
-    await expect.poll(() => page.textContent('#products tbody')).toContain('Desk lamp');
+    await expect.poll(() => page.textContent('#products tbody'), { timeout: 15_000 }).toContain('Desk lamp');
     await page.click('nav button[data-view="activity"]');
-    await expect.poll(() => page.textContent('#activity tbody')).toContain('10.0.0.1');
+    await expect.poll(() => page.textContent('#activity tbody'), { timeout: 15_000 }).toContain('10.0.0.1');
     await page.close();
   });
 
@@ -76,7 +76,7 @@ describe.skipIf(!available)('dashboard', () => {
     await page.selectOption('#audit-lookup select', 'product');
     await page.fill('#audit-lookup input', '1');
     await page.click('#audit-lookup button');
-    await expect.poll(() => page.textContent('#audit tbody')).toContain('INSERT');
+    await expect.poll(() => page.textContent('#audit tbody'), { timeout: 15_000 }).toContain('INSERT');
     expect(await page.textContent('#audit tbody')).toContain('Desk lamp');
     await page.close();
   });
@@ -84,7 +84,7 @@ describe.skipIf(!available)('dashboard', () => {
   it('refuses a wrong key with the API\'s error code and shows no data', async () => {
     const page = await browser.newPage();
     await signIn(page, 'strata_1_not-a-real-key');
-    await expect.poll(() => page.textContent('#error')).toContain('UNAUTHENTICATED');
+    await expect.poll(() => page.textContent('#error'), { timeout: 15_000 }).toContain('UNAUTHENTICATED');
     expect(await page.isHidden('#tenant')).toBe(true);
     await page.close();
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isoTimestamp, jsonbObject, storableText } from '../../models/activity.js';
-import { id } from '../../models/common.js';
+import { isoTimestamp, jsonbObject } from '../../models/activity.js';
+import { id, text } from '../../models/common.js';
 import { EventRepository } from '../../repositories/event-repository.js';
 import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
 import type { App } from '../types.js';
@@ -9,9 +9,9 @@ import type { App } from '../types.js';
 const apiEvent = z.strictObject({
   /** The client's uuid for this event: sending it again never stores it twice. */
   id: z.uuid(),
-  distinctId: storableText(1, 200),
+  distinctId: text(200).min(1),
   userId: id.nullable().optional(),
-  name: storableText(1, 200),
+  name: text(200).min(1),
   properties: jsonbObject.optional(),
   timestamp: isoTimestamp.optional(),
 }).transform(({ id: clientId, distinctId, userId, name, properties, timestamp }) => ({
