@@ -63,7 +63,7 @@ async function compare(database: Database, chosen: Method[], rows: Row[], repeti
   const times = new Map<Method, number[]>(chosen.map((method) => [method, []]));
   for (let repetition = 0; repetition < repetitions; repetition += 1) {
     for (const method of chosen) {
-      await truncateActivities(database);
+      await truncateActivities(database, { checkpoint: true });
       times.get(method)!.push((await timed(() => method.run(rows))).ms);
     }
   }

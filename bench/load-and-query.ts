@@ -113,7 +113,7 @@ export async function runLoadAndQueryBench(server: BenchServer, options: { quick
     const columns = rawColumns(tenantIds[index]!);
     return copyInto(trx, 'user_activity', columns.map((column) => column.name), copyChunks(columns, batch(index)));
   })));
-  await truncateActivities(database);
+  await truncateActivities(database, { checkpoint: true });
   const load = await timed(() => perTenant(TENANTS, (index) => withTenant(database, { tenantId: tenantIds[index]! },
     (trx) => new ActivityRepository(trx).bulkInsert(batch(index)))));
   const { rows: [counted] } = await sql<{ rows: number }>`select count(*)::int as rows from user_activity`.execute(database.admin);

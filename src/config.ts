@@ -2,7 +2,6 @@ import { z } from 'zod';
 
 const configSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
-  READ_DATABASE_URL: z.string().url().optional(),
   REDIS_URL: z.string().url().optional(),
   STRATA_DATA_DIR: z.string().min(1).default('./.strata'),
   HOST: z.string().min(1).default('127.0.0.1'),

@@ -7,9 +7,9 @@ import type { DB } from './schema.generated.js';
 /**
  * Batches of at least this many rows go through COPY; smaller ones through one INSERT … SELECT FROM
  * unnest, one round trip instead of four (create staging, COPY, insert, drop). Measured here through
- * the activity repository (2 shared cores, PostgreSQL 15, median of 15 commits per size, unnest / COPY):
- * 100 rows 3.7 / 5.5 ms, 500 rows 10.6 / 11.6 ms, 1,000 rows 20.0 / 20.6 ms, 2,000 rows 33.5 / 32.5 ms,
- * 5,000 rows 140 / 103 ms, 10,000 rows 344 / 245 ms; `npm run bench` re-measures the crossover.
+ * the activity repository (2 shared cores, PostgreSQL 15, median of 15 commits, unnest / COPY ms):
+ * 750 rows 42.1 / 34.3, 1,000 rows 38.8 / 38.6, 1,250 rows 41.5 / 42.4, 1,500 rows 58.6 / 52.9,
+ * 2,000 rows 78.8 / 74.3: level around 1,000 rows, COPY ahead after. `npm run bench` re-measures it.
  */
 export const COPY_THRESHOLD = 1_000;
 

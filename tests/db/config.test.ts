@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.js';
 describe('loadConfig', () => {
   it('fills the defaults from an empty environment, and points at no external service', () => {
     const config = loadConfig({});
-    for (const name of ['DATABASE_URL', 'READ_DATABASE_URL', 'REDIS_URL', 'STRATA_ADMIN_KEY'] as const) {
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'STRATA_ADMIN_KEY'] as const) {
       expect(config[name], name).toBeUndefined();
     }
     expect(config).toMatchObject({
