@@ -25,7 +25,8 @@ function optionalSuite(name: string, file: string, exportName: string): Suite {
   return {
     name,
     async run(server) {
-      if (!existsSync(new URL(file, import.meta.url))) {
+      // The suite is TypeScript; tsx resolves the .js import to it.
+      if (!existsSync(new URL(file.replace(/\.js$/, '.ts'), import.meta.url))) {
         console.log(`\n${name}: skipped (bench/${file.replace('./', '').replace('.js', '.ts')} is not there yet)`);
         return;
       }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { withRowSource, type BatchShape, type RowSourceOptions } from '../db/copy.js';
+import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import {
   activityBatch, activityInput, activityListOptions, recentActivityOptions, type ActivityBatch, type ActivityInput,
@@ -20,6 +21,10 @@ const activityShape: BatchShape<ParsedActivity> = {
   ],
 };
 
+// Named, not *: the reads run as prepared statements, and PostgreSQL refuses to run a cached `*`
+// plan whose columns a migration has since changed ("cached plan must not change result type").
+const columns = ['id', 'tenant_id', 'user_id', 'activity_type', 'metadata', 'created_at'] as const;
+
 export class ActivityRepository {
   /** `ingest.copyThreshold` moves the unnest/COPY crossover (the benchmark measures both sides of it). */
   constructor(private readonly trx: TenantTx, private readonly ingest: RowSourceOptions = {}) {}
@@ -32,7 +37,7 @@ export class ActivityRepository {
    */
   forTenant() {
     return this.trx.selectFrom('user_activity as a')
-      .selectAll('a')
+      .select(columns.map((column) => `a.${column}` as const))
       .select((eb) => jsonObjectFrom(eb.selectFrom('app_user as u').select(['u.id', 'u.username', 'u.email'])
         .whereRef('u.tenant_id', '=', 'a.tenant_id').whereRef('u.id', '=', 'a.user_id')).$notNull().as('user'))
       .where('a.tenant_id', '=', tenantOf(this.trx));
@@ -48,7 +53,8 @@ export class ActivityRepository {
     let query = this.forTenant();
     if (userId !== undefined) query = query.where('a.user_id', '=', userId);
     if (type !== undefined) query = query.where('a.activity_type', '=', type);
-    return query.orderBy('a.created_at', 'desc').limit(limit).execute();
+    // Prepared, with the validated limit as a literal: see executePrepared for why both matter.
+    return executePrepared(this.trx, query.orderBy('a.created_at', 'desc').limit(sql.lit(limit)));
   }
 
   /**
@@ -59,7 +65,7 @@ export class ActivityRepository {
   async list(options: ActivityListOptions = {}) {
     const { userId, type, since, until, metadataContains, afterId, limit } = parseInput(activityListOptions, options);
     const tenantId = tenantOf(this.trx);
-    let query = this.trx.selectFrom('user_activity').selectAll().where('tenant_id', '=', tenantId);
+    let query = this.trx.selectFrom('user_activity').select(columns).where('tenant_id', '=', tenantId);
     if (userId !== undefined) query = query.where('user_id', '=', userId);
     if (type !== undefined) query = query.where('activity_type', '=', type);
     // ISO strings, not Dates, so that microseconds survive; the parameter's type comes from the cast.
@@ -71,7 +77,7 @@ export class ActivityRepository {
       query = query.where(sql<boolean>`(user_activity.created_at, user_activity.id) < (
         select cursor.created_at, cursor.id from user_activity as cursor where cursor.tenant_id = ${tenantId} and cursor.id = ${afterId})`);
     }
-    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return executePrepared(this.trx, query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(sql.lit(limit)));
   }
 
   async record(input: ActivityInput) {

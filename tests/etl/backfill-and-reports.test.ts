@@ -8,7 +8,7 @@ import { AnalyticsRepository } from '../../src/repositories/analytics-repository
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   catchUp, expectedActiveUserDays, expectedMetrics, horizonPassed, insertActivities, insertEvents, lineageViolations,
-  loadedActiveUserDays, loadedMetrics, seedTenant, succeeded, type SeededTenant,
+  loadedActiveUserDays, loadedMetrics, paths, seedTenant, succeeded, type SeededTenant,
 } from './support.js';
 
 let database: TestDatabase;
@@ -95,7 +95,7 @@ describe('generateWeeklyReports', () => {
 });
 
 describe('backfill', () => {
-  it('rebuilds damaged days from the raw rows, a batch of days per run, reporting progress', async () => {
+  it.each(paths)('rebuilds damaged days from the raw rows, a batch of days per run, reporting progress (%s path)', async (_name, path) => {
     const t = tenant.tenantId;
     await database.admin.updateTable('metric').set((eb) => ({ value: eb('value', '+', 5) })).where('tenant_id', '=', t).where('day', '=', '2025-06-03').execute();
     await database.admin.deleteFrom('active_user_day').where('tenant_id', '=', t).where('day', '=', '2025-06-11').execute();
@@ -103,7 +103,7 @@ describe('backfill', () => {
     const watermark = await lastWatermark(database.admin, PIPELINE);
 
     const progress: Array<[number, number]> = [];
-    const result = await backfill(database, { from: '2025-06-01', to: '2025-06-14', daysPerBatch: 5, onProgress: (done, total) => progress.push([done, total]) });
+    const result = await backfill(database, { ...path, from: '2025-06-01', to: '2025-06-14', daysPerBatch: 5, onProgress: (done, total) => progress.push([done, total]) });
     expect(result).toMatchObject({ days: 14, rowsRead: 7 });
     expect(result.runIds).toHaveLength(3);
     expect(progress).toEqual([[0, 14], [5, 14], [10, 14], [14, 14]]);
@@ -115,20 +115,20 @@ describe('backfill', () => {
     expect({ metrics: lineage.metrics, userDays: lineage.userDays }).toEqual({ metrics: [], userDays: [] });
   });
 
-  it('leaves rows the incremental runs have not read yet to them, so nothing is counted twice', async () => {
+  it.each(paths)('leaves rows the incremental runs have not read yet to them, so nothing is counted twice (%s path)', async (_name, path) => {
     const t = tenant.tenantId;
     await insertActivities(database, [{ tenantId: t, userId: tenant.userIds[3]!, type: 'login', at: '2025-06-03T12:00:00Z' }]);
     await horizonPassed(database);
     const before = await loadedMetrics(database, [t]);
-    await backfill(database, { from: '2025-06-03', to: '2025-06-03' });
+    await backfill(database, { ...path, from: '2025-06-03', to: '2025-06-03' });
     expect(await loadedMetrics(database, [t])).toEqual(before);
     succeeded(await catchUp(database));
     await expectExact([t]);
   });
 
-  it('changes nothing when a batch fails, and records the failed backfill run', async () => {
+  it.each(paths)('changes nothing when a batch fails, and records the failed backfill run (%s path)', async (_name, path) => {
     const before = await loadedMetrics(database, [tenant.tenantId]);
-    await expect(backfill(database, { from: '2025-06-01', to: '2025-06-07', hooks: { duringLoad: () => { throw new Error('disk full'); } } }))
+    await expect(backfill(database, { ...path, from: '2025-06-01', to: '2025-06-07', hooks: { duringLoad: () => { throw new Error('disk full'); } } }))
       .rejects.toThrow('disk full');
     expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(before);
     const failed = await database.admin.selectFrom('etl_run').select(['mode', 'status', 'error']).orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();

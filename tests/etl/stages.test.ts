@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SourceRow } from '../../src/etl/user-analytics/extractors.js';
 import { ChecksumTally } from '../../src/etl/user-analytics/loaders.js';
 import { DailyRollup, newUserDeltas } from '../../src/etl/user-analytics/transformers.js';
-import { dayBounds, reconcile, SourceRowValidator, validateOutput } from '../../src/etl/user-analytics/validators.js';
+import { dayBounds, reconcile, reconcileCounts, SourceRowValidator, validateOutput } from '../../src/etl/user-analytics/validators.js';
 import { isoDay, metricsQuery, weekStart } from '../../src/models/analytics.js';
 
 let nextId = 1;
@@ -122,7 +122,29 @@ describe('reconcile', () => {
   });
 });
 
+describe('reconcileCounts', () => {
+  const metrics = [{ tenantId: 1, name: 'activities' as const, dimension: 'login', day: '2025-03-03', value: 2 }];
+
+  it('takes the active user days already counted per tenant and day', () => {
+    expect(() => reconcileCounts(metrics, [{ tenantId: 1, day: '2025-03-03', users: 3 }],
+      [{ tenantId: 1, day: '2025-03-03', activities: 2, events: 0, activeUsers: 3 }])).not.toThrow();
+    expect(() => reconcileCounts(metrics, [{ tenantId: 1, day: '2025-03-03', users: 2 }],
+      [{ tenantId: 1, day: '2025-03-03', activities: 2, events: 0, activeUsers: 3 }]))
+      .toThrow(expect.objectContaining({ details: [{ path: 'tenant 1 day 2025-03-03', message: 'activeUsers: loading 2, source has 3' }] }));
+  });
+});
+
 describe('ChecksumTally', () => {
+  it('starts from the database\'s tally and adds rows checked one by one', () => {
+    const none = { rows: 0, minId: null, maxId: null, idSum: 0n };
+    const tally = ChecksumTally.fromStats({ user_activity: { rows: 2, minId: 10, maxId: 20, idSum: 30n }, event: none });
+    tally.add([row({ id: 5 }), row({ source: 'event', id: 7 })]);
+    expect(tally.of('user_activity')).toEqual({ rows: 3, minId: 5, maxId: 20, idSum: '35' });
+    expect(tally.of('event')).toEqual({ rows: 1, minId: 7, maxId: 7, idSum: '7' });
+    expect(ChecksumTally.fromStats({ user_activity: none, event: none }).of('event')).toEqual({ rows: 0, minId: 0, maxId: 0, idSum: '0' });
+  });
+
+
   it('counts rows and sums ids per source beyond 2^53', () => {
     const tally = new ChecksumTally();
     tally.add([row({ id: 2 ** 53 }), row({ id: 2 ** 53 }), row({ id: 5 })]);

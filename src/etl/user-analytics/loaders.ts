@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
 import type { Source, SourceRow } from './extractors.js';
+import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
 
 const STATEMENT_ROWS = 20_000;
@@ -24,6 +25,15 @@ export interface SourceChecksum {
 
 export class ChecksumTally {
   private readonly tallies = new Map<Source, { rows: number; minId: number; maxId: number; idSum: bigint }>();
+
+  /** Starts from what the database tallied (the set-based path); rows zod passed one by one are added after. */
+  static fromStats(stats: Record<Source, SourceStats>): ChecksumTally {
+    const tally = new ChecksumTally();
+    for (const [source, { rows, minId, maxId, idSum }] of Object.entries(stats) as Array<[Source, SourceStats]>) {
+      if (rows > 0) tally.tallies.set(source, { rows, minId: minId!, maxId: maxId!, idSum });
+    }
+    return tally;
+  }
 
   add(rows: readonly SourceRow[]): void {
     for (const row of rows) {
@@ -137,6 +147,15 @@ export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: 
     written += affected(result);
   }
   return written;
+}
+
+/** The staged active user days (stageUserDays), in the key order they were staged in. */
+export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promise<number> {
+  const result = await sql`
+    insert into active_user_day (tenant_id, day, user_id, etl_run_id)
+    select tenant_id, day, user_id, ${runId} from etl_user_day order by tenant_id, day, user_id
+    on conflict do nothing`.execute(db);
+  return affected(result);
 }
 
 export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {

@@ -2,26 +2,43 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DB } from '../../db/schema.generated.js';
 import { StrataError } from '../../errors.js';
-import { addDays, backfillInput, daysBetween } from '../../models/analytics.js';
+import {
+  addDays, backfillInput, daysBetween, type ActiveUserDayRow, type DayBounds, type MetricDelta,
+} from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
 import {
-  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, sources, sourceTotals, type ExtractScope,
+  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, sources, sourceTotals, suspectRows, windowRows,
+  windowSizeUpTo, type ExtractScope,
 } from './extractors.js';
 import {
-  addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, quarantineRows, recountNewUsers,
-  type RunRecord,
+  addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, quarantineRows,
+  recountNewUsers, type RunRecord,
 } from './loaders.js';
-import { DailyRollup, type TransformOutput } from './transformers.js';
-import { dayBounds, reconcile, SourceRowValidator, validateOutput, type Rejection } from './validators.js';
+import { countWindow, DailyRollup, newUserDeltas, stagedFirstDays, stageUserDays } from './transformers.js';
+import {
+  checkStagedUserDays, dayBounds, reconcile, reconcileCounts, SourceRowValidator, suspectRow, validateOutput, type Rejection,
+} from './validators.js';
 
 export const PIPELINE = 'user-analytics';
 const DEFAULT_CHUNK_SIZE = 20_000;
+// Medians of incremental runs after 1M rows, row by row against set-based: 20 rows 16 against 18 ms,
+// 100 rows 29 against 22 ms, 1k 105 against 73 ms, 10k 516 against 380 ms. See RunOptions.perRowLimit.
+const DEFAULT_PER_ROW_LIMIT = 50;
+
+/**
+ * What a run is about to load: metric changes, and the active user days either in memory (a small
+ * window) or staged in a temporary table of the run's transaction (a large one).
+ */
+export interface RunOutput {
+  metrics: MetricDelta[];
+  activeUserDays: ActiveUserDayRow[] | 'staged';
+}
 
 /** Test and operations seams between stages; a hook that throws aborts the run with nothing loaded. */
 export interface PipelineHooks {
   afterExtract?(rowsRead: number): void | Promise<void>;
-  afterTransform?(output: TransformOutput): void | Promise<void>;
-  afterValidate?(output: TransformOutput): void | Promise<void>;
+  afterTransform?(output: RunOutput): void | Promise<void>;
+  afterValidate?(output: RunOutput): void | Promise<void>;
   /** Inside the load transaction, after the rows are written and before the run is committed. */
   duringLoad?(runId: number): void | Promise<void>;
 }
@@ -29,6 +46,11 @@ export interface PipelineHooks {
 export interface RunOptions {
   pipeline?: string;
   chunkSize?: number;
+  /**
+   * The most rows a run moves through Node (keyset chunks, zod on every row). A larger window is
+   * aggregated in SQL, and zod sees only the rows a SQL predicate flags.
+   */
+  perRowLimit?: number;
   /** Wait for a run in progress (default) or return at once with status 'skipped'. */
   wait?: boolean;
   /** The clock that decides which days lie in the future. */
@@ -81,15 +103,17 @@ export async function pipelineBusy(db: Kysely<DB>, pipeline = PIPELINE): Promise
   return rows[0]!.busy;
 }
 
-interface Extracted {
-  rollup: DailyRollup;
+interface ExtractedCommon {
   rejected: Rejection[];
   checksums: ChecksumTally;
   rowsRead: number;
 }
 
-async function extractValidated(trx: Kysely<DB>, scope: ExtractScope, validator: SourceRowValidator, chunkSize: number): Promise<Extracted> {
-  const extracted: Extracted = { rollup: new DailyRollup(), rejected: [], checksums: new ChecksumTally(), rowsRead: 0 };
+/** A window read row by row into a rollup, or counted in SQL (its user days not staged yet). */
+type Extracted = ExtractedCommon & ({ path: 'per-row'; rollup: DailyRollup } | { path: 'set-based'; counts: MetricDelta[] });
+
+async function extractPerRow(trx: Kysely<DB>, scope: ExtractScope, validator: SourceRowValidator, chunkSize: number): Promise<Extracted> {
+  const extracted = { path: 'per-row' as const, rollup: new DailyRollup(), rejected: [] as Rejection[], checksums: new ChecksumTally(), rowsRead: 0 };
   for (const source of sources) {
     for await (const chunk of extractChunks(trx, source, scope, chunkSize)) {
       extracted.rowsRead += chunk.length;
@@ -100,6 +124,54 @@ async function extractValidated(trx: Kysely<DB>, scope: ExtractScope, validator:
     }
   }
   return extracted;
+}
+
+async function extractSetBased(trx: Kysely<DB>, scope: ExtractScope, bounds: DayBounds): Promise<Extracted> {
+  const counts = await countWindow(trx, windowRows(scope), suspectRow(bounds));
+  const checksums = ChecksumTally.fromStats(counts.clean);
+  let rejected: Rejection[] = [];
+  if (counts.suspects > 0) {
+    const checked = new SourceRowValidator(bounds).check(await suspectRows(trx, scope, suspectRow(bounds)));
+    checksums.add(checked.valid);
+    rejected = checked.rejected;
+  }
+  return { path: 'set-based', counts: counts.metrics, rejected, checksums, rowsRead: counts.rowsRead };
+}
+
+async function extractValidated(trx: Kysely<DB>, scope: ExtractScope, options: RunOptions): Promise<Extracted> {
+  const bounds = dayBounds(options.now ?? new Date());
+  const limit = Math.min(options.perRowLimit ?? DEFAULT_PER_ROW_LIMIT, Number.MAX_SAFE_INTEGER - 1);
+  if (await windowSizeUpTo(trx, scope, limit + 1) > limit) return extractSetBased(trx, scope, bounds);
+  return extractPerRow(trx, scope, new SourceRowValidator(bounds), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+}
+
+/** The run's output; new_users changes only for an incremental run (a backfill recounts them). */
+async function transform(trx: Kysely<DB>, extracted: Extracted, scope: ExtractScope, newUsers: boolean): Promise<RunOutput> {
+  if (extracted.path === 'per-row') {
+    return extracted.rollup.finish(newUsers ? await loadedFirstDays(trx, extracted.rollup.users()) : undefined);
+  }
+  await stageUserDays(trx, windowRows(scope));
+  const metrics = [...extracted.counts];
+  if (newUsers) {
+    const firstDays = await stagedFirstDays(trx);
+    metrics.push(...newUserDeltas(firstDays.batch, firstDays.loaded));
+  }
+  return { metrics, activeUserDays: 'staged' };
+}
+
+async function validate(trx: Kysely<DB>, output: RunOutput, scope: ExtractScope): Promise<void> {
+  const { metrics, activeUserDays } = output;
+  if (activeUserDays === 'staged') {
+    validateOutput({ metrics, activeUserDays: [] });
+    reconcileCounts(metrics, await checkStagedUserDays(trx), await sourceTotals(trx, scope));
+  } else {
+    validateOutput({ metrics, activeUserDays });
+    reconcile({ metrics, activeUserDays }, await sourceTotals(trx, scope));
+  }
+}
+
+async function loadUserDays(trx: Kysely<DB>, runId: number, output: RunOutput): Promise<number> {
+  return output.activeUserDays === 'staged' ? insertStagedUserDays(trx, runId) : insertActiveUserDays(trx, runId, output.activeUserDays);
 }
 
 function runRecord(base: Pick<RunRecord, 'pipeline' | 'mode' | 'xidFrom' | 'xidTo' | 'startedAt'>, extracted: Extracted, status: RunRecord['status'], error?: string, days?: { from: string; to: string }): RunRecord {
@@ -138,7 +210,7 @@ async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: R
   const scope: ExtractScope = { xidFrom: watermark.xid, xidTo: await commitHorizon(trx) };
   Object.assign(attempt, scope);
 
-  const extracted = await extractValidated(trx, scope, new SourceRowValidator(dayBounds(options.now ?? new Date())), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const extracted = await extractValidated(trx, scope, options);
   attempt.rowsRead = extracted.rowsRead;
   await hooks.afterExtract?.(extracted.rowsRead);
   if (extracted.rowsRead === 0) return { status: 'skipped', reason: 'up to date' };
@@ -147,14 +219,13 @@ async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: R
     return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`), extracted.rejected);
   }
 
-  const output = extracted.rollup.finish(await loadedFirstDays(trx, extracted.rollup.users()));
+  const output = await transform(trx, extracted, scope, true);
   await hooks.afterTransform?.(output);
-  validateOutput(output);
-  reconcile(output, await sourceTotals(trx, scope));
+  await validate(trx, output, scope);
   await hooks.afterValidate?.(output);
 
   const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded'));
-  const rowsWritten = await addToMetrics(trx, runId, output.metrics) + await insertActiveUserDays(trx, runId, output.activeUserDays);
+  const rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
   return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, ...scope };
@@ -223,21 +294,21 @@ async function backfillBatch(trx: Transaction<DB>, pipeline: string, days: { fro
   // Rows above the watermark are the next incremental run's: counting them here would count them twice.
   const scope: ExtractScope = { xidFrom: '0', xidTo: watermark.xid, days };
   Object.assign(attempt, { xidFrom: scope.xidFrom, xidTo: scope.xidTo });
-  const extracted = await extractValidated(trx, scope, new SourceRowValidator(dayBounds(options.now ?? new Date())), options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+  const extracted = await extractValidated(trx, scope, options);
   attempt.rowsRead = extracted.rowsRead;
   const base = { pipeline, mode: 'backfill' as const, startedAt, xidFrom: scope.xidFrom, xidTo: scope.xidTo };
   if (extracted.rejected.length) {
     return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`, days), extracted.rejected);
   }
-  const output = extracted.rollup.finish();
+  const output = await transform(trx, extracted, scope, false);
   await options.hooks?.afterTransform?.(output);
-  validateOutput(output);
-  reconcile(output, await sourceTotals(trx, scope));
+  await validate(trx, output, scope);
   await options.hooks?.afterValidate?.(output);
   const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded', undefined, days));
   const cleared = await clearDays(trx, days.from, days.to);
-  let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await insertActiveUserDays(trx, runId, output.activeUserDays);
-  const tenants = new Set([...cleared, ...output.activeUserDays.map((row) => row.tenantId)]);
+  let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
+  // Every user day of the batch came from a row that the batch's metrics count.
+  const tenants = new Set([...cleared, ...output.metrics.map((metric) => metric.tenantId)]);
   rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
   await options.hooks?.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);

@@ -1,3 +1,5 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta, MetricName } from '../../models/analytics.js';
 import { userKey, type SourceRow, type UserKey } from './extractors.js';
 
@@ -75,4 +77,76 @@ export function newUserDeltas(batchFirstDays: Iterable<UserKey & { day: string }
     bump(user.tenantId, user.day, 1);
   }
   return [...deltas.values()];
+}
+
+/** Per source, over the rows the SQL predicates pass: what the run's checksums start from. */
+export interface SourceStats {
+  rows: number;
+  minId: number | null;
+  maxId: number | null;
+  idSum: bigint;
+}
+
+/** A window counted in SQL: its metric counts, the stats of its clean rows, and how many rows need zod's verdict. */
+export interface WindowCounts {
+  rowsRead: number;
+  metrics: MetricDelta[];
+  clean: Record<SourceRow['source'], SourceStats>;
+  suspects: number;
+}
+
+/**
+ * Activities by type and events by name per tenant and day, in one pass over the window that also
+ * sums the ids of the rows the suspect predicate passes and counts the rows it flags.
+ */
+export async function countWindow(db: Kysely<DB>, window: RawBuilder<unknown>, suspect: RawBuilder<boolean>): Promise<WindowCounts> {
+  const { rows } = await sql<{
+    tenant_id: number; source: SourceRow['source']; name: string; day: string; value: number;
+    clean_rows: number; min_id: number | null; max_id: number | null; id_sum: string | null; suspects: number;
+  }>`
+    select tenant_id, source, name, day, count(*) as value,
+      count(*) filter (where not flagged) as clean_rows, min(id) filter (where not flagged) as min_id,
+      max(id) filter (where not flagged) as max_id, (sum(id) filter (where not flagged))::text as id_sum,
+      count(*) filter (where flagged) as suspects
+    from (select w.*, ${suspect} as flagged from ${window} as w) as w
+    group by tenant_id, source, name, day`.execute(db);
+  const none = (): SourceStats => ({ rows: 0, minId: null, maxId: null, idSum: 0n });
+  const counts: WindowCounts = { rowsRead: 0, metrics: [], clean: { user_activity: none(), event: none() }, suspects: 0 };
+  for (const row of rows) {
+    counts.rowsRead += row.value;
+    counts.suspects += row.suspects;
+    counts.metrics.push({ tenantId: row.tenant_id, name: metricBySource[row.source], dimension: row.name, day: String(row.day), value: row.value });
+    const stats = counts.clean[row.source];
+    stats.rows += row.clean_rows;
+    stats.idSum += BigInt(row.id_sum ?? 0);
+    if (row.min_id !== null && (stats.minId === null || row.min_id < stats.minId)) stats.minId = row.min_id;
+    if (row.max_id !== null && (stats.maxId === null || row.max_id > stats.maxId)) stats.maxId = row.max_id;
+  }
+  return counts;
+}
+
+/**
+ * One row per tenant, day and user of the window, in a temporary table of the run's transaction,
+ * in primary-key order: inserting 768k rows into active_user_day in hash order took 18.2 s of backend
+ * CPU, in key order 9.9–12.0 s (index pages and foreign-key probes stay cached).
+ */
+export async function stageUserDays(db: Kysely<DB>, window: RawBuilder<unknown>): Promise<void> {
+  await sql`
+    create temporary table etl_user_day on commit drop as
+    select tenant_id, day, user_id from ${window} as w where user_id is not null
+    group by tenant_id, day, user_id order by tenant_id, day, user_id`.execute(db);
+}
+
+/**
+ * Each staged user's first day in the window and the first day already loaded (absent: never seen),
+ * probed in index order: 41–55 ms against 54–89 ms in hash order for 8k users of 20k.
+ */
+export async function stagedFirstDays(db: Kysely<DB>): Promise<{ batch: Array<UserKey & { day: string }>; loaded: Map<string, string> }> {
+  const { rows } = await sql<{ tenant_id: number; user_id: number; day: string; loaded: string | null }>`
+    select b.tenant_id, b.user_id, b.day,
+      (select min(a.day) from active_user_day a where a.tenant_id = b.tenant_id and a.user_id = b.user_id) as loaded
+    from (select tenant_id, user_id, min(day) as day from etl_user_day group by tenant_id, user_id order by tenant_id, user_id) as b`.execute(db);
+  const loaded = new Map<string, string>();
+  for (const row of rows) if (row.loaded !== null) loaded.set(userKey(row.tenant_id, row.user_id), row.loaded);
+  return { batch: rows.map((row) => ({ tenantId: row.tenant_id, userId: row.user_id, day: row.day })), loaded };
 }
