@@ -32,27 +32,49 @@ export function tenantOf(trx: TenantTx): number {
   return context.tenantId;
 }
 
-/**
- * Switches an open transaction to the application role with the tenant and actor set
- * transaction-locally (so a pooled connection never carries them into the next request).
- */
-export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext): Promise<TenantTx> {
+function parseContext(context: TenantContext): { tenantId: number; actorId: number | null } {
   const parsed = contextSchema.safeParse(context);
   if (!parsed.success) {
     throw new StrataError('VALIDATION_FAILED', 'a tenant context needs a positive integer tenantId',
       parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
   }
-  const { tenantId, actorId } = parsed.data;
-  await sql`select set_config('role', ${APP_ROLE}, true), set_config('app.tenant_id', ${String(tenantId)}, true),
-    set_config('app.actor_id', ${actorId == null ? '' : String(actorId)}, true)`.execute(trx);
-  contexts.set(trx, { tenantId, actorId: actorId ?? null });
+  return { tenantId: parsed.data.tenantId, actorId: parsed.data.actorId ?? null };
+}
+
+// Transaction-local (the third argument), so a pooled connection never carries them past COMMIT.
+function scopeStatement({ tenantId, actorId }: { tenantId: number; actorId: number | null }): string {
+  // Both ids are validated safe integers, so writing them into the statement cannot inject anything.
+  return `select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId}', true),
+    set_config('app.actor_id', '${actorId ?? ''}', true)`;
+}
+
+/** Switches an already open transaction (e.g. the admin's, creating a tenant) to one tenant's scope. */
+export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext): Promise<TenantTx> {
+  const scope = parseContext(context);
+  await sql.raw(scopeStatement(scope)).execute(trx);
+  contexts.set(trx, scope);
   return trx as TenantTx;
 }
 
-/** Runs fn in a new transaction scoped to one tenant; database errors leave it translated. */
+/**
+ * Runs fn in a new transaction scoped to one tenant; database errors leave it translated. BEGIN and
+ * the scope travel in one round trip (a simple-protocol batch): every tenant request saves one.
+ */
 export async function withTenant<T>(database: Database, context: TenantContext, fn: (trx: TenantTx) => Promise<T>): Promise<T> {
+  const scope = parseContext(context);
   try {
-    return await database.admin.transaction().execute(async (trx) => fn(await scopeTransaction(trx, context)));
+    return await database.admin.connection().execute(async (connection) => {
+      await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
+      contexts.set(connection, scope);
+      try {
+        const result = await fn(connection as unknown as TenantTx);
+        await sql.raw('commit').execute(connection);
+        return result;
+      } catch (error) {
+        await sql.raw('rollback').execute(connection).catch(() => undefined);
+        throw error;
+      }
+    });
   } catch (error) {
     throw translateDatabaseError(error);
   }
