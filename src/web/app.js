@@ -55,7 +55,7 @@ const views = {
   },
   async activity() {
     const { data } = await api('/activities?limit=50');
-    fill('activity', data, (row) => [new Date(row.createdAt).toLocaleString(), row.userId, row.activityType, JSON.stringify(row.metadata)]);
+    fill('activity', data, (row) => [new Date(row.createdAt).toLocaleString(), row.userId, row.type, JSON.stringify(row.metadata)]);
   },
   async audit() {},
 };

@@ -67,6 +67,7 @@ describe.skipIf(!available)('dashboard', () => {
     await expect.poll(() => page.textContent('#products tbody'), { timeout: 15_000 }).toContain('Desk lamp');
     await page.click('nav button[data-view="activity"]');
     await expect.poll(() => page.textContent('#activity tbody'), { timeout: 15_000 }).toContain('10.0.0.1');
+    expect(await page.textContent('#activity tbody')).toContain('login');
     await page.close();
   });
 
