@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JsonObject } from '../db/schema.generated.js';
+import { EARLIEST_DAY } from './analytics.js';
 import { id } from './common.js';
 
 export type { UserActivity } from '../db/schema.generated.js';
@@ -47,7 +48,20 @@ export const activityType = z.string().regex(/^[A-Za-z0-9_.:-]{1,50}$/, '1 to 50
 // timestamptz also refuses year 0, which the pattern lets through.
 /** A timestamp as JSON carries it (ISO 8601 with an offset); `timestamp` also takes a Date. */
 export const isoTimestamp = z.iso.datetime({ offset: true })
-  .refine((iso) => !iso.startsWith('0000'), 'must be a real date, in year 1 or later');
+  .refine((iso) => !iso.startsWith('0000'), 'must be a real date, in year 1 or later')
+  // PostgreSQL refuses UTC offsets beyond ±15:59, which the ISO pattern lets through.
+  .refine((iso) => !/[+-](1[6-9]|2\d):?\d{2}$/.test(iso), 'the UTC offset must be within ±15:59');
+
+/**
+ * When an activity or event happened, within what the analytics pipeline counts: from EARLIEST_DAY to
+ * a day past the server clock. Anything outside would be quarantined later and fail the run for
+ * every tenant, so it is refused here, to the one client that sent it.
+ */
+export const occurredAt = isoTimestamp.refine((iso) => {
+  const at = Date.parse(iso);
+  // A string that is not a timestamp at all is reported once, by isoTimestamp.
+  return Number.isNaN(at) || (at >= Date.parse(`${EARLIEST_DAY}T00:00:00Z`) && at <= Date.now() + 86_400_000);
+}, `must be between ${EARLIEST_DAY} and a day past the server clock`);
 
 // The string first: it is what every JSON body carries, and a union pays for each branch that fails.
 export const timestamp = z.union([isoTimestamp, z.date().transform((date) => date.toISOString()).pipe(isoTimestamp)]);

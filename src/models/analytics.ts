@@ -7,6 +7,11 @@ export type {
 
 const DAY_MS = 86_400_000;
 
+/** No activity or event before this day is counted: older timestamps are refused at the edge. */
+export const EARLIEST_DAY = '2000-01-01';
+// Day arithmetic leaves the four-digit form outside these years (0000 - 7 days is "-000001-12…").
+const LATEST_DAY = '2199-12-31';
+
 /** A calendar day as YYYY-MM-DD (UTC), checked to exist (no 2024-02-30). */
 export const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day as YYYY-MM-DD')
   .refine((value) => {
@@ -14,6 +19,11 @@ export const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day as YYYY-MM-
     const date = new Date(`${value}T00:00:00Z`);
     return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
   }, 'not a calendar day');
+
+/** A day that bounds a query or a report: within the years day arithmetic keeps in YYYY-MM-DD. */
+export const rangeDay = isoDay
+  .refine((value) => !/^\d{4}-\d{2}-\d{2}$/.test(value) || (value >= EARLIEST_DAY && value <= LATEST_DAY),
+    `must be between ${EARLIEST_DAY} and ${LATEST_DAY}`);
 
 export function addDays(day: string, days: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
@@ -91,26 +101,26 @@ function rangeWithin(maxDays: number) {
 export const metricsQuery = z.strictObject({
   name: z.enum(metricNames),
   dimension: text(200).optional(),
-  from: isoDay,
-  to: isoDay,
+  from: rangeDay,
+  to: rangeDay,
   granularity: z.enum(granularities).default('day'),
 }).superRefine(rangeWithin(3660));
 export type MetricsQuery = z.output<typeof metricsQuery>;
 
-export const activeUsersQuery = z.strictObject({ from: isoDay, to: isoDay }).superRefine(rangeWithin(366));
+export const activeUsersQuery = z.strictObject({ from: rangeDay, to: rangeDay }).superRefine(rangeWithin(366));
 export type ActiveUsersQuery = z.output<typeof activeUsersQuery>;
 
 export const MAX_RETENTION_WEEKS = 52;
 export const retentionQuery = z.strictObject({
-  from: isoDay,
+  from: rangeDay,
   weeks: z.coerce.number().int().min(1).max(MAX_RETENTION_WEEKS).default(8),
 });
 export type RetentionQuery = z.output<typeof retentionQuery>;
 
-export const reportInput = z.strictObject({ kind: z.enum(reportKinds), from: isoDay, to: isoDay })
+export const reportInput = z.strictObject({ kind: z.enum(reportKinds), from: rangeDay, to: rangeDay })
   // Widened to whole weeks, the range must still fit the longest retention table.
   .superRefine(rangeWithin(MAX_RETENTION_WEEKS * 7 - 6));
 export type ReportInput = z.input<typeof reportInput>;
 
-export const backfillInput = z.strictObject({ from: isoDay, to: isoDay, daysPerBatch: z.number().int().min(1).max(366).default(7) })
+export const backfillInput = z.strictObject({ from: rangeDay, to: rangeDay, daysPerBatch: z.number().int().min(1).max(366).default(7) })
   .superRefine(rangeWithin(3660));

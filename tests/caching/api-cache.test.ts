@@ -111,6 +111,14 @@ describe('server-side cache of the analytics GETs', () => {
     expect((await api.call('GET', url, key)).headers['x-cache']).toBe('miss');
   });
 
+  it('serves again from the database after a user delete, whose active days cascade with the user', async () => {
+    const { userId, key } = await tenantWithUser(api.call, adminKey);
+    await api.call('GET', url, key);
+    expect((await api.call('GET', url, key)).headers['x-cache']).toBe('hit');
+    expect((await api.call('DELETE', `/v1/users/${userId}`, key)).statusCode).toBe(204);
+    expect((await api.call('GET', url, key)).headers['x-cache']).toBe('miss');
+  });
+
   it('never keeps a failed response', async () => {
     const { key } = await tenantWithUser(api.call, adminKey);
     for (let attempt = 0; attempt < 2; attempt += 1) {

@@ -1,23 +1,17 @@
 import { z } from 'zod';
-import { activityType, isoTimestamp, jsonbObject } from '../../models/activity.js';
+import { activityType, isoTimestamp, jsonbObject, occurredAt } from '../../models/activity.js';
 import { id } from '../../models/common.js';
 import { ActivityRepository } from '../../repositories/activity-repository.js';
 import { decodeCursor, encodeCursor, idCursor, idParam, pageQuery, scoped } from '../http.js';
 import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
 import type { App } from '../types.js';
 
-const DAY_MS = 86_400_000;
-
-// Rows past the monthly partitions made ahead would sit in the default partition, where they block
-// creating the partition for their month; a client clock that far ahead is broken, not a fact.
-const notAfterTomorrow = (iso: string) => Date.parse(iso) <= Date.now() + DAY_MS;
-
 /** One activity as the API spells it, turned into the repository's row. */
 const apiActivity = z.strictObject({
   userId: id,
   type: activityType,
   metadata: jsonbObject.optional(),
-  createdAt: isoTimestamp.refine(notAfterTomorrow, 'must not be more than a day ahead of the server clock').optional(),
+  createdAt: occurredAt.optional(),
 }).transform(({ userId, type, metadata, createdAt }) => ({ user_id: userId, activity_type: type, metadata, created_at: createdAt }));
 
 const postBody = z.strictObject({

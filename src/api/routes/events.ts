@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isoTimestamp, jsonbObject } from '../../models/activity.js';
+import { jsonbObject, occurredAt } from '../../models/activity.js';
 import { id, text } from '../../models/common.js';
 import { EventRepository } from '../../repositories/event-repository.js';
 import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
@@ -13,7 +13,7 @@ const apiEvent = z.strictObject({
   userId: id.nullable().optional(),
   name: text(200).min(1),
   properties: jsonbObject.optional(),
-  timestamp: isoTimestamp.optional(),
+  timestamp: occurredAt.optional(),
 }).transform(({ id: clientId, distinctId, userId, name, properties, timestamp }) => ({
   client_id: clientId, distinct_id: distinctId, user_id: userId, name, properties, occurred_at: timestamp,
 }));

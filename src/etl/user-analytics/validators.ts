@@ -8,7 +8,8 @@ import {
 import type { SourceRow, SourceTotal } from './extractors.js';
 import type { TransformOutput } from './transformers.js';
 
-export const EARLIEST_DAY = '2000-01-01';
+export { EARLIEST_DAY } from '../../models/analytics.js';
+import { EARLIEST_DAY } from '../../models/analytics.js';
 const MAX_DETAILS = 20;
 
 /** A day after tomorrow (UTC) cannot have happened yet: the client's clock is wrong. */
