@@ -1,5 +1,6 @@
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { DB } from '../db/schema.generated.js';
+import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import {
@@ -231,12 +232,12 @@ export class UserRepository {
 
   /** The seed's get_user_profile: user, profile and settings in one query, for the profile cache. */
   async getUserProfile(userId: number) {
-    const row = await this.usersWithProfile()
+    // Prepared: the read behind every profile cache miss is planned once per connection, not per call.
+    const [row] = await executePrepared(this.trx, this.usersWithProfile()
       .leftJoin('user_settings as s', (join) => join
         .onRef('s.tenant_id', '=', 'app_user.tenant_id').onRef('s.user_id', '=', 'app_user.id'))
       .select('s.settings')
-      .where('app_user.id', '=', userId)
-      .executeTakeFirst();
+      .where('app_user.id', '=', userId));
     if (!row) throw notFound(userId);
     const { settings, ...user } = row;
     return { ...withProfile(user), settings: (settings ?? {}) as Settings };
