@@ -9,7 +9,7 @@ import { withTenant } from '../../src/db/tenant.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
-import { adminKeyFor, cacheConfig, eventually, keyPrefix, openCaches, privateRedis, SHARED_REDIS_URL, tenantWithUser, warnings } from './support.js';
+import { adminKeyFor, cacheConfig, eventually, keyPrefix, openCaches, privateRedis, redisReachable, redisServerInstalled, SHARED_REDIS_URL, tenantWithUser, warnings, backends } from './support.js';
 
 let database: TestDatabase;
 
@@ -21,7 +21,7 @@ const setBio = (tenantId: number, userId: number, bio: string) =>
   withTenant(database, { tenantId }, (trx) => new UserRepository(trx).putProfile(userId, { bio }));
 
 describe('createCaches', () => {
-  it('keeps values in this process without REDIS_URL, and in Redis with it', async () => {
+  it.skipIf(!redisReachable)('keeps values in this process without REDIS_URL, and in Redis with it', async () => {
     const memory = createCaches({ config: cacheConfig('memory', keyPrefix('pick')), database });
     const redis = createCaches({ config: cacheConfig('redis', keyPrefix('pick')), database, logger: warnings() });
     try {
@@ -60,7 +60,7 @@ describe('createCaches', () => {
   });
 });
 
-describe.each(['memory', 'redis'] as const)('overlapping writes (%s)', (backend) => {
+describe.each(backends)('overlapping writes (%s)', (backend) => {
   it('keep a profile out of the cache until the last of two overlapping writes has ended', async () => {
     const caches = await openCaches(backend, keyPrefix(`overlap-${backend}`), database);
     const tenant = await createTenant(database);
@@ -113,7 +113,7 @@ describe('MemoryStore', () => {
   });
 });
 
-describe('RedisStore', () => {
+describe.skipIf(!redisReachable || !redisServerInstalled)('RedisStore', () => {
   it('serves hits from Redis with zero queries when the near cache is turned off', async () => {
     const caches = await openCaches('redis', keyPrefix('far'), database, { nearCacheMax: 0 });
     const tenant = await createTenant(database);

@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RedisStore } from '../../src/caching/redis-store.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
-import { adminKeyFor, cachedApi, eventually, keyPrefix, openCaches, tenantWithUser, type CachedApi } from './support.js';
+import {
+  adminKeyFor, cachedApi, eventually, keyPrefix, openCaches, redisReachable, tenantWithUser, type CachedApi,
+} from './support.js';
 
 // Two instances of the API, as two processes behind a load balancer would be: one database, one
 // Redis, each with its own caches object (and so its own near cache and subscriber).
@@ -11,6 +13,7 @@ let b: CachedApi;
 let adminKey: string;
 
 beforeAll(async () => {
+  if (!redisReachable) return;
   database = await migratedDatabase();
   const prefix = keyPrefix('instances');
   a = await cachedApi(database, await openCaches('redis', prefix, database));
@@ -18,7 +21,7 @@ beforeAll(async () => {
   adminKey = await adminKeyFor(database);
 });
 
-describe('two instances sharing one Redis', () => {
+describe.skipIf(!redisReachable)('two instances sharing one Redis', () => {
   it('B answers from what A cached: its first read of the profile makes zero queries', async () => {
     const { key, userId } = await tenantWithUser(a.call, adminKey);
     const fromA = await a.call('GET', `/v1/users/${userId}/full`, key);

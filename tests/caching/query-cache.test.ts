@@ -7,17 +7,18 @@ import { TenantRepository } from '../../src/repositories/tenant-repository.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
-import { keyPrefix, openCaches, SHARED_REDIS_URL, type Backend } from './support.js';
+import { backends, keyPrefix, openCaches, SHARED_REDIS_URL, type Backend } from './support.js';
 
 let database: TestDatabase;
-const redis = new Redis(SHARED_REDIS_URL);
+// Connects on first use only: without Redis, the Redis cases are skipped and it never does.
+const redis = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
 afterAll(() => redis.disconnect());
 
 beforeAll(async () => {
   database = await migratedDatabase();
 });
 
-describe.each<Backend>(['memory', 'redis'])('QueryCache.userProfile (%s)', (backend) => {
+describe.each<Backend>(backends)('QueryCache.userProfile (%s)', (backend) => {
   let caches: Caches;
   const prefix = keyPrefix(`query-${backend}`);
 
@@ -109,7 +110,7 @@ describe.each<Backend>(['memory', 'redis'])('QueryCache.userProfile (%s)', (back
   });
 });
 
-describe.each<Backend>(['memory', 'redis'])('QueryCache.analyticsSummary (%s)', (backend) => {
+describe.each<Backend>(backends)('QueryCache.analyticsSummary (%s)', (backend) => {
   let caches: Caches;
 
   beforeAll(async () => {

@@ -6,7 +6,7 @@ import { withTenant } from '../../src/db/tenant.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
-import { keyPrefix, openCaches, type Backend } from './support.js';
+import { backends, keyPrefix, openCaches, type Backend } from './support.js';
 
 let database: TestDatabase;
 let tenantId: number;
@@ -29,7 +29,7 @@ function deferred() {
 /** Commits the new bio and returns: no cache is told. */
 const commitBio = (bio: string) => withTenant(database, { tenantId }, (trx) => new UserRepository(trx).putProfile(userId, { bio }));
 
-describe.each<Backend>(['memory', 'redis'])('a profile read racing a profile write (%s)', (backend) => {
+describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (backend) => {
   const hooks: ReadThroughHooks = {};
   let caches: Caches;
 

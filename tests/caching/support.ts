@@ -1,16 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, afterEach, beforeEach, onTestFinished } from 'vitest';
+import { afterEach, beforeEach, onTestFinished } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createCaches, type Caches, type CacheOptions } from '../../src/caching/index.js';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
 import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
+import { atFileEnd } from '../helpers/cleanup.js';
 
 let inTest = false;
 beforeEach(() => {
@@ -23,12 +24,35 @@ afterEach(() => {
 /** Cleans up after the test that opened the resource, or after the file when opened in a hook. */
 function cleanup(fn: () => Promise<void> | void): void {
   if (inTest) onTestFinished(fn);
-  else afterAll(fn);
+  else atFileEnd(fn);
 }
 
 export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+async function answers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || 6379) });
+    socket.setTimeout(300);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A newcomer's machine has no Redis: the Redis cases then say they are skipped, and the in-process
+ * cases still run. With REDIS_URL set (as in CI) they always run, so a broken Redis fails loudly.
+ */
+export const redisReachable = process.env.REDIS_URL !== undefined || await answers(SHARED_REDIS_URL);
+/** Degrade tests start and stop Redis servers of their own. */
+export const redisServerInstalled = spawnSync('redis-server', ['--version']).status === 0;
+if (!redisReachable) console.warn(`Redis cache tests skipped: nothing answers at ${SHARED_REDIS_URL} and REDIS_URL is unset`);
+if (!redisServerInstalled) console.warn('Redis degrade tests skipped: redis-server is not installed');
+
 export type Backend = 'memory' | 'redis';
+/** The backends this machine can test. */
+export const backends: Backend[] = redisReachable ? ['memory', 'redis'] : ['memory'];
 
 /** A key namespace of this test file's own, so files running in parallel on one Redis never meet. */
 export function keyPrefix(name: string): string {
