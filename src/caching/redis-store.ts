@@ -27,6 +27,9 @@ export interface RedisStoreOptions {
 
 // Longer than any write transaction: a process that dies mid-write leaves its mark for this long.
 const INTENT_TTL_MS = 60_000;
+// A bump lost to an outage must land soon even if this instance reads nothing more: until it does,
+// other instances keep serving the old value (or accepting a key revoked here).
+const REPLAY_INTERVAL_MS = 250;
 
 interface Invalidation {
   origin: string;
@@ -55,6 +58,8 @@ export class RedisStore implements CacheStore {
   readonly #pending: WriteIntent[] = [];
   #flushing: Promise<void> | null = null;
   #retryAt = 0;
+  #replayTimer: NodeJS.Timeout | undefined;
+  #closed = false;
   #lastWarning = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -133,6 +138,7 @@ export class RedisStore implements CacheStore {
     const layers = intent.targets.flatMap((target) => target.layers);
     if (!(await this.#available(layers[0]!))) {
       this.#pending.push(intent);
+      this.#scheduleReplay(layers[0]!);
       return;
     }
     try {
@@ -140,7 +146,19 @@ export class RedisStore implements CacheStore {
     } catch (error) {
       this.#pending.push(intent);
       this.#failed(error, layers);
+      this.#scheduleReplay(layers[0]!);
     }
+  }
+
+  #scheduleReplay(layer: CacheLayer): void {
+    if (this.#replayTimer) return;
+    this.#replayTimer = setTimeout(() => {
+      this.#replayTimer = undefined;
+      void this.#available(layer).then(() => {
+        if (this.#pending.length > 0 && !this.#closed) this.#scheduleReplay(layer);
+      });
+    }, REPLAY_INTERVAL_MS);
+    this.#replayTimer.unref();
   }
 
   async ready(timeoutMs = 2000): Promise<boolean> {
@@ -156,6 +174,8 @@ export class RedisStore implements CacheStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#replayTimer);
     this.#redis.disconnect();
     this.#subscriber.disconnect();
     this.#near?.clear();

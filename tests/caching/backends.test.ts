@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createCaches, disabledCaches } from '../../src/caching/index.js';
@@ -182,6 +183,33 @@ describe.skipIf(!redisReachable || !redisServerInstalled)('RedisStore', () => {
       pauser.disconnect();
     }
   });
+  it('replays a bump lost to a dropped connection on its own, so another instance stops serving the old value', async () => {
+    const redis = await privateRedis();
+    const link = await cuttableLink(Number(new URL(redis.url).port));
+    const prefix = keyPrefix('lost-bump-timer');
+    const writer = await openCaches('redis', prefix, database, {
+      config: cacheConfig('redis', prefix, { REDIS_URL: `redis://127.0.0.1:${link.port}`, REDIS_TIMEOUT_MS: '50' }), retryAfterMs: 0,
+    });
+    const reader = await openCaches('redis', prefix, database, {
+      config: cacheConfig('redis', prefix, { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: '50' }), retryAfterMs: 0,
+    });
+    try {
+      const tenant = await createTenant(database);
+      const user = await createUser(database, tenant.id);
+      await setBio(tenant.id, user.id, 'before');
+      expect((await reader.query.userProfile(tenant.id, user.id)).profile.bio).toBe('before');
+      // Only the writer loses Redis: its bump cannot reach it, while the reader keeps reading it.
+      link.cut();
+      await writer.invalidation.userWrite(tenant.id, user.id, () => setBio(tenant.id, user.id, 'after'));
+      expect((await reader.query.userProfile(tenant.id, user.id)).profile.bio).toBe('before');
+      link.restore();
+      // No further call on the writer: the replay must come by itself once its connection is back.
+      await eventually(async () => (await reader.query.userProfile(tenant.id, user.id)).profile.bio === 'after',
+        'the other instance to see the write', 8_000);
+    } finally {
+      link.close();
+    }
+  });
 });
 
 describe('layerStats', () => {
@@ -192,3 +220,34 @@ describe('layerStats', () => {
     expect(layers.find((layer) => layer.layer === 'session')).toMatchObject({ hits: 0, hitRate: null });
   });
 });
+
+/** A TCP relay to Redis that can drop every connection and refuse new ones, then accept again. */
+async function cuttableLink(targetPort: number) {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
