@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/database.js';
 import { scopeTransaction } from '../src/db/tenant.js';
 import { runPipeline, type RunOptions } from '../src/etl/user-analytics/pipeline.js';
+import { waitForCommitHorizon } from '../src/etl/user-analytics/extractors.js';
 import { issueTenantKey } from '../src/services/api-keys.js';
 import { median, percentile, printTable, round, startBenchServer, writeResults } from './support.js';
 
@@ -67,20 +68,9 @@ async function seed(database: Database, rows: number, dayOffset: number): Promis
     join users u on u.t = g % ${TENANTS} and u.n = abs(hashint8(g * 2 + 1)) % ${USERS_PER_TENANT}`.execute(database.admin);
 }
 
-/** Until every transaction that committed before the call is below the commit horizon (a run will read it). */
-async function horizonPassed(database: Database): Promise<void> {
-  const { rows: [mark] } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(database.admin);
-  for (;;) {
-    const { rows: [now] } = await sql<{ passed: boolean }>`
-      select pg_snapshot_xmin(pg_current_snapshot()) > ${mark!.xid}::xid8 as passed`.execute(database.admin);
-    if (now!.passed) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** A run over rows seeded just before; other sessions' open transactions hold the horizon back, which is not timed. */
 async function timedRun(database: Database, options: RunOptions = {}): Promise<Measured & { rows: number }> {
-  await horizonPassed(database);
+  await waitForCommitHorizon(database.admin);
   const started = performance.now();
   const result = await runPipeline(database, options);
   const ms = performance.now() - started;

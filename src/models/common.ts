@@ -11,7 +11,6 @@ const storable = (value: string) => !value.includes('\u0000') && !/\p{Cs}/u.test
 const storableMessage = 'must not contain NUL characters or unpaired surrogates';
 export const name = z.string().trim().min(1).max(200).refine(storable, storableMessage);
 export const text = (max: number) => z.string().max(max).refine(storable, storableMessage);
-export const jsonObject = z.record(z.string(), z.unknown());
 
 // A surrogate half without its partner: the driver would write U+FFFD, so the value read back differs.
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.js';
 import { runPipeline, type RunOptions, type RunResult } from '../../src/etl/user-analytics/pipeline.js';
+import { waitForCommitHorizon } from '../../src/etl/user-analytics/extractors.js';
 import { createTenant } from '../helpers/fixtures.js';
 
 export interface SeededTenant {
@@ -47,19 +48,9 @@ export async function insertEvents(database: Database, rows: readonly EventInput
   }))).execute();
 }
 
-/**
- * Waits until every transaction that committed before this call is below the commit horizon, so
- * the next run is certain to read those rows. The server is shared with other test files, whose
- * open transactions hold the horizon back for a moment.
- */
+/** Every transaction committed before the call is below the commit horizon: the next run reads it. */
 export async function horizonPassed(database: Database): Promise<void> {
-  const { rows: [mark] } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(database.admin);
-  for (;;) {
-    const { rows: [now] } = await sql<{ passed: boolean }>`
-      select pg_snapshot_xmin(pg_current_snapshot()) > ${mark!.xid}::xid8 as passed`.execute(database.admin);
-    if (now!.passed) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitForCommitHorizon(database.admin);
 }
 
 /**

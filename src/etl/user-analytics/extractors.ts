@@ -71,6 +71,17 @@ export async function commitHorizon(db: Kysely<DB>): Promise<string> {
   return rows[0]!.xid;
 }
 
+/**
+ * Waits until every transaction that committed before this call is below the commit horizon, so the
+ * next run is certain to read its rows; open transactions elsewhere on the server hold it back.
+ */
+export async function waitForCommitHorizon(db: Kysely<DB>): Promise<void> {
+  const { rows: [mark] } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(db);
+  while (BigInt(await commitHorizon(db)) <= BigInt(mark!.xid)) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function* keysetChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
   const { table, name, at } = shape[source];
   let after = { xid: scope.xidFrom, id: 0 };
