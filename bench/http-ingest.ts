@@ -2,7 +2,9 @@ import { fork } from 'node:child_process';
 import { sql } from 'kysely';
 import { ensureMonthlyPartitions } from '../src/db/activity-partitions.js';
 import type { LoadReport, LoadRequest } from './load-client.js';
-import { createTenantsAndUsers, printTable, round, startApiServer, tenantKeys, writeResults, type BenchServer } from './support.js';
+import {
+  createTenantsAndUsers, printCacheLayers, printTable, round, startApiServer, tenantKeys, writeResults, type BenchServer,
+} from './support.js';
 
 const TARGET_ROWS_PER_SECOND = 50_000;
 const BATCH = 1_000;
@@ -27,8 +29,10 @@ export async function runHttpIngestBench(server: BenchServer, options: { quick?:
   const keys = await tenantKeys(database, tenantIds);
   const api = await startApiServer(database);
   let report: LoadReport;
+  let cache;
   try {
     report = await runLoadClient({ origin: api.origin, keys, userIds, batch: BATCH, connections: CONNECTIONS, seconds });
+    cache = api.cacheStats();
   } finally {
     await api.close();
   }
@@ -40,7 +44,8 @@ export async function runHttpIngestBench(server: BenchServer, options: { quick?:
     [report.requests, report.rowsAccepted, rowsPerSecond, round(report.requests / report.seconds, 1), report.medianMs, report.p99Ms, report.failed,
       `≥ ${TARGET_ROWS_PER_SECOND.toLocaleString('en-US')}`, rowsPerSecond >= TARGET_ROWS_PER_SECOND ? 'yes' : 'NO'],
   ]);
-  const output = { ...report, rowsPerSecond, batch: BATCH, connections: CONNECTIONS, targetRowsPerSecond: TARGET_ROWS_PER_SECOND };
+  const cacheLayers = printCacheLayers('Cache layers during the HTTP ingest (each request authenticates through the session cache)', cache);
+  const output = { ...report, rowsPerSecond, batch: BATCH, connections: CONNECTIONS, targetRowsPerSecond: TARGET_ROWS_PER_SECOND, cacheLayers };
   console.log(`written to ${await writeResults('http-ingest', output)}`);
   return output;
 }

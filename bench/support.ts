@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { buildApp } from '../src/api/app.js';
 import { createCaches } from '../src/caching/index.js';
+import type { LayerStats } from '../src/caching/metrics.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, withDatabaseName, type Database } from '../src/db/database.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
@@ -171,7 +172,20 @@ export async function truncateActivities(database: Database, options: { checkpoi
 export interface ApiServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly origin: string;
+  /** The server's cache counters per layer, since it started. */
+  cacheStats(): LayerStats[];
   close(): Promise<void>;
+}
+
+/** Prints each cache layer's lookups and hit rate (layers nothing looked up are left out); returns the rows. */
+export function printCacheLayers(title: string, stats: readonly LayerStats[]): LayerStats[] {
+  const used = stats.filter((layer) => layer.hits + layer.misses + layer.sets + layer.invalidations + layer.errors > 0);
+  printTable(title, [
+    ['layer', 'lookups', 'hits', 'misses', 'hit rate', 'sets', 'invalidations', 'errors'],
+    ...used.map((layer) => [layer.layer, layer.hits + layer.misses, layer.hits, layer.misses,
+      layer.hitRate === null ? '-' : `${(layer.hitRate * 100).toFixed(1)}%`, layer.sets, layer.invalidations, layer.errors]),
+  ]);
+  return used;
 }
 
 /** The API as `strata serve` runs it (in-process session cache, no request log), on a free port of 127.0.0.1. */
@@ -182,6 +196,7 @@ export async function startApiServer(database: Database): Promise<ApiServer> {
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     origin,
+    cacheStats: () => caches.metrics.snapshot(),
     async close() {
       await app.close();
       await caches.close();

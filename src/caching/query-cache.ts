@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../db/database.js';
-import { withTenant } from '../db/tenant.js';
+import { readAsTenant } from '../db/tenant.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import type { CacheKeys } from './keys.js';
 import { readThrough, type CacheContext } from './read-through.js';
@@ -40,14 +40,17 @@ export class QueryCache {
     readonly ttlSeconds: number,
   ) {}
 
-  /** The seed's get_user_profile: user, profile and settings, one query on a miss, none on a hit. */
+  /** The seed's get_user_profile: user, profile and settings, one round trip on a miss, none on a hit. */
   userProfile(tenantId: number, userId: number): Promise<CachedUserProfile> {
     return readThrough(this.context, {
       base: this.keys.value('profile', tenantId, userId),
       scopes: [this.keys.tenantScope(tenantId), this.keys.userScope(tenantId, userId)],
       layer: 'query',
       ttlSeconds: this.ttlSeconds,
-    }, async () => jsonified(await withTenant(this.database, { tenantId }, (trx) => new UserRepository(trx).getUserProfile(userId))));
+    }, async () => {
+      const [row] = await readAsTenant(this.database, { tenantId }, (trx) => new UserRepository(trx).profileQuery(userId));
+      return jsonified(UserRepository.toUserProfile(row, userId));
+    });
   }
 
   /**

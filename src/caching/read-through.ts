@@ -22,6 +22,10 @@ export interface CacheContext {
  * The cached value, or load() stored under the version read *before* load() ran. A write that
  * commits while load() runs bumps that version afterwards, so what load() saw is stored where no
  * later reader looks. null and undefined (not found, refused) are never stored.
+ *
+ * Storing may finish after this returns. That is safe for the same reason: the copy goes under the
+ * version read before the load, whenever it lands; and commands on one Redis connection are served
+ * in order, so this instance's next read cannot overtake its own store.
  */
 export async function readThrough<T>(context: CacheContext, entry: CacheEntry, load: () => Promise<T>): Promise<T> {
   const probe = await context.store.read(entry);
@@ -34,7 +38,11 @@ export async function readThrough<T>(context: CacheContext, entry: CacheEntry, l
   const value = deepFreeze(await load());
   if (probe.version !== undefined && value !== null && value !== undefined) {
     await context.hooks.beforeStore?.(entry);
-    if (await context.store.write(entry, probe.version, value)) context.metrics.count(entry.layer, 'sets');
+    // Not awaited: the reader has its value and need not wait for Redis to confirm a copy. Sets
+    // are counted once stored; a store never throws.
+    void context.store.write(entry, probe.version, value).then((stored) => {
+      if (stored) context.metrics.count(entry.layer, 'sets');
+    });
   }
   return value;
 }

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions, type Result } from 'ioredis';
 import type { CacheKeys, Target } from './keys.js';
 import type { CacheLayer, CacheMetrics } from './metrics.js';
 import {
@@ -30,6 +30,43 @@ const INTENT_TTL_MS = 60_000;
 // A bump lost to an outage must land soon even if this instance reads nothing more: until it does,
 // other instances keep serving the old value (or accepting a key revoked here).
 const REPLAY_INTERVAL_MS = 250;
+
+/**
+ * A read's whole lookup in one round trip, atomically: refuses while any scope is being written,
+ * reads the scopes' versions, creates a missing one (new, expired, or lost in a restart) from the
+ * fresh tokens given, and fetches the value stored under the combined version unless the near
+ * copy already holds that version. A version is created before the load, never after it, so a
+ * bump that lands meanwhile still strands what the load saw.
+ *
+ * KEYS: the n version keys, then their n write marks. ARGV: the value's base key, the version TTL,
+ * the near copy's version ('' for none), then n fresh tokens. The value key is derived, not passed
+ * in KEYS: this needs a single Redis, not a cluster.
+ * Returns {1} while writing, else {0, version[, value]}.
+ */
+const PROBE_SCRIPT = `
+local n = #KEYS / 2
+for i = n + 1, 2 * n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return {1} end
+end
+local tokens = {}
+for i = 1, n do
+  local token = redis.call('GET', KEYS[i])
+  if not token then
+    token = ARGV[3 + i]
+    redis.call('SET', KEYS[i], token, 'EX', ARGV[2])
+  end
+  tokens[i] = token
+end
+local version = table.concat(tokens, '.')
+if version == ARGV[3] then return {0, version} end
+return {0, version, redis.call('GET', ARGV[1] .. ':v' .. version)}
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    strataProbe(numberOfKeys: number, ...keysAndArguments: Array<string | number>): Result<[1] | [0, string, (string | null)?], Context>;
+  }
+}
 
 interface Invalidation {
   origin: string;
@@ -71,6 +108,7 @@ export class RedisStore implements CacheStore {
     // No offline queue: while disconnected a command fails at once instead of waiting for the timeout.
     this.#redis = new Redis(options.url, { ...common, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     this.#subscriber = new Redis(options.url, common);
+    this.#redis.defineCommand('strataProbe', { lua: PROBE_SCRIPT });
     for (const client of [this.#redis, this.#subscriber]) client.on('error', (error: Error) => this.#warn(error));
     this.#near = options.nearCacheMax > 0 ? new VersionedEntries(options.nearCacheMax) : null;
     this.#subscriber.on('message', (_channel: string, message: string) => this.#onInvalidation(message));
@@ -85,15 +123,15 @@ export class RedisStore implements CacheStore {
   async read({ base, scopes, layer, ttlSeconds }: CacheEntry): Promise<Probe> {
     if (!(await this.#available(layer))) return {};
     try {
-      const [tokens, writing] = await this.#exec(this.#redis.pipeline()
-        .mget(...scopes)
-        .exists(...scopes.map((scope) => this.options.keys.intent(scope)))) as [Array<string | null>, number];
-      if (writing > 0) return {};
-      const version = (await this.#versionOf(scopes, tokens)).join('.');
-      const near = this.#near?.get(base, version);
-      if (near !== undefined) return { version, value: near };
-      const raw = await this.#redis.get(`${base}:v${version}`);
-      if (raw === null) return { version };
+      const marks = scopes.map((scope) => this.options.keys.intent(scope));
+      const fresh = scopes.map(() => this.#tokens.next());
+      const nearVersion = this.#near?.versionOf(base) ?? '';
+      const probe = await this.#redis.strataProbe(scopes.length * 2, ...scopes, ...marks,
+        base, this.options.versionTtlSeconds, nearVersion, ...fresh);
+      if (probe[0] === 1) return {};
+      const [, version, raw] = probe;
+      if (version === nearVersion) return { version, value: this.#near!.get(base, version) };
+      if (raw === null || raw === undefined) return { version };
       const value = deepFreeze(JSON.parse(raw) as unknown);
       this.#near?.set(base, version, value, ttlSeconds * 1000);
       return { version, value };
@@ -105,9 +143,10 @@ export class RedisStore implements CacheStore {
 
   async write({ base, layer, ttlSeconds }: CacheEntry, version: string, value: unknown): Promise<boolean> {
     if (!(await this.#available(layer))) return false;
+    // The near copy first: this instance's next read finds it while the SET is still on its way.
+    this.#near?.set(base, version, deepFreeze(value), ttlSeconds * 1000);
     try {
       await this.#redis.set(`${base}:v${version}`, JSON.stringify(value), 'EX', ttlSeconds);
-      this.#near?.set(base, version, deepFreeze(value), ttlSeconds * 1000);
       return true;
     } catch (error) {
       this.#failed(error, [layer]);
@@ -242,24 +281,6 @@ export class RedisStore implements CacheStore {
         if (batch.length > 0) await this.#redis.unlink(...batch);
       }
     }
-  }
-
-  /**
-   * A version key missing (new, expired, or lost in a restart) is created here, before the load, as
-   * a new token; NX keeps a token another instance or a bump set meanwhile.
-   */
-  async #versionOf(scopes: readonly string[], tokens: Array<string | null>): Promise<string[]> {
-    const missing = scopes.filter((_, index) => tokens[index] === null);
-    if (missing.length === 0) return tokens as string[];
-    const pipeline = this.#redis.pipeline();
-    const fresh = missing.map((scope) => {
-      const token = this.#tokens.next();
-      pipeline.set(scope, token, 'EX', this.options.versionTtlSeconds, 'NX', 'GET');
-      return token;
-    });
-    const existing = await this.#exec(pipeline) as Array<string | null>;
-    const created = new Map(missing.map((scope, index) => [scope, existing[index] ?? fresh[index]!]));
-    return scopes.map((scope, index) => tokens[index] ?? created.get(scope)!);
   }
 
   async #exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {

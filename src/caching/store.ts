@@ -108,6 +108,11 @@ export class VersionedEntries {
     return entry?.version === version ? entry.value : undefined;
   }
 
+  /** The version of the copy held for base, without counting as a use. */
+  versionOf(base: string): string | undefined {
+    return this.#entries.peek(base)?.version;
+  }
+
   set(base: string, version: string, value: unknown, ttlMs: number): void {
     this.#entries.set(base, { version, value }, { ttl: ttlMs });
   }

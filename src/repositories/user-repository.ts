@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type InferResult } from 'kysely';
 import type { DB } from '../db/schema.generated.js';
 import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
@@ -32,6 +32,8 @@ function withProfile<T extends ProfileFields>(row: T) {
   const { display_name, bio, avatar_url, ...user } = row;
   return { ...user, profile: { display_name, bio, avatar_url } };
 }
+
+type ProfileRow = InferResult<ReturnType<UserRepository['profileQuery']>>[number];
 
 function notFound(userId: number): StrataError {
   return new StrataError('NOT_FOUND', `user ${userId} does not exist`);
@@ -233,11 +235,21 @@ export class UserRepository {
   /** The seed's get_user_profile: user, profile and settings in one query, for the profile cache. */
   async getUserProfile(userId: number) {
     // Prepared: the read behind every profile cache miss is planned once per connection, not per call.
-    const [row] = await executePrepared(this.trx, this.usersWithProfile()
+    const [row] = await executePrepared(this.trx, this.profileQuery(userId));
+    return UserRepository.toUserProfile(row, userId);
+  }
+
+  /** getUserProfile's statement, for readAsTenant (the profile cache reads it in one round trip). */
+  profileQuery(userId: number) {
+    return this.usersWithProfile()
       .leftJoin('user_settings as s', (join) => join
         .onRef('s.tenant_id', '=', 'app_user.tenant_id').onRef('s.user_id', '=', 'app_user.id'))
       .select('s.settings')
-      .where('app_user.id', '=', userId));
+      .where('app_user.id', '=', userId);
+  }
+
+  /** A profileQuery row as getUserProfile returns it; no row is the user's NOT_FOUND. */
+  static toUserProfile(row: ProfileRow | undefined, userId: number) {
     if (!row) throw notFound(userId);
     const { settings, ...user } = row;
     return { ...withProfile(user), settings: (settings ?? {}) as Settings };

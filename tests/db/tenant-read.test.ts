@@ -1,0 +1,93 @@
+import { sql } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { readAsTenant, tenantOf, withTenant } from '../../src/db/tenant.js';
+import { StrataError } from '../../src/errors.js';
+import { UserRepository } from '../../src/repositories/user-repository.js';
+import { atFileEnd } from '../helpers/cleanup.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTenant, createUser } from '../helpers/fixtures.js';
+
+let database: TestDatabase;
+// One connection, so every read and check below meets the same server session.
+let single: Database;
+let tenantA: number;
+let tenantB: number;
+let userA: number;
+
+beforeAll(async () => {
+  database = await migratedDatabase();
+  single = openDatabase(database.url, { maxConnections: 1 });
+  atFileEnd(() => single.close());
+  tenantA = (await createTenant(database, 'Reader A')).id;
+  tenantB = (await createTenant(database, 'Reader B')).id;
+  userA = (await createUser(database, tenantA, 'o\'brien\\@example.com')).id;
+});
+
+const profileOf = (tenantId: number, userId: number) =>
+  readAsTenant(single, { tenantId }, (trx) => new UserRepository(trx).profileQuery(userId));
+
+describe('readAsTenant', () => {
+  it('reads in one round trip, preparing the statement only on the first call of a connection', async () => {
+    const first = await single.queries.measure(() => profileOf(tenantA, userA));
+    const second = await single.queries.measure(() => profileOf(tenantA, userA));
+    expect(first.result).toHaveLength(1);
+    expect(second.result).toEqual(first.result);
+    expect([first.queries, second.queries]).toEqual([1, 1]);
+    expect(first.statements[0]).toMatch(/; prepare strata_r_\w+ as select/);
+    expect(second.statements[0]).not.toMatch(/prepare/);
+    const { rows } = await sql<{ name: string }>`select name from pg_prepared_statements where name like 'strata_r_%'`.execute(single.admin);
+    expect(rows).toHaveLength(1);
+  });
+
+  it('answers as getUserProfile in a tenant transaction does', async () => {
+    const [row] = await profileOf(tenantA, userA);
+    const expected = await withTenant(database, { tenantId: tenantA }, (trx) => new UserRepository(trx).getUserProfile(userA));
+    expect(UserRepository.toUserProfile(row, userA)).toEqual(expected);
+  });
+
+  it('sees only its tenant: another tenant\'s user is not there', async () => {
+    expect(await profileOf(tenantB, userA)).toEqual([]);
+    expect(() => UserRepository.toUserProfile(undefined, userA)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  });
+
+  it('leaves the connection as it found it: no role, no tenant', async () => {
+    await profileOf(tenantA, userA);
+    const { rows } = await sql<{ role: string; tenant: string | null }>`
+      select current_user as role, nullif(current_setting('app.tenant_id', true), '') as tenant`.execute(single.admin);
+    expect(rows[0]).toEqual({ role: 'root', tenant: null });
+  });
+
+  it('passes strings as escaped literals: quotes and backslashes arrive unchanged', async () => {
+    const email = 'o\'brien\\@example.com';
+    const rows = await readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
+      .select(['id', 'email']).where('tenant_id', '=', tenantOf(trx)).where('email', '=', email).where('is_active', '=', true));
+    expect(rows).toEqual([{ id: userA, email }]);
+  });
+
+  it('rolls back and replaces the connection when the statement fails; the next read works', async () => {
+    const failing = () => readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
+      .select(sql<number>`1 / ${0}::int`.as('boom')).where('tenant_id', '=', tenantOf(trx)));
+    await expect(failing()).rejects.toMatchObject({ code: '22012' });
+    // PREPARE outlives the failed transaction: on a reused connection the retry would meet 42P05.
+    await expect(failing()).rejects.toMatchObject({ code: '22012' });
+    expect(await profileOf(tenantA, userA)).toHaveLength(1);
+  });
+
+  it('refuses parameters it cannot write as a literal, and a builder run outside it', async () => {
+    await expect(readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user').select('id')
+      .where('created_at', '<', new Date()))).rejects.toMatchObject({ code: 'INTERNAL' });
+    let builder: Parameters<Parameters<typeof readAsTenant>[2]>[0] | undefined;
+    await readAsTenant(single, { tenantId: tenantA }, (trx) => {
+      builder = trx;
+      return trx.selectFrom('tenant').select('id');
+    });
+    await expect(builder!.selectFrom('app_user').selectAll().execute()).rejects.toBeInstanceOf(StrataError);
+  });
+
+  it('refuses a context without a valid tenant before touching the database', async () => {
+    const { queries } = await single.queries.measure(() =>
+      expect(readAsTenant(single, { tenantId: 0 }, (trx) => trx.selectFrom('tenant').select('id'))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' }));
+    expect(queries).toBe(0);
+  });
+});
