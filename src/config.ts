@@ -16,6 +16,8 @@ const configSchema = z.object({
   CACHE_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('strata'),
   CACHE_WARN_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   ETL_CRON: z.string().min(1).default('*/5 * * * *'),
+  /** How long an Idempotency-Key is remembered; an hourly job forgets older ones. */
+  IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().positive().max(24 * 365).default(24),
   /** `off` runs the API without the scheduled analytics and partition jobs (run `strata etl run` by hand). */
   STRATA_SCHEDULER: z.enum(['on', 'off']).default('on'),
 });

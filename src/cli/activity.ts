@@ -20,8 +20,9 @@ export function registerActivityCommands(program: Command, context: CliContext):
     .description('drop whole monthly partitions older than an interval (constant time; the default partition and the month holding the cutoff stay)')
     .requiredOption('--older-than <interval>', 'a PostgreSQL interval, e.g. "90 days" or "12 months"')
     .option('--dry-run', 'print what would be dropped, drop nothing')
-    .action(async (options: { olderThan: string; dryRun?: boolean }) => withRuntime(context, async ({ database }) => {
-      const result = await pruneActivityPartitions(database, options.olderThan, { dryRun: options.dryRun });
+    .option('--drop-uncounted', 'drop partitions even if they hold rows the analytics pipeline has not counted yet')
+    .action(async (options: { olderThan: string; dryRun?: boolean; dropUncounted?: boolean }) => withRuntime(context, async ({ database }) => {
+      const result = await pruneActivityPartitions(database, options.olderThan, { dryRun: options.dryRun, dropUncounted: options.dropUncounted });
       const verb = options.dryRun ? 'would drop' : 'dropped';
       for (const partition of result.dropped) context.out(`${verb} ${partition.name} ${range(partition)}`);
       const kept = result.straddling ? `; kept ${result.straddling.name} ${range(result.straddling)}, which holds the cutoff` : '';

@@ -1,8 +1,11 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type PgBoss from 'pg-boss';
 import type { Database } from './database.js';
+import { declareSchedule } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
+import { lastWatermark } from '../etl/user-analytics/extractors.js';
+import { PIPELINE } from '../etl/user-analytics/pipeline.js';
 
 /** Months made ahead of the current one (UTC), as `ensure_user_activity_partitions()` does at start. */
 export const MONTHS_AHEAD = 3;
@@ -141,16 +144,39 @@ export async function cutoffFor(db: Kysely<DB>, olderThan: string): Promise<Date
     [{ path: 'older-than', message: 'not a positive interval' }]);
 }
 
+/** Rows of each partition that the analytics pipeline has not counted yet: written at or after its watermark. */
+async function uncountedRows(db: Kysely<DB>, partitions: readonly ActivityPartition[]): Promise<Array<{ name: string; rows: number }>> {
+  const { xid } = await lastWatermark(db, PIPELINE);
+  const found: Array<{ name: string; rows: number }> = [];
+  for (const partition of partitions) {
+    // Served by each partition's (ingest_xid, id) index: old months usually have nothing past the mark.
+    const { rows: [row] } = await sql<{ rows: number }>`
+      select count(*)::int as rows from ${sql.table(partition.name)} where ingest_xid >= ${xid}::xid8`.execute(db);
+    if (row!.rows > 0) found.push({ name: partition.name, rows: row!.rows });
+  }
+  return found;
+}
+
 /**
  * Retention: detaches and drops every monthly partition whose rows are all older than `olderThan`
  * ago. Each drop is a catalog change and a file unlink, whatever the rows: nothing is deleted row by
  * row. The default partition and the partition holding the cutoff are never touched.
+ *
+ * A partition holding rows the analytics pipeline has not counted yet is refused (CHECK_VIOLATION,
+ * nothing dropped): once dropped, they could never be counted. `dropUncounted` drops them anyway,
+ * for a deployment that does not run the pipeline.
  */
-export async function pruneActivityPartitions(database: Database, olderThan: string, options: { dryRun?: boolean } = {}): Promise<PruneResult> {
+export async function pruneActivityPartitions(database: Database, olderThan: string, options: { dryRun?: boolean; dropUncounted?: boolean } = {}): Promise<PruneResult> {
   const cutoff = await cutoffFor(database.admin, olderThan);
   const partitions = (await listActivityPartitions(database.admin)).filter((partition) => partition.from !== null && partition.to !== null);
   const dropped = partitions.filter((partition) => partition.to!.getTime() <= cutoff.getTime());
   const straddling = partitions.find((partition) => partition.from!.getTime() < cutoff.getTime() && cutoff.getTime() < partition.to!.getTime()) ?? null;
+  const uncounted = options.dropUncounted ? [] : await uncountedRows(database.admin, dropped);
+  if (uncounted.length > 0) {
+    throw new StrataError('CHECK_VIOLATION',
+      `${uncounted.map(({ name, rows }) => `${name} holds ${rows} rows`).join(', ')} not yet counted by the analytics pipeline: `
+      + 'run `strata etl run` first, or pass --drop-uncounted to lose them from analytics', uncounted.map(({ name, rows }) => ({ path: name, message: `${rows} uncounted rows` })));
+  }
   if (!options.dryRun) {
     for (const partition of dropped) {
       await withLockTimeout(database, async (trx) => {
@@ -167,17 +193,7 @@ export async function pruneActivityPartitions(database: Database, olderThan: str
  * queue with a cron schedule: with N API instances, one job per day still runs once.
  */
 export async function schedulePartitionMaintenance(boss: PgBoss, database: Database, options: { pollingIntervalSeconds?: number } = {}): Promise<void> {
-  // pg-boss creates a queue with DDL; two instances declaring queues at once deadlock on it. The same
-  // advisory lock as the ETL scheduler's set-up, so all queue declarations take turns.
-  await database.admin.connection().execute(async (connection) => {
-    await sql`select pg_advisory_lock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
-    try {
-      await boss.createQueue(PARTITIONS_QUEUE, { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 });
-      await boss.schedule(PARTITIONS_QUEUE, PARTITIONS_CRON, {}, { tz: 'UTC' });
-    } finally {
-      await sql`select pg_advisory_unlock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
-    }
-  });
+  await declareSchedule(boss, database, { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 }, PARTITIONS_CRON);
   const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
   await boss.work(PARTITIONS_QUEUE, polling, async () => ensureMonthlyPartitions(database));
 }

@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import type PgBoss from 'pg-boss';
+import type { Database } from '../db/database.js';
+import { declareSchedule } from '../db/jobs.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 
@@ -47,4 +51,35 @@ export async function once<T>(
 
 function storedBody<T>(response: unknown): T {
   return JSON.parse(response as string) as T;
+}
+
+export const IDEMPOTENCY_QUEUE = 'idempotency-keys';
+/** Hourly, at a minute no other job uses. */
+export const IDEMPOTENCY_CRON = '23 * * * *';
+const PRUNE_BATCH = 10_000;
+
+/**
+ * Forgets keys older than `ttlHours` (every tenant), so the table holds about a day of requests,
+ * not all of them: a retry after that runs as a new request. Deletes in batches, each its own
+ * statement, so no single transaction holds many row locks. Returns how many keys it forgot.
+ */
+export async function pruneIdempotencyKeys(database: Database, ttlHours: number, options: { batch?: number } = {}): Promise<number> {
+  const batch = options.batch ?? PRUNE_BATCH;
+  let forgotten = 0;
+  for (;;) {
+    const result = await sql`
+      delete from idempotency_key where (tenant_id, scope, key) in (
+        select tenant_id, scope, key from idempotency_key
+        where created_at < now() - make_interval(hours => ${ttlHours}) limit ${batch})`.execute(database.admin);
+    const deleted = Number(result.numAffectedRows ?? 0n);
+    forgotten += deleted;
+    if (deleted < batch) return forgotten;
+  }
+}
+
+/** Runs pruneIdempotencyKeys hourly on an existing pg-boss instance, once per tick across instances. */
+export async function scheduleIdempotencyPruning(boss: PgBoss, database: Database, ttlHours: number, options: { pollingIntervalSeconds?: number } = {}): Promise<void> {
+  await declareSchedule(boss, database, { name: IDEMPOTENCY_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 300, expireInSeconds: 1800 }, IDEMPOTENCY_CRON);
+  const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
+  await boss.work(IDEMPOTENCY_QUEUE, polling, async () => pruneIdempotencyKeys(database, ttlHours));
 }

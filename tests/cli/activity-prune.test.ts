@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
+import { runPipeline } from '../../src/etl/user-analytics/pipeline.js';
+import { horizonPassed } from '../etl/support.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { testCli, type TestCli } from './cli-context.js';
@@ -66,7 +68,7 @@ describe('strata activity prune', () => {
     const expected = wholeMonthsBefore(await cutoff('12 months'));
     expect(expected.length).toBeGreaterThanOrEqual(3);
 
-    const measured = await database.queries.measure(() => cli.run('activity', 'prune', '--older-than', '12 months'));
+    const measured = await database.queries.measure(() => cli.run('activity', 'prune', '--older-than', '12 months', '--drop-uncounted'));
     const printed = measured.result;
     expect(printed.slice(0, -1)).toEqual(expected.map((name) => expect.stringMatching(new RegExp(`^dropped ${name} \\[\\d{4}-\\d{2}-01, \\d{4}-\\d{2}-01\\)$`))));
     expect(printed.at(-1)).toMatch(new RegExp(`^dropped ${expected.length} partitions older than .*; kept user_activity_p\\d{4}_\\d{2} .*which holds the cutoff$`));
@@ -89,7 +91,7 @@ describe('strata activity prune', () => {
     const limit = await cutoff('100 days');
     const holding = partitionName(monthStart(limit));
     const before = await rowsPerPartition();
-    await cli.run('activity', 'prune', '--older-than', '100 days');
+    await cli.run('activity', 'prune', '--older-than', '100 days', '--drop-uncounted');
     const after = await rowsPerPartition();
     expect(after[holding]).toBe(before[holding]);
     const { rows } = await sql<{ older: number }>`
@@ -100,7 +102,7 @@ describe('strata activity prune', () => {
   it('prints what it would drop in a dry run and drops nothing', async () => {
     await fill();
     const before = await rowsPerPartition();
-    const printed = await cli.run('activity', 'prune', '--older-than', '12 months', '--dry-run');
+    const printed = await cli.run('activity', 'prune', '--older-than', '12 months', '--dry-run', '--drop-uncounted');
     expect(printed[0]).toMatch(/^would drop user_activity_p\d{4}_\d{2} /);
     expect(printed.at(-1)).toMatch(/^would drop \d+ partitions older than /);
     expect(await rowsPerPartition()).toEqual(before);
@@ -118,5 +120,36 @@ describe('strata activity prune', () => {
     const before = await rowsPerPartition();
     await expect(cli.run('activity', 'prune', '--older-than', interval)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     expect(await rowsPerPartition()).toEqual(before);
+  });
+
+  it('refuses to drop rows the analytics pipeline has not counted, naming each partition; nothing is dropped', async () => {
+    await fill();
+    const before = await rowsPerPartition();
+    const expected = wholeMonthsBefore(await cutoff('12 months'));
+    for (const args of [[], ['--dry-run']]) {
+      const refused = cli.run('activity', 'prune', '--older-than', '12 months', ...args);
+      await expect(refused).rejects.toMatchObject({
+        code: 'CHECK_VIOLATION',
+        message: expect.stringMatching(new RegExp(`^${expected[0]} holds ${before[expected[0]!]} rows, .* not yet counted by the analytics pipeline`)),
+        details: expected.map((name) => ({ path: name, message: `${before[name]} uncounted rows` })),
+      });
+    }
+    expect(await rowsPerPartition()).toEqual(before);
+  });
+
+  it('drops them once a pipeline run has counted them, and refuses rows written after that run', async () => {
+    await fill();
+    await horizonPassed(database);
+    expect(await runPipeline(database)).toMatchObject({ status: 'succeeded' });
+    const oldest = wholeMonthsBefore(await cutoff('12 months'));
+    // A late row dated in an old month: written after the run, so not counted yet.
+    await sql`insert into user_activity (tenant_id, user_id, activity_type, created_at)
+      values (${tenantId}, ${userId}, 'late', ${monthStart(new Date(), -MONTHS_BACK)})`.execute(database.admin);
+    await expect(cli.run('activity', 'prune', '--older-than', '12 months')).rejects.toMatchObject({
+      code: 'CHECK_VIOLATION', details: [{ path: oldest[0], message: '1 uncounted rows' }],
+    });
+    await horizonPassed(database);
+    expect(await runPipeline(database)).toMatchObject({ status: 'succeeded' });
+    expect((await cli.run('activity', 'prune', '--older-than', '12 months')).at(-1)).toMatch(new RegExp(`^dropped ${oldest.length} partitions`));
   });
 });
