@@ -49,10 +49,13 @@ export async function issueTenantKey(trx: TenantTx, name = 'default'): Promise<I
   return { id: row.id, key: `strata_${tenantId}_${secret}`, prefix: row.prefix, name: row.name, createdAt: row.created_at };
 }
 
-export async function listTenantKeys(trx: TenantTx) {
-  return trx.selectFrom('api_key')
+/** The tenant's keys in id order, a page at a time (the caller validates limit). */
+export async function listTenantKeys(trx: TenantTx, options: { afterId?: number; limit: number }) {
+  let query = trx.selectFrom('api_key')
     .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
-    .orderBy('id').execute();
+    .where('tenant_id', '=', tenantOf(trx));
+  if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
+  return query.orderBy('id').limit(options.limit).execute();
 }
 
 export async function revokeTenantKey(trx: TenantTx, id: number): Promise<void> {

@@ -72,4 +72,29 @@ describe('/v1/api-keys', () => {
     expect((await api.call('DELETE', `/v1/api-keys/${aKeys[0].id}`, b.key)).statusCode).toBe(404);
     expect((await api.call('GET', '/v1/api-keys', a.key)).statusCode).toBe(200);
   });
+
+  it('lists keys a page at a time, oldest first, each once, never another tenant\'s', async () => {
+    const a = await api.tenant('Paged');
+    const b = await api.tenant('Other');
+    for (let index = 0; index < 4; index += 1) await api.call('POST', '/v1/api-keys', a.key, { name: `k${index}` });
+    await api.call('POST', '/v1/api-keys', b.key, { name: 'not yours' });
+    const pages: Array<Array<{ id: number; name: string }>> = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const response = await api.call('GET', `/v1/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`, a.key);
+      expect(response.statusCode).toBe(200);
+      const body = response.json() as { data: Array<{ id: number; name: string }>; nextCursor: string | null };
+      pages.push(body.data);
+      cursor = body.nextCursor;
+    }
+    expect(pages.map((rows) => rows.length)).toEqual([2, 2, 1]);
+    const names = pages.flat().map((row) => row.name);
+    expect(names).toEqual(['default', 'k0', 'k1', 'k2', 'k3']);
+    const ids = pages.flat().map((row) => row.id);
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    for (const query of ['limit=0', 'limit=1001', 'cursor=bm90LWEtY3Vyc29y', 'sort=name']) {
+      const response = await api.call('GET', `/v1/api-keys?${query}`, a.key);
+      expect([query, response.statusCode, response.json().error.code]).toEqual([query, 400, 'VALIDATION_FAILED']);
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { text } from '../../models/common.js';
 import { issueTenantKey, listTenantKeys, revokeTenantKey } from '../../services/api-keys.js';
-import { idParams, toApi } from '../http.js';
+import { decodeCursor, idCursor, idParams, page, pageQuery, toApi } from '../http.js';
 import type { App } from '../types.js';
 
 export async function apiKeyRoutes(app: App): Promise<void> {
@@ -13,8 +13,13 @@ export async function apiKeyRoutes(app: App): Promise<void> {
     return reply.status(201).send({ data: toApi(issued) });
   });
 
-  app.get('/api-keys', { schema: { tags, summary: 'List the tenant\'s API keys (never the keys themselves)' } },
-    async (request) => ({ data: (await request.inTenant(listTenantKeys)).map(toApi) }));
+  app.get('/api-keys', {
+    schema: { tags, summary: 'List the tenant\'s API keys (never the keys themselves), oldest first', querystring: z.strictObject(pageQuery) },
+  }, async (request) => {
+    const { limit, cursor } = request.query;
+    const rows = await request.inTenant((trx) => listTenantKeys(trx, { afterId: decodeCursor(cursor, idCursor), limit }));
+    return page(rows, limit, (row) => row.id);
+  });
 
   app.delete('/api-keys/:id', { schema: { tags, summary: 'Revoke an API key', params: idParams } },
     async (request, reply) => {
