@@ -83,7 +83,7 @@ $('#login').addEventListener('submit', async (event) => {
   event.preventDefault();
   sessionStorage.setItem(storageKey, $('#key').value.trim());
   try {
-    await api('/api-keys');
+    await api('/api-keys?limit=1');
     await start();
   } catch (error) {
     sessionStorage.removeItem(storageKey);
