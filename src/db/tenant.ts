@@ -141,7 +141,9 @@ export async function readAsTenant<R>(database: Database, context: TenantContext
   const compiled = build(builder as unknown as TenantTx).compile();
   // Hex: an unquoted identifier, unchanged by PostgreSQL's case folding.
   const name = `strata_r_${createHash('sha1').update(compiled.sql).digest('hex').slice(0, 32)}`;
-  const client = await database.pool.connect();
+  const client = await database.pool.connect().catch((error: unknown) => {
+    throw translateDatabaseError(error);
+  });
   let prepared = preparedOn.get(client);
   if (!prepared) preparedOn.set(client, prepared = new Set());
   const prepare = prepared.has(name) ? '' : `prepare ${name} as ${compiled.sql}; `;

@@ -90,4 +90,14 @@ describe('readAsTenant', () => {
       expect(readAsTenant(single, { tenantId: 0 }, (trx) => trx.selectFrom('tenant').select('id'))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' }));
     expect(queries).toBe(0);
   });
+
+  it('fails with the connection error when the server cannot be reached', async () => {
+    const unreachable = openDatabase('postgres://root@127.0.0.1:1/strata', { maxConnections: 1 });
+    try {
+      await expect(readAsTenant(unreachable, { tenantId: tenantA }, (trx) => trx.selectFrom('tenant').select('id')))
+        .rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await unreachable.close();
+    }
+  });
 });
