@@ -149,12 +149,23 @@ export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: 
   return written;
 }
 
-/** The staged active user days (stageUserDays), in the key order they were staged in. */
+/**
+ * The staged active user days (stageUserDays), in the key order they were written in: a sequential
+ * scan of a temporary table returns its rows in the order its one writer put them, so they are not
+ * sorted again. ON CONFLICT made loading 768k rows 0.8–1.3 s slower, and it is needed only where a
+ * tenant already has user days on a staged day, which a full run and a backfill (after clearDays)
+ * never find. Runs hold the pipeline lock, so a conflict the plain insert meets comes from a writer
+ * outside the pipeline: the run fails with 23505 and loads nothing, as ON CONFLICT under repeatable
+ * read fails on a row committed after the run's snapshot.
+ */
 export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promise<number> {
+  const { rows: [staged] } = await sql<{ overlaps: boolean }>`
+    select exists (select 1 from (select distinct tenant_id, day from etl_user_day) as staged
+      where exists (select 1 from active_user_day a where a.tenant_id = staged.tenant_id and a.day = staged.day)) as overlaps`.execute(db);
   const result = await sql`
     insert into active_user_day (tenant_id, day, user_id, etl_run_id)
-    select tenant_id, day, user_id, ${runId} from etl_user_day order by tenant_id, day, user_id
-    on conflict do nothing`.execute(db);
+    select tenant_id, day, user_id, ${runId} from etl_user_day
+    ${staged!.overlaps ? sql`on conflict do nothing` : sql``}`.execute(db);
   return affected(result);
 }
 

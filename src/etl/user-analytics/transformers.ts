@@ -127,13 +127,15 @@ export async function countWindow(db: Kysely<DB>, window: RawBuilder<unknown>, s
 
 /**
  * One row per tenant, day and user of the window, in a temporary table of the run's transaction,
- * in primary-key order: inserting 768k rows into active_user_day in hash order took 18.2 s of backend
- * CPU, in key order 9.9–12.0 s (index pages and foreign-key probes stay cached).
+ * written in primary-key order for the load to insert in: 768k rows went into active_user_day in
+ * 5.8 s in hash order, 2.7 s in key order. Grouped from rows sorted first (a parallel sort), so that
+ * the groups come out in that order: 0.7 s, against 1.3–1.8 s for a hash aggregate sorted after it.
  */
 export async function stageUserDays(db: Kysely<DB>, window: RawBuilder<unknown>): Promise<void> {
   await sql`
     create temporary table etl_user_day on commit drop as
-    select tenant_id, day, user_id from ${window} as w where user_id is not null
+    select tenant_id, day, user_id
+    from (select tenant_id, day, user_id from ${window} as w where user_id is not null order by tenant_id, day, user_id) as sorted
     group by tenant_id, day, user_id order by tenant_id, day, user_id`.execute(db);
 }
 
