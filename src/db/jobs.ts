@@ -3,9 +3,9 @@ import type PgBoss from 'pg-boss';
 import type { Database } from './database.js';
 
 /**
- * Declares a pg-boss queue with a cron schedule (UTC). pg-boss creates a queue with DDL, and two
- * instances declaring queues at once deadlock on it: every declaration takes the same advisory lock
- * (the ETL scheduler's set-up takes it too), so they take turns.
+ * Declares a pg-boss queue with a cron schedule (UTC). pg-boss creates a queue with DDL (a partition
+ * of its job table), and two instances booting together deadlock on it (measured here;
+ * supabase/storage#703): every declaration takes the same advisory lock, so they take turns.
  */
 export async function declareSchedule(boss: PgBoss, database: Database, queue: PgBoss.Queue, cron: string): Promise<void> {
   await database.admin.connection().execute(async (connection) => {

@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
+import { declareSchedule } from '../../db/jobs.js';
 import { runPipeline, type RunResult } from './pipeline.js';
 import { generateWeeklyReports } from './reports.js';
 
@@ -44,21 +44,10 @@ export async function startEtlScheduler(database: Database, config: Pick<Config,
   // pg-boss reports connection trouble as events; an unhandled 'error' event would end the process.
   boss.on('error', onError);
   await boss.start();
-  // pg-boss creates a queue with DDL (a partition of its job table): two instances booting together
-  // deadlock on it (measured here; supabase/storage#703), so the declarations take turns.
-  await database.admin.connection().execute(async (connection) => {
-    await sql`select pg_advisory_lock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
-    try {
-      for (const queue of [ETL_QUEUE, REPORTS_QUEUE]) {
-        // A failed run needs no retry: the next tick starts from the same watermark.
-        await boss.createQueue(queue, { name: queue, policy: 'stately', retryLimit: 0, expireInSeconds: 60 * 60 });
-      }
-      await boss.schedule(ETL_QUEUE, config.ETL_CRON, {}, { tz: 'UTC' });
-      await boss.schedule(REPORTS_QUEUE, WEEKLY_REPORTS_CRON, {}, { tz: 'UTC' });
-    } finally {
-      await sql`select pg_advisory_unlock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
-    }
-  });
+  // A failed run needs no retry: the next tick starts from the same watermark.
+  const queue = { policy: 'stately', retryLimit: 0, expireInSeconds: 60 * 60 } as const;
+  await declareSchedule(boss, database, { name: ETL_QUEUE, ...queue }, config.ETL_CRON);
+  await declareSchedule(boss, database, { name: REPORTS_QUEUE, ...queue }, WEEKLY_REPORTS_CRON);
   const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
   await boss.work(ETL_QUEUE, polling, async () => {
     const result = await runPipeline(database, { wait: false });
