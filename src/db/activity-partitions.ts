@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type PgBoss from 'pg-boss';
 import type { Database } from './database.js';
-import { declareSchedule } from './jobs.js';
+import { scheduleJob, type JobOptions } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 import { lastWatermark } from '../etl/user-analytics/extractors.js';
@@ -192,8 +192,7 @@ export async function pruneActivityPartitions(database: Database, olderThan: str
  * Runs the partition job daily on an existing pg-boss instance (the ETL scheduler's), as a 'stately'
  * queue with a cron schedule: with N API instances, one job per day still runs once.
  */
-export async function schedulePartitionMaintenance(boss: PgBoss, database: Database, options: { pollingIntervalSeconds?: number } = {}): Promise<void> {
-  await declareSchedule(boss, database, { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 }, PARTITIONS_CRON);
-  const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
-  await boss.work(PARTITIONS_QUEUE, polling, async () => ensureMonthlyPartitions(database));
+export async function schedulePartitionMaintenance(boss: PgBoss, database: Database, options: JobOptions = {}): Promise<void> {
+  await scheduleJob(boss, database, { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
+    PARTITIONS_CRON, () => ensureMonthlyPartitions(database), options);
 }

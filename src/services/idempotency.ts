@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type PgBoss from 'pg-boss';
 import type { Database } from '../db/database.js';
-import { declareSchedule } from '../db/jobs.js';
+import { scheduleJob, type JobOptions } from '../db/jobs.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 
@@ -78,8 +78,7 @@ export async function pruneIdempotencyKeys(database: Database, ttlHours: number,
 }
 
 /** Runs pruneIdempotencyKeys hourly on an existing pg-boss instance, once per tick across instances. */
-export async function scheduleIdempotencyPruning(boss: PgBoss, database: Database, ttlHours: number, options: { pollingIntervalSeconds?: number } = {}): Promise<void> {
-  await declareSchedule(boss, database, { name: IDEMPOTENCY_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 300, expireInSeconds: 1800 }, IDEMPOTENCY_CRON);
-  const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
-  await boss.work(IDEMPOTENCY_QUEUE, polling, async () => pruneIdempotencyKeys(database, ttlHours));
+export async function scheduleIdempotencyPruning(boss: PgBoss, database: Database, ttlHours: number, options: JobOptions = {}): Promise<void> {
+  await scheduleJob(boss, database, { name: IDEMPOTENCY_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 300, expireInSeconds: 1800 },
+    IDEMPOTENCY_CRON, () => pruneIdempotencyKeys(database, ttlHours), options);
 }

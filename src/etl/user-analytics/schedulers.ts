@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
-import { declareSchedule } from '../../db/jobs.js';
+import { scheduleJob } from '../../db/jobs.js';
 import { runPipeline, type RunResult } from './pipeline.js';
 import { generateWeeklyReports } from './reports.js';
 
@@ -46,15 +46,12 @@ export async function startEtlScheduler(database: Database, config: Pick<Config,
   await boss.start();
   // A failed run needs no retry: the next tick starts from the same watermark.
   const queue = { policy: 'stately', retryLimit: 0, expireInSeconds: 60 * 60 } as const;
-  await declareSchedule(boss, database, { name: ETL_QUEUE, ...queue }, config.ETL_CRON);
-  await declareSchedule(boss, database, { name: REPORTS_QUEUE, ...queue }, WEEKLY_REPORTS_CRON);
-  const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
-  await boss.work(ETL_QUEUE, polling, async () => {
+  await scheduleJob(boss, database, { name: ETL_QUEUE, ...queue }, config.ETL_CRON, async () => {
     const result = await runPipeline(database, { wait: false });
     options.onRun?.(result);
     return result;
-  });
-  await boss.work(REPORTS_QUEUE, polling, async () => generateWeeklyReports(database));
+  }, options);
+  await scheduleJob(boss, database, { name: REPORTS_QUEUE, ...queue }, WEEKLY_REPORTS_CRON, () => generateWeeklyReports(database), options);
   return {
     boss,
     async stop() {
