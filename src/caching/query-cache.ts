@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../db/database.js';
-import { readAsTenant } from '../db/tenant.js';
+import { TenantRead } from '../db/tenant-read.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import type { CacheKeys } from './keys.js';
 import { readThrough, type CacheContext } from './read-through.js';
@@ -32,6 +32,9 @@ export async function analyticsDataVersion(database: Database): Promise<number> 
   return Number(row?.id ?? 0);
 }
 
+// Compiled once: a profile miss skips the query builder.
+const profileRead = new TenantRead((trx, userId: number) => new UserRepository(trx).profileQuery(userId));
+
 export class QueryCache {
   constructor(
     private readonly context: CacheContext,
@@ -48,7 +51,7 @@ export class QueryCache {
       layer: 'query',
       ttlSeconds: this.ttlSeconds,
     }, async () => {
-      const [row] = await readAsTenant(this.database, { tenantId }, (trx) => new UserRepository(trx).profileQuery(userId));
+      const [row] = await profileRead.run(this.database, { tenantId }, userId);
       return jsonified(UserRepository.toUserProfile(row, userId));
     });
   }

@@ -239,7 +239,7 @@ export class UserRepository {
     return UserRepository.toUserProfile(row, userId);
   }
 
-  /** getUserProfile's statement, for readAsTenant (the profile cache reads it in one round trip). */
+  /** getUserProfile's statement, for a TenantRead (the profile cache reads it in one round trip). */
   profileQuery(userId: number) {
     return this.usersWithProfile()
       .leftJoin('user_settings as s', (join) => join

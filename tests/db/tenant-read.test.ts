@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
-import { readAsTenant, tenantOf, withTenant } from '../../src/db/tenant.js';
+import { tenantOf, withTenant } from '../../src/db/tenant.js';
+import { readAsTenant, TenantRead } from '../../src/db/tenant-read.js';
 import { StrataError } from '../../src/errors.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { atFileEnd } from '../helpers/cleanup.js';
@@ -100,5 +101,50 @@ describe('readAsTenant', () => {
     } finally {
       await unreachable.close();
     }
+  });
+});
+
+describe('TenantRead', () => {
+  it('builds its query once and then reads in one round trip per call, for any tenant and argument', async () => {
+    let builds = 0;
+    const read = new TenantRead((trx, userId: number) => {
+      builds += 1;
+      return new UserRepository(trx).profileQuery(userId);
+    });
+    const first = await single.queries.measure(() => read.run(single, { tenantId: tenantA }, userA));
+    const again = await single.queries.measure(() => read.run(single, { tenantId: tenantA }, userA));
+    expect(builds).toBe(1);
+    expect([first.queries, again.queries]).toEqual([1, 1]);
+    expect(again.result).toEqual(await profileOf(tenantA, userA));
+    expect(again.result).toHaveLength(1);
+    expect(await read.run(single, { tenantId: tenantB }, userA)).toEqual([]);
+    const userB = (await createUser(database, tenantB, 'reader-b@example.com')).id;
+    expect(await read.run(single, { tenantId: tenantB }, userB)).toEqual(await profileOf(tenantB, userB));
+    expect(await read.run(single, { tenantId: tenantB }, userB)).toHaveLength(1);
+    expect(await read.run(single, { tenantId: tenantA }, userA + 1000)).toEqual([]);
+  });
+
+  it('substitutes string arguments as escaped literals and keeps the query\'s own constants', async () => {
+    const byEmail = new TenantRead((trx, email: string) => trx.selectFrom('app_user').select(['id', 'email'])
+      .where('tenant_id', '=', tenantOf(trx)).where('email', '=', email).where('is_active', '=', true));
+    expect(await byEmail.run(single, { tenantId: tenantA }, 'o\'brien\\@example.com')).toEqual([{ id: userA, email: 'o\'brien\\@example.com' }]);
+    expect(await byEmail.run(single, { tenantId: tenantA }, '\'; drop table app_user; --')).toEqual([]);
+    // Arguments land where the query uses them, not in the order they are declared.
+    const byIdAndEmail = new TenantRead((trx, id: number, email: string) => trx.selectFrom('app_user').select('id')
+      .where('email', '=', email).where('tenant_id', '=', tenantOf(trx)).where('id', '=', id));
+    expect(await byIdAndEmail.run(single, { tenantId: tenantA }, userA, 'o\'brien\\@example.com')).toEqual([{ id: userA }]);
+  });
+
+  it('refuses, before touching the database, an argument it cannot substitute', async () => {
+    const transformed = new TenantRead((trx, prefix: string) => trx.selectFrom('app_user').select('id')
+      .where('tenant_id', '=', tenantOf(trx)).where('email', 'like', `${prefix}%`));
+    const unused = new TenantRead((trx, _userId: number) => trx.selectFrom('app_user').select('id').where('tenant_id', '=', tenantOf(trx)));
+    const { queries } = await single.queries.measure(async () => {
+      await expect(transformed.run(single, { tenantId: tenantA }, 'o')).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/transformed/) });
+      await expect(unused.run(single, { tenantId: tenantA }, userA)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/argument 0/) });
+      await expect(new TenantRead((trx) => trx.selectFrom('tenant').select('id')).run(single, { tenantId: 0 }))
+        .rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    });
+    expect(queries).toBe(0);
   });
 });
