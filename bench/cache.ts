@@ -12,7 +12,7 @@ import type { Database } from '../src/db/database.js';
 import { withTenant } from '../src/db/tenant.js';
 import { TenantRepository } from '../src/repositories/tenant-repository.js';
 import { UserRepository } from '../src/repositories/user-repository.js';
-import { percentile, printTable, startBenchServer, writeResults } from './support.js';
+import { cpuStealMeter, percentile, printTable, startBenchServer, writeResults } from './support.js';
 
 /** Django 5 locmem cache, get_user_profile on this machine: the seed's baseline. */
 const DJANGO = { hit: 0.008, miss: { low: 0.6, high: 1.1 } };
@@ -28,6 +28,8 @@ export interface CacheBenchRow {
   queriesPerRead: number;
   /** Reads the backend could not serve in time (answered from the database): a busy machine shows here. */
   cacheErrors: number;
+  /** CPU time taken by other machines on the host while these reads ran, in percent (null: not known). */
+  cpuStealPercent: number | null;
   targetMs: number | null;
   meetsTarget: boolean | null;
   /** Django's median divided by ours (a range for misses): above 1 is faster than the baseline. */
@@ -42,22 +44,30 @@ export interface CacheBenchResult {
   at: string;
 }
 
-async function timeReads(reads: number, read: () => Promise<unknown>, before?: () => Promise<unknown>): Promise<{ median: number; p99: number }> {
+interface Timing {
+  median: number;
+  p99: number;
+  steal: number | null;
+}
+
+async function timeReads(reads: number, read: () => Promise<unknown>, before?: () => Promise<unknown>): Promise<Timing> {
   const samples: number[] = [];
+  const steal = cpuStealMeter();
   for (let index = 0; index < reads; index += 1) {
     await before?.();
     const start = process.hrtime.bigint();
     await read();
     samples.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
-  return { median: percentile(samples, 50), p99: percentile(samples, 99) };
+  return { median: percentile(samples, 50), p99: percentile(samples, 99), steal: steal() };
 }
 
-function row(name: string, kind: CacheBenchRow['kind'], reads: number, timing: { median: number; p99: number }, queries: number, targetMs: number | null, cacheErrors = 0): CacheBenchRow {
+function row(name: string, kind: CacheBenchRow['kind'], reads: number, timing: Timing, queries: number, targetMs: number | null, cacheErrors = 0): CacheBenchRow {
   const vsDjango = kind === 'hit' ? `${(DJANGO.hit / timing.median).toFixed(1)}×`
     : `${(DJANGO.miss.low / timing.median).toFixed(1)}–${(DJANGO.miss.high / timing.median).toFixed(1)}×`;
   return {
     case: name, kind, reads, medianMs: timing.median, p99Ms: timing.p99, queriesPerRead: queries / reads, cacheErrors,
+    cpuStealPercent: timing.steal,
     targetMs, meetsTarget: targetMs === null ? null : timing.median <= targetMs, vsDjango,
   };
 }
@@ -71,12 +81,12 @@ async function benchCaches(database: Database, caches: Caches, label: string, te
   await timeReads(WARM_UP_READS, read, forget);
   const errors = () => caches.metrics.layer('query').errors;
   const errorsBefore = errors();
-  let hit = { median: 0, p99: 0 };
+  let hit: Timing = { median: 0, p99: 0, steal: null };
   const hitQueries = await database.queries.measure(async () => {
     hit = await timeReads(reads.hit, read);
   });
   const hitErrors = errors() - errorsBefore;
-  let miss = { median: 0, p99: 0 };
+  let miss: Timing = { median: 0, p99: 0, steal: null };
   const missQueries = await database.queries.measure(async () => {
     miss = await timeReads(reads.miss, read, forget);
   });
@@ -88,9 +98,10 @@ async function benchCaches(database: Database, caches: Caches, label: string, te
 
 function print(result: CacheBenchResult): void {
   printTable(`Profile read through the query cache (Node ${result.node}, ${result.redis ? `Redis at ${result.redis}` : 'no Redis'})`, [
-    ['case', 'reads', 'median ms', 'p99 ms', 'queries/read', 'cache errors', 'target ms', 'met', 'Django locmem ms', 'vs Django'],
+    ['case', 'reads', 'median ms', 'p99 ms', 'queries/read', 'cache errors', 'CPU steal %', 'target ms', 'met', 'Django locmem ms', 'vs Django'],
     ...result.rows.map((entry) => [
       entry.case, String(entry.reads), entry.medianMs.toFixed(4), entry.p99Ms.toFixed(4), entry.queriesPerRead.toFixed(2), String(entry.cacheErrors),
+      entry.cpuStealPercent === null ? '-' : entry.cpuStealPercent.toFixed(1),
       entry.targetMs === null ? '-' : `≤ ${entry.targetMs}`, entry.meetsTarget === null ? '-' : entry.meetsTarget ? 'yes' : 'NO',
       entry.kind === 'hit' ? String(DJANGO.hit) : `${DJANGO.miss.low}–${DJANGO.miss.high}`, entry.vsDjango,
     ]),
@@ -109,7 +120,7 @@ export async function runCacheBench(database: Database, options: { redisUrl?: st
   const rows: CacheBenchRow[] = [];
   const opened: Caches[] = [];
   try {
-    let none = { median: 0, p99: 0 };
+    let none: Timing = { median: 0, p99: 0, steal: null };
     const direct = () => withTenant(database, { tenantId: tenant.id }, (trx) => new UserRepository(trx).getUserProfile(user.id));
     const noneQueries = await database.queries.measure(async () => {
       none = await timeReads(reads.miss, direct);

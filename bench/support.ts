@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,30 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; resu
   const start = process.hrtime.bigint();
   const result = await fn();
   return { ms: msSince(start), result };
+}
+
+function cpuTimes(): { steal: number; total: number } | null {
+  try {
+    // The first line sums every CPU: user nice system idle iowait irq softirq steal ...
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { steal: fields[7] ?? 0, total: fields.slice(0, 8).reduce((sum, value) => sum + value, 0) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts measuring the share of CPU time the hypervisor gave to other machines (Linux's steal time;
+ * null where /proc/stat is missing). A latency measured while it is high measures the host more
+ * than the code, so the benchmarks print it beside their medians.
+ */
+export function cpuStealMeter(): () => number | null {
+  const start = cpuTimes();
+  return () => {
+    const end = cpuTimes();
+    if (!start || !end || end.total === start.total) return null;
+    return (100 * (end.steal - start.steal)) / (end.total - start.total);
+  };
 }
 
 export function percentile(values: readonly number[], p: number): number {
