@@ -98,6 +98,7 @@ export async function readAsTenant<R>(database: Database, context: TenantContext
 
 type Slot = { tenant: true } | { argument: number } | { literal: string };
 
+// NUL cannot occur in a PostgreSQL string, so no real parameter can be mistaken for a marker.
 const MARKER = '\u0000strata-marker:';
 const tenantMarker = `${MARKER}tenant`;
 const argumentMarker = (index: number) => `${MARKER}${index}`;
@@ -128,6 +129,9 @@ export class TenantRead<A extends readonly Scalar[], R> {
     const markers = Array.from({ length: arity }, (_, index) => argumentMarker(index));
     const builder = compileOnly(tenantMarker as unknown as number);
     const compiled = this.build(builder, ...(markers as unknown as A)).compile();
+    if (compiled.sql.includes(MARKER)) {
+      throw new StrataError('INTERNAL', 'a TenantRead argument or tenant was written into the statement\'s text; pass it as a value');
+    }
     const used = new Set<number>();
     const slots = compiled.parameters.map((parameter): Slot => {
       if (parameter === tenantMarker) return { tenant: true };

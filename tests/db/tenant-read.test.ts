@@ -138,9 +138,12 @@ describe('TenantRead', () => {
   it('refuses, before touching the database, an argument it cannot substitute', async () => {
     const transformed = new TenantRead((trx, prefix: string) => trx.selectFrom('app_user').select('id')
       .where('tenant_id', '=', tenantOf(trx)).where('email', 'like', `${prefix}%`));
+    const inlined = new TenantRead((trx, limit: number) => trx.selectFrom('app_user').select('id')
+      .where('tenant_id', '=', tenantOf(trx)).limit(sql.lit(limit)));
     const unused = new TenantRead((trx, _userId: number) => trx.selectFrom('app_user').select('id').where('tenant_id', '=', tenantOf(trx)));
     const { queries } = await single.queries.measure(async () => {
       await expect(transformed.run(single, { tenantId: tenantA }, 'o')).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/transformed/) });
+      await expect(inlined.run(single, { tenantId: tenantA }, 5)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/statement's text/) });
       await expect(unused.run(single, { tenantId: tenantA }, userA)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/argument 0/) });
       await expect(new TenantRead((trx) => trx.selectFrom('tenant').select('id')).run(single, { tenantId: 0 }))
         .rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
