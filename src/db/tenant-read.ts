@@ -9,11 +9,11 @@ import type { Database } from './database.js';
 import { bindTenant, parseContext, scopeStatement, type TenantContext, type TenantTx } from './tenant.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 
-/** Builds queries and refuses to run them: a read built for readAsTenant can never run unscoped. */
+/** Builds queries and refuses to run them: a read built for a TenantRead can never run unscoped. */
 class CompileOnlyDriver implements Driver {
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    throw new StrataError('INTERNAL', 'a query built for readAsTenant was executed directly');
+    throw new StrataError('INTERNAL', 'a query built for a TenantRead was executed directly');
   }
   async beginTransaction(): Promise<void> {}
   async commitTransaction(): Promise<void> {}
@@ -49,7 +49,7 @@ function literal(value: unknown): string {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   if (typeof value === 'string') return pg.escapeLiteral(value);
-  throw new StrataError('INTERNAL', `readAsTenant takes numbers, strings and booleans as parameters, not ${typeof value}`);
+  throw new StrataError('INTERNAL', `a TenantRead takes numbers, strings and booleans as parameters, not ${typeof value}`);
 }
 
 // Hex: an unquoted identifier, unchanged by PostgreSQL's case folding.
@@ -83,19 +83,6 @@ async function runScoped<R>(database: Database, scope: { tenantId: number; actor
   }
 }
 
-/**
- * One tenant-scoped read statement in one round trip; withTenant needs three (BEGIN with the
- * scope, the statement, COMMIT).
- *
- * build receives a tenant-scoped builder that only compiles: repositories build their query with it
- * unchanged, and executing it directly throws instead of running outside the scope.
- */
-export async function readAsTenant<R>(database: Database, context: TenantContext, build: (trx: TenantTx) => Compilable<R>): Promise<R[]> {
-  const scope = parseContext(context);
-  const compiled = build(compileOnly(scope.tenantId)).compile();
-  return runScoped<R>(database, scope, compiled.sql, statementName(compiled.sql), compiled.parameters.map(literal));
-}
-
 type Slot = { tenant: true } | { argument: number } | { literal: string };
 
 // NUL cannot occur in a PostgreSQL string, so no real parameter can be mistaken for a marker.
@@ -104,14 +91,18 @@ const tenantMarker = `${MARKER}tenant`;
 const argumentMarker = (index: number) => `${MARKER}${index}`;
 
 /**
- * readAsTenant for a hot path: the query is built and compiled once, not on every read. Rebuilding
- * the profile read through Kysely each time made it twice as slow (0.29 against 0.14 ms median).
+ * One tenant-scoped read statement in one round trip; withTenant needs three (BEGIN with the
+ * scope, the statement, COMMIT). build receives a tenant-scoped builder that only compiles:
+ * repositories build their query with it unchanged, and executing it directly throws instead of
+ * running outside the scope.
  *
- * The first read builds the query with markers in place of the tenant and of each argument and
- * records where each marker lands among the compiled parameters; every read substitutes its own
- * values there. build must therefore pass its arguments through as values. One that is left out,
- * transformed (`${q}%`) or written into the SQL text is refused by the first read; a build that
- * branches on an argument's value is not always detectable, so build must never do that.
+ * The query is built and compiled once, not on every read: rebuilding the profile read through
+ * Kysely each time made it twice as slow (0.29 against 0.14 ms median). The first read builds it
+ * with markers in place of the tenant and of each argument and records where each marker lands
+ * among the compiled parameters; every read substitutes its own values there. build must therefore
+ * pass its arguments through as values. One that is left out, transformed (`${q}%`) or written into
+ * the SQL text is refused by the first read; a build that branches on an argument's value is not
+ * always detectable, so build must never do that.
  */
 export class TenantRead<A extends readonly Scalar[], R> {
   #template: { text: string; name: string; slots: Slot[] } | undefined;

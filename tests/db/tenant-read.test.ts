@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
-import { tenantOf, withTenant } from '../../src/db/tenant.js';
-import { readAsTenant, TenantRead } from '../../src/db/tenant-read.js';
+import type { Compilable } from 'kysely';
+import { tenantOf, withTenant, type TenantContext, type TenantTx } from '../../src/db/tenant.js';
+import { TenantRead } from '../../src/db/tenant-read.js';
 import { StrataError } from '../../src/errors.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { atFileEnd } from '../helpers/cleanup.js';
@@ -25,10 +26,13 @@ beforeAll(async () => {
   userA = (await createUser(database, tenantA, 'o\'brien\\@example.com')).id;
 });
 
-const profileOf = (tenantId: number, userId: number) =>
-  readAsTenant(single, { tenantId }, (trx) => new UserRepository(trx).profileQuery(userId));
+const profileRead = new TenantRead((trx, userId: number) => new UserRepository(trx).profileQuery(userId));
+const profileOf = (tenantId: number, userId: number) => profileRead.run(single, { tenantId }, userId);
 
-describe('readAsTenant', () => {
+/** A read without arguments, built for one call. */
+const readOnce = <R>(on: Database, context: TenantContext, build: (trx: TenantTx) => Compilable<R>) => new TenantRead(build).run(on, context);
+
+describe('TenantRead: the round trip', () => {
   it('reads in one round trip, preparing the statement only on the first call of a connection', async () => {
     const first = await single.queries.measure(() => profileOf(tenantA, userA));
     const second = await single.queries.measure(() => profileOf(tenantA, userA));
@@ -62,13 +66,13 @@ describe('readAsTenant', () => {
 
   it('passes strings as escaped literals: quotes and backslashes arrive unchanged', async () => {
     const email = 'o\'brien\\@example.com';
-    const rows = await readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
+    const rows = await readOnce(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
       .select(['id', 'email']).where('tenant_id', '=', tenantOf(trx)).where('email', '=', email).where('is_active', '=', true));
     expect(rows).toEqual([{ id: userA, email }]);
   });
 
   it('rolls back and replaces the connection when the statement fails; the next read works', async () => {
-    const failing = () => readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
+    const failing = () => readOnce(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user')
       .select(sql<number>`1 / ${0}::int`.as('boom')).where('tenant_id', '=', tenantOf(trx)));
     await expect(failing()).rejects.toMatchObject({ code: '22012' });
     // PREPARE outlives the failed transaction: on a reused connection the retry would meet 42P05.
@@ -77,10 +81,10 @@ describe('readAsTenant', () => {
   });
 
   it('refuses parameters it cannot write as a literal, and a builder run outside it', async () => {
-    await expect(readAsTenant(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user').select('id')
+    await expect(readOnce(single, { tenantId: tenantA }, (trx) => trx.selectFrom('app_user').select('id')
       .where('created_at', '<', new Date()))).rejects.toMatchObject({ code: 'INTERNAL' });
-    let builder: Parameters<Parameters<typeof readAsTenant>[2]>[0] | undefined;
-    await readAsTenant(single, { tenantId: tenantA }, (trx) => {
+    let builder: TenantTx | undefined;
+    await readOnce(single, { tenantId: tenantA }, (trx) => {
       builder = trx;
       return trx.selectFrom('tenant').select('id');
     });
@@ -89,14 +93,14 @@ describe('readAsTenant', () => {
 
   it('refuses a context without a valid tenant before touching the database', async () => {
     const { queries } = await single.queries.measure(() =>
-      expect(readAsTenant(single, { tenantId: 0 }, (trx) => trx.selectFrom('tenant').select('id'))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' }));
+      expect(readOnce(single, { tenantId: 0 }, (trx) => trx.selectFrom('tenant').select('id'))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' }));
     expect(queries).toBe(0);
   });
 
   it('fails with the connection error when the server cannot be reached', async () => {
     const unreachable = openDatabase('postgres://root@127.0.0.1:1/strata', { maxConnections: 1 });
     try {
-      await expect(readAsTenant(unreachable, { tenantId: tenantA }, (trx) => trx.selectFrom('tenant').select('id')))
+      await expect(readOnce(unreachable, { tenantId: tenantA }, (trx) => trx.selectFrom('tenant').select('id')))
         .rejects.toMatchObject({ code: 'ECONNREFUSED' });
     } finally {
       await unreachable.close();
@@ -104,7 +108,7 @@ describe('readAsTenant', () => {
   });
 });
 
-describe('TenantRead', () => {
+describe('TenantRead: compiled once', () => {
   it('builds its query once and then reads in one round trip per call, for any tenant and argument', async () => {
     let builds = 0;
     const read = new TenantRead((trx, userId: number) => {
@@ -119,8 +123,9 @@ describe('TenantRead', () => {
     expect(again.result).toHaveLength(1);
     expect(await read.run(single, { tenantId: tenantB }, userA)).toEqual([]);
     const userB = (await createUser(database, tenantB, 'reader-b@example.com')).id;
-    expect(await read.run(single, { tenantId: tenantB }, userB)).toEqual(await profileOf(tenantB, userB));
-    expect(await read.run(single, { tenantId: tenantB }, userB)).toHaveLength(1);
+    const rowsB = await read.run(single, { tenantId: tenantB }, userB);
+    expect(rowsB).toHaveLength(1);
+    expect(rowsB[0]).toMatchObject({ tenant_id: tenantB, id: userB, email: 'reader-b@example.com' });
     expect(await read.run(single, { tenantId: tenantA }, userA + 1000)).toEqual([]);
   });
 
