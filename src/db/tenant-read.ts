@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
@@ -6,6 +5,7 @@ import {
 } from 'kysely';
 import type { DB } from './schema.generated.js';
 import type { Database } from './database.js';
+import { statementName } from './prepared.js';
 import { bindTenant, parseContext, scopeStatement, type TenantContext, type TenantTx } from './tenant.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 
@@ -50,11 +50,6 @@ function literal(value: unknown): string {
   if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   if (typeof value === 'string') return pg.escapeLiteral(value);
   throw new StrataError('INTERNAL', `a TenantRead takes numbers, strings and booleans as parameters, not ${typeof value}`);
-}
-
-// Hex: an unquoted identifier, unchanged by PostgreSQL's case folding.
-function statementName(text: string): string {
-  return `strata_r_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`;
 }
 
 /**
@@ -139,6 +134,6 @@ export class TenantRead<A extends readonly Scalar[], R> {
     });
     const missing = markers.findIndex((_, index) => !used.has(index));
     if (missing >= 0) throw new StrataError('INTERNAL', `TenantRead argument ${missing} is not a parameter of the statement`);
-    return { text: compiled.sql, name: statementName(compiled.sql), slots };
+    return { text: compiled.sql, name: statementName('strata_r_', compiled.sql), slots };
   }
 }

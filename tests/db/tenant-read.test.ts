@@ -51,6 +51,17 @@ describe('TenantRead: the round trip', () => {
     expect(UserRepository.toUserProfile(row, userA)).toEqual(expected);
   });
 
+  it('shares a connection with the same statement prepared by executePrepared: their names never collide (42P05)', async () => {
+    for (let round = 0; round < 2; round += 1) {
+      const expected = await withTenant(single, { tenantId: tenantA }, (trx) => new UserRepository(trx).getUserProfile(userA));
+      const [row] = await profileOf(tenantA, userA);
+      expect(UserRepository.toUserProfile(row, userA)).toEqual(expected);
+    }
+    const { rows } = await sql<{ kinds: number }>`select count(distinct left(name, 9))::int as kinds from pg_prepared_statements
+      where statement like '%user_settings%'`.execute(single.admin);
+    expect(rows[0]!.kinds).toBe(2);
+  });
+
   it('sees only its tenant: another tenant\'s user is not there', async () => {
     expect(await profileOf(tenantB, userA)).toEqual([]);
     expect(() => UserRepository.toUserProfile(undefined, userA)).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
