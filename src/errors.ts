@@ -86,6 +86,7 @@ export function translateDatabaseError(error: unknown): unknown {
       return new StrataError('VALIDATION_FAILED', `${error.column ?? 'a column'} is required`, [detail], { cause: error });
     case '22P02':
     case '22009':
+    case '22015':
     case '22003':
     case '22007':
     case '22008':

@@ -171,16 +171,22 @@ export async function pruneActivityPartitions(database: Database, olderThan: str
   const partitions = (await listActivityPartitions(database.admin)).filter((partition) => partition.from !== null && partition.to !== null);
   const dropped = partitions.filter((partition) => partition.to!.getTime() <= cutoff.getTime());
   const straddling = partitions.find((partition) => partition.from!.getTime() < cutoff.getTime() && cutoff.getTime() < partition.to!.getTime()) ?? null;
-  const uncounted = options.dropUncounted ? [] : await uncountedRows(database.admin, dropped);
-  if (uncounted.length > 0) {
-    throw new StrataError('CHECK_VIOLATION',
-      `${uncounted.map(({ name, rows }) => `${name} holds ${rows} rows`).join(', ')} not yet counted by the analytics pipeline: `
-      + 'run `strata etl run` first, or pass --drop-uncounted to lose them from analytics', uncounted.map(({ name, rows }) => ({ path: name, message: `${rows} uncounted rows` })));
-  }
+  const refuseUncounted = async (db: Kysely<DB>, candidates: readonly ActivityPartition[]) => {
+    const uncounted = options.dropUncounted ? [] : await uncountedRows(db, candidates);
+    if (uncounted.length > 0) {
+      throw new StrataError('CHECK_VIOLATION',
+        `${uncounted.map(({ name, rows }) => `${name} holds ${rows} rows`).join(', ')} not yet counted by the analytics pipeline: `
+        + 'run `strata etl run` first, or pass --drop-uncounted to lose them from analytics', uncounted.map(({ name, rows }) => ({ path: name, message: `${rows} uncounted rows` })));
+    }
+  };
+  await refuseUncounted(database.admin, dropped);
   if (!options.dryRun) {
     for (const partition of dropped) {
       await withLockTimeout(database, async (trx) => {
         await sql`alter table user_activity detach partition ${sql.table(partition.name)}`.execute(trx);
+        // Counted again under the detach's lock: a row committed since the check above, or still
+        // being written then (the detach waited for it), is here now, and the detach rolls back.
+        await refuseUncounted(trx, [partition]);
         await sql`drop table ${sql.table(partition.name)}`.execute(trx);
       });
     }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
 import { runPipeline } from '../../src/etl/user-analytics/pipeline.js';
@@ -115,7 +116,7 @@ describe('strata activity prune', () => {
     expect(await rowsPerPartition()).toEqual(before);
   });
 
-  it.each(['banana', '-3 days', '0 days', ''])('refuses --older-than %j with VALIDATION_FAILED and drops nothing', async (interval) => {
+  it.each(['banana', '-3 days', '0 days', '', '2147483648 days'])('refuses --older-than %j with VALIDATION_FAILED and drops nothing', async (interval) => {
     await fill();
     const before = await rowsPerPartition();
     await expect(cli.run('activity', 'prune', '--older-than', interval)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
@@ -135,6 +136,36 @@ describe('strata activity prune', () => {
       });
     }
     expect(await rowsPerPartition()).toEqual(before);
+  });
+
+  it('refuses a row still being written when it checked: the detach waits for it, then counts again and drops nothing', async () => {
+    await fill();
+    await horizonPassed(database);
+    expect(await runPipeline(database)).toMatchObject({ status: 'succeeded' });
+    const oldest = wholeMonthsBefore(await cutoff('12 months'));
+    const before = await rowsPerPartition();
+    const writer = new pg.Client({ connectionString: database.url });
+    await writer.connect();
+    try {
+      await writer.query('begin');
+      await writer.query(`insert into user_activity (tenant_id, user_id, activity_type, created_at) values ($1, $2, 'late', $3)`,
+        [tenantId, userId, monthStart(new Date(), -MONTHS_BACK)]);
+      const prune = cli.run('activity', 'prune', '--older-than', '12 months');
+      prune.catch(() => undefined);
+      // The check has passed (it cannot see the uncommitted row) once the detach waits for the writer.
+      for (let waited = 0; ; waited += 1) {
+        const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+          where wait_event_type = 'Lock' and query ilike '%detach partition%'`.execute(database.admin);
+        if (rows[0]!.waiting > 0) break;
+        if (waited > 500) throw new Error('the prune never waited for the writer');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await writer.query('commit');
+      await expect(prune).rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: oldest[0], message: '1 uncounted rows' }] });
+    } finally {
+      await writer.end();
+    }
+    expect(await rowsPerPartition()).toEqual({ ...before, [oldest[0]!]: before[oldest[0]!]! + 1 });
   });
 
   it('drops them once a pipeline run has counted them, and refuses rows written after that run', async () => {
