@@ -69,9 +69,11 @@ export async function withTenant<T>(database: Database, context: TenantContext, 
   const scope = parseContext(context);
   try {
     return await database.admin.connection().execute(async (connection) => {
-      await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
-      contexts.set(connection, scope);
       try {
+        // Inside the try: a scope that fails after BEGIN must not leave the pooled connection in an
+        // aborted transaction, where every later request on it would fail.
+        await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
+        contexts.set(connection, scope);
         const result = await fn(connection as unknown as TenantTx);
         await sql.raw('commit').execute(connection);
         return result;

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import type { Compilable } from 'kysely';
@@ -165,5 +166,31 @@ describe('TenantRead: compiled once', () => {
         .rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     });
     expect(queries).toBe(0);
+  });
+});
+
+describe('withTenant', () => {
+  it('rolls back when the scope fails after BEGIN: the pooled connection serves the next transaction', async () => {
+    const query = pg.Client.prototype.query;
+    let broken = false;
+    // The scope travels with BEGIN in one batch; make that batch fail once, after BEGIN has run.
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      if (!broken && typeof args[0] === 'string' && args[0].startsWith('begin; select set_config')) {
+        broken = true;
+        args[0] = 'begin; select 1 / 0';
+      }
+      return (query as (...rest: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    // Opened after the patch, so that its one connection sends through it.
+    const one = openDatabase(database.url, { maxConnections: 1 });
+    try {
+      await expect(withTenant(one, { tenantId: tenantB }, async () => 'unreachable')).rejects.toMatchObject({ code: '22012' });
+      expect(broken).toBe(true);
+      const tenants = await withTenant(one, { tenantId: tenantB }, (trx) => trx.selectFrom('tenant').select('id').execute());
+      expect(tenants).toEqual([{ id: tenantB }]);
+    } finally {
+      pg.Client.prototype.query = query;
+      await one.close();
+    }
   });
 });
