@@ -232,9 +232,12 @@ export class UserRepository {
       .forUpdate().executeTakeFirst();
   }
 
-  /** The seed's get_user_profile: user, profile and settings in one query, for the profile cache. */
+  /**
+   * The seed's get_user_profile: user, profile and settings in one query, inside a tenant
+   * transaction. The profile cache runs the same statement through a TenantRead instead.
+   */
   async getUserProfile(userId: number) {
-    // Prepared: the read behind every profile cache miss is planned once per connection, not per call.
+    // Prepared: planned once per connection, not per call.
     const [row] = await executePrepared(this.trx, this.profileQuery(userId));
     return UserRepository.toUserProfile(row, userId);
   }
