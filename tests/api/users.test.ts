@@ -95,14 +95,23 @@ describe('GET /v1/users', () => {
     expect(response.json()).toEqual({ data: [expect.objectContaining({ id: mine.id })], nextCursor: null });
   });
 
-  // The q= branch drops active=, email= and cursor= without a word, so a client filtering for
-  // active users gets inactive ones. Pending in routes/users.ts: the same superRefine as products'
-  // listQuery (refuse cursor, active and email alongside q), or pass them to the search.
+  // A search is neither filtered nor paginated: active=, email= and cursor= beside q= are refused,
+  // each named, rather than silently dropped.
   it('never answers q= with rows its other filters exclude', async () => {
     const word = `quiet${unique('w').replaceAll('-', '')}`;
-    await seed.user(a.key, { username: word, isActive: false });
-    const response = await api.call('GET', `/v1/users?q=${word}&active=true`, a.key);
-    expect(response.statusCode === 400 || response.json().data.length === 0).toBe(true);
+    const quiet = await seed.user(a.key, { username: word, isActive: false });
+    await seed.user(a.key);
+    // The search alone finds the inactive user: the refusals below are not an empty search.
+    expect((await api.call('GET', `/v1/users?q=${word}`, a.key)).json().data.map((row: { id: number }) => row.id)).toEqual([quiet.id]);
+    const { nextCursor } = (await api.call('GET', '/v1/users?limit=1', a.key)).json();
+    expect(typeof nextCursor).toBe('string');
+    const filters: [string, string][] = [['active', 'active=true'], ['email', `email=${encodeURIComponent(String(quiet.email))}`], ['cursor', `cursor=${encodeURIComponent(nextCursor)}`]];
+    for (const [path, filter] of filters) {
+      const error = expectError(await api.call('GET', `/v1/users?q=${word}&${filter}`, a.key), 400, 'VALIDATION_FAILED', [path]);
+      expect(error.details.map((detail) => detail.path)).toEqual([path]);
+    }
+    const all = expectError(await api.call('GET', `/v1/users?q=${word}&${filters.map(([, filter]) => filter).join('&')}`, a.key), 400, 'VALIDATION_FAILED');
+    expect(all.details.map((detail) => detail.path).sort()).toEqual(['active', 'cursor', 'email']);
   });
 
   it('allows limit 500, refuses 0, 501 and non-numbers, and refuses every forged cursor', async () => {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
 import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
@@ -33,6 +34,18 @@ beforeAll(async () => {
   ]);
   succeeded(await catchUp(database));
 });
+
+/** Everything a backfill batch may write: every tenant's derived rows, every etl_run row, the watermark. */
+async function derivedState() {
+  const runs = await database.admin.selectFrom('etl_run').selectAll().orderBy('id').execute();
+  return {
+    metrics: await database.admin.selectFrom('metric').selectAll().orderBy('tenant_id').orderBy('name').orderBy('dimension').orderBy('day').execute(),
+    days: await database.admin.selectFrom('active_user_day').selectAll().orderBy('tenant_id').orderBy('day').orderBy('user_id').execute(),
+    runs,
+    lastRunId: runs.at(-1)?.id ?? 0,
+    watermark: await lastWatermark(database.admin, PIPELINE),
+  };
+}
 
 async function expectExact(tenantIds: number[]) {
   expect(await loadedMetrics(database, tenantIds)).toEqual(await expectedMetrics(database, tenantIds));
@@ -128,11 +141,31 @@ describe('backfill', () => {
 
   it.each(paths)('changes nothing when a batch fails, and records the failed backfill run (%s path)', async (_name, path) => {
     const before = await loadedMetrics(database, [tenant.tenantId]);
+    const state = await derivedState();
+    // Source rows of the batch's days below the watermark: what the failed batch read before it threw.
+    const { rows: [window] } = await sql<{ rows: number }>`
+      select (select count(*) from user_activity where (created_at at time zone 'UTC')::date between '2025-06-01' and '2025-06-07'
+                and ingest_xid < ${state.watermark.xid}::xid8)
+           + (select count(*) from event where (occurred_at at time zone 'UTC')::date between '2025-06-01' and '2025-06-07'
+                and ingest_xid < ${state.watermark.xid}::xid8) as rows`.execute(database.admin);
+    expect(window!.rows).toBeGreaterThan(0);
+    // One batch (7 days): the hook throws after clearDays, the reloads and recountNewUsers have run.
     await expect(backfill(database, { ...path, from: '2025-06-01', to: '2025-06-07', hooks: { duringLoad: () => { throw new Error('disk full'); } } }))
       .rejects.toThrow('disk full');
     expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(before);
+    const after = await derivedState();
+    // Every metric and active user day (with the run it names and when it was written), every earlier
+    // etl_run row as it was, and the watermark: a committed batch would name its run on the rows it rewrote.
+    const unchanged = ({ metrics, days, runs, watermark }: typeof state) => ({ metrics, days, runs: runs.filter((run) => run.id <= state.lastRunId), watermark });
+    expect(unchanged(after)).toEqual(unchanged(state));
     const failed = await database.admin.selectFrom('etl_run').select(['mode', 'status', 'error']).orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
     expect(failed).toEqual({ mode: 'backfill', status: 'failed', error: 'disk full' });
+    const added = after.runs.filter((run) => run.id > state.lastRunId);
+    expect(added).toEqual([expect.objectContaining({
+      pipeline: PIPELINE, mode: 'backfill', status: 'failed', error: 'disk full',
+      xid_from: '0', xid_to: state.watermark.xid, rows_read: window!.rows, rows_written: 0,
+    })]);
+    expect(added[0]!.finished_at).not.toBeNull();
   });
 
   it('records an empty run for days without rows', async () => {

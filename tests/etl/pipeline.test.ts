@@ -19,6 +19,19 @@ async function expectExact(tenantIds: number[]) {
   expect(await loadedActiveUserDays(database, tenantIds)).toEqual(await expectedActiveUserDays(database, tenantIds));
 }
 
+/**
+ * rows_written of an incremental run as etl_run records it, and the rows that name the run: the metric
+ * rows it inserted or added to, and the active user days it inserted (not those already there). The two
+ * agree unless a later run renamed a row, or a new_users day fell to zero and its row was deleted.
+ */
+async function recordedRowsWritten(runId: number) {
+  const run = await database.admin.selectFrom('etl_run').select('rows_written').where('id', '=', runId).executeTakeFirstOrThrow();
+  const { rows: [naming] } = await sql<{ rows: number }>`
+    select (select count(*) from metric where etl_run_id = ${runId}) + (select count(*) from active_user_day where etl_run_id = ${runId}) as rows`
+    .execute(database.admin);
+  return { recorded: run.rows_written, naming: naming!.rows };
+}
+
 async function activityDays(tenant: SeededTenant, days: string[], type = 'login') {
   await insertActivities(database, days.map((day, index) => ({
     tenantId: tenant.tenantId, userId: tenant.userIds[index % tenant.userIds.length]!, type, at: `${day}T12:00:00Z`,
@@ -135,6 +148,8 @@ describe.each(paths)('on the %s path', (_name, path) => {
       const tenant = await seedTenant(database, 2);
       await activityDays(tenant, ['2025-06-01', '2025-06-02']);
       const first = succeeded(await catchUp(database, path));
+      // activities and new_users on both days, and both user days.
+      expect(await recordedRowsWritten(first.runId)).toEqual({ recorded: 6, naming: 6 });
       await activityDays(tenant, ['2025-06-03']);
       const second = succeeded(await catchUp(database, path));
       expect(second.xidFrom).toBe(first.xidTo);
@@ -143,6 +158,13 @@ describe.each(paths)('on the %s path', (_name, path) => {
       expect(row).toMatchObject({ status: 'succeeded', mode: 'incremental', rows_read: 1, rows_written: second.rowsWritten, error: null });
       expect(row.finished_at).not.toBeNull();
       expect(row.checksums).toMatchObject({ user_activity: { rows: 1 }, event: { rows: 0 }, quarantined: 0 });
+      // The 3rd's activities and its one user day; its user was already new on the 1st.
+      expect(await recordedRowsWritten(second.runId)).toEqual({ recorded: 2, naming: 2 });
+      // A day and user already loaded: the metric is updated (and named by the run), the user day is not written again.
+      await activityDays(tenant, ['2025-06-01']);
+      const third = succeeded(await catchUp(database, path));
+      expect(await recordedRowsWritten(third.runId)).toEqual({ recorded: 1, naming: 1 });
+      await expectExact([tenant.tenantId]);
     });
   });
 });

@@ -59,6 +59,10 @@ describe('suspectRow', () => {
   );
 
   it('flags every row the source schema refuses, as the database holds it', async () => {
+    // Rows zod refused, by the field it named: a validator refusing nothing would pass every run below.
+    const fields = ['tenantId', 'id', 'userId', 'name', 'day'] as const;
+    const refusedBy = Object.fromEntries(fields.map((field) => [field, 0])) as Record<(typeof fields)[number], number>;
+    let refused = 0;
     await fc.assert(fc.asyncProperty(fc.array(row, { minLength: 20, maxLength: 40 }), async (generated) => {
       const values = sql.join(generated.map((value) => sql`(${value.tenantId}::bigint, ${value.id}::bigint, ${value.userId}::bigint, ${value.name}::text, ${value.day}::date)`));
       const { rows } = await sql<{ tenant_id: number; id: number; user_id: number | null; name: string; day: string; flagged: boolean }>`
@@ -69,8 +73,16 @@ describe('suspectRow', () => {
           source: 'event', tenantId: stored.tenant_id, id: stored.id, xid: '1', userId: stored.user_id, name: stored.name, day: String(stored.day),
         }]);
         if (rejected.length) expect({ reason: rejected[0]!.reason, flagged: stored.flagged }).toEqual({ reason: rejected[0]!.reason, flagged: true });
+        if (rejected.length) {
+          refused += 1;
+          // describe() joins the issues as `path: message; path: message`.
+          for (const field of fields) if (new RegExp(`(^|; )${field}: `).test(rejected[0]!.reason)) refusedBy[field] += 1;
+        }
       }
     }), { numRuns: 60 });
+    expect(refused).toBeGreaterThan(0);
+    // Each rule met at least once: a predicate that missed any one of them would have had its chance to show.
+    expect(Object.entries(refusedBy).filter(([, count]) => count === 0).map(([field]) => field)).toEqual([]);
   });
 
   it('passes an ordinary row, and flags a wide name that zod then accepts', async () => {
