@@ -96,7 +96,10 @@ export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
     const pending = toStore.get(request);
     if (pending && reply.statusCode === 200 && typeof payload === 'string') {
       const cached: CachedResponse = { body: payload, contentType: String(reply.getHeader('content-type')) };
-      if (await caches.store.write(pending.entry, pending.version, cached)) caches.metrics.count('response', 'sets');
+      // Not awaited, as in readThrough: the response need not wait for Redis to confirm the copy.
+      void caches.store.write(pending.entry, pending.version, cached).then((stored) => {
+        if (stored) caches.metrics.count('response', 'sets');
+      });
     }
     if (request.method !== 'GET' || reply.statusCode !== 200 || request.routeOptions.config?.etag === false || reply.hasHeader('etag')) return payload;
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;

@@ -177,7 +177,7 @@ export class RedisStore implements CacheStore {
     const layers = intent.targets.flatMap((target) => target.layers);
     if (!(await this.#available(layers[0]!))) {
       this.#pending.push(intent);
-      this.#scheduleReplay(layers[0]!);
+      this.#scheduleReplay();
       return;
     }
     try {
@@ -185,16 +185,21 @@ export class RedisStore implements CacheStore {
     } catch (error) {
       this.#pending.push(intent);
       this.#failed(error, layers);
-      this.#scheduleReplay(layers[0]!);
+      this.#scheduleReplay();
     }
   }
 
-  #scheduleReplay(layer: CacheLayer): void {
+  #scheduleReplay(): void {
     if (this.#replayTimer) return;
     this.#replayTimer = setTimeout(() => {
       this.#replayTimer = undefined;
-      void this.#available(layer).then(() => {
-        if (this.#pending.length > 0 && !this.#closed) this.#scheduleReplay(layer);
+      // No request is waiting here, so a failed attempt counts no layer's error: the metric counts
+      // operations answered from the database, and an idle instance answers none.
+      const replay = this.#redis.status === 'ready' && Date.now() >= this.#retryAt
+        ? this.#replayPending().catch((error: unknown) => this.#failed(error, []))
+        : Promise.resolve();
+      void replay.then(() => {
+        if (this.#pending.length > 0 && !this.#closed) this.#scheduleReplay();
       });
     }, REPLAY_INTERVAL_MS);
     this.#replayTimer.unref();
