@@ -25,6 +25,16 @@ const activityShape: BatchShape<ParsedActivity> = {
 // plan whose columns a migration has since changed ("cached plan must not change result type").
 const columns = ['id', 'tenant_id', 'user_id', 'activity_type', 'metadata', 'created_at'] as const;
 
+/**
+ * The LIMIT a prepared read is planned with: the requested limit rounded up to a power of two. A
+ * literal limit is another prepared statement, kept for the connection's life, for every distinct
+ * value a client sends; rounded, a query shape has at most 11 (limits run to 1,000), and the few
+ * rows past the requested limit are dropped here.
+ */
+function plannedLimit(limit: number): number {
+  return 2 ** Math.ceil(Math.log2(limit));
+}
+
 export class ActivityRepository {
   /** `ingest.copyThreshold` moves the unnest/COPY crossover (the benchmark measures both sides of it). */
   constructor(private readonly trx: TenantTx, private readonly ingest: RowSourceOptions = {}) {}
@@ -54,7 +64,8 @@ export class ActivityRepository {
     if (userId !== undefined) query = query.where('a.user_id', '=', userId);
     if (type !== undefined) query = query.where('a.activity_type', '=', type);
     // Prepared, with the validated limit as a literal: see executePrepared for why both matter.
-    return executePrepared(this.trx, query.orderBy('a.created_at', 'desc').limit(sql.lit(limit)));
+    const rows = await executePrepared(this.trx, query.orderBy('a.created_at', 'desc').limit(sql.lit(plannedLimit(limit))));
+    return rows.slice(0, limit);
   }
 
   /**
@@ -77,7 +88,8 @@ export class ActivityRepository {
       query = query.where(sql<boolean>`(user_activity.created_at, user_activity.id) < (
         select cursor.created_at, cursor.id from user_activity as cursor where cursor.tenant_id = ${tenantId} and cursor.id = ${afterId})`);
     }
-    return executePrepared(this.trx, query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(sql.lit(limit)));
+    const rows = await executePrepared(this.trx, query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(sql.lit(plannedLimit(limit))));
+    return rows.slice(0, limit);
   }
 
   async record(input: ActivityInput) {

@@ -39,4 +39,22 @@ describe('executePrepared', () => {
       expect(rows[0]!.generic).toBeGreaterThan(0);
     });
   });
+
+  it('keeps the statements a query shape prepares to a handful, whatever limits the tenant asks for', async () => {
+    const tenant = await createTenant(database);
+    const user = await createUser(database, tenant.id);
+    await database.admin.transaction().execute(async (trx) => {
+      const activities = new ActivityRepository(await scopeTransaction(trx, { tenantId: tenant.id }));
+      await activities.bulkInsert(Array.from({ length: 60 }, () => ({ user_id: user.id, activity_type: 'a' })));
+      const newest = await activities.list({ limit: 60 });
+      for (let limit = 1; limit <= 100; limit += 1) {
+        expect(await activities.recentActivity({ type: 'a', limit })).toHaveLength(Math.min(limit, 60));
+        expect(await activities.list({ limit })).toEqual(newest.slice(0, limit));
+      }
+      const { rows } = await sql<{ statements: number }>`
+        select count(*)::int as statements from pg_prepared_statements where name like 'strata_%' and statement like '%activity_type%'`.execute(trx);
+      // Two query shapes, each with limits rounded to 1, 2, 4, … 128.
+      expect(rows[0]!.statements).toBe(2 * 8);
+    });
+  });
 });
