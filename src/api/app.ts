@@ -10,7 +10,7 @@ import type { Database } from '../db/database.js';
 import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
-import { authPlugin } from './auth.js';
+import { authPlugin, publicByDefault } from './auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
 import { activityRoutes } from './routes/activities.js';
@@ -53,7 +53,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerErrorHandling(app);
 
   await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(async (docs) => {
+    publicByDefault(docs);
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  });
   const caches = options.caches ?? disabledCaches(options.database);
   const resolvePrincipal = options.resolvePrincipal ?? caches.session.wrap((key) => authenticate(options.database.admin, key));
   await app.register(authPlugin, { database: options.database, resolve: resolvePrincipal });

@@ -32,8 +32,18 @@ function bearer(request: FastifyRequest): string | null {
 }
 
 /**
- * Every /v1 route is tenant-only unless its `config.access` says otherwise; the rest (health, docs,
- * dashboard files) is public. Unknown keys get 401.
+ * Makes the routes registered in this context public unless they say otherwise: for plugins whose
+ * routes take no config of ours (the docs UI, the dashboard's files).
+ */
+export function publicByDefault(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, access: route.config?.access ?? 'public' };
+  });
+}
+
+/**
+ * Every route is tenant-only unless its `config.access` says otherwise (health, docs and the
+ * dashboard's files say public; tenants and metrics say admin). Unknown keys get 401.
  */
 export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
   const resolve = options.resolve ?? ((key: string) => authenticate(options.database.admin, key));
@@ -44,7 +54,8 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
     return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn);
   });
   app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config?.access ?? (request.routeOptions.url?.startsWith('/v1/') ? 'tenant' : 'public');
+    // Fails closed: a route that says nothing is tenant-only, wherever it is.
+    const access = request.routeOptions.config?.access ?? 'tenant';
     if (access === 'public' || request.routeOptions.url === undefined) return;
     const key = bearer(request);
     const principal = key ? await resolve(key) : null;

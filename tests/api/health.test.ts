@@ -71,3 +71,16 @@ describe('an unknown route', () => {
     });
   });
 });
+
+describe('routes that say nothing about access', () => {
+  it('are tenant-only wherever they are: a new route outside /v1 fails closed, while docs and dashboard files stay public', async () => {
+    const built = await appOn(await migratedDatabase());
+    built.get('/unmarked', async () => ({ secret: true }));
+    const response = await built.inject({ method: 'GET', url: '/unmarked' });
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    for (const url of ['/docs/', '/dashboard/', '/dashboard/app.js', '/openapi.json', '/']) {
+      expect((await built.inject({ method: 'GET', url })).statusCode, url).toBeLessThan(400);
+    }
+  });
+});
