@@ -35,6 +35,11 @@ export class Invalidation {
     return this.around([this.keys.user(tenantId, userId)], write);
   }
 
+  /** Deleting a user: its cached profile, and the tenant's analytics its active days leave with it. */
+  userDelete<T>(tenantId: number, userId: number, write: () => Promise<T>): Promise<T> {
+    return this.around([this.keys.user(tenantId, userId), this.keys.analytics(tenantId)], write);
+  }
+
   /** Revoking (or otherwise changing) any of the tenant's API keys. */
   apiKeyWrite<T>(tenantId: number, write: () => Promise<T>): Promise<T> {
     return this.around([this.keys.sessions(tenantId)], write);

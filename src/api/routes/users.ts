@@ -68,8 +68,8 @@ export async function userRoutes(app: App): Promise<void> {
   app.delete('/users/:id', { schema: { tags, summary: 'Delete a user (profile, settings, memberships and activity go with it)', params: idParams } },
     async (request, reply) => {
       // The user's active days cascade with it: cached analytics must not outlive them.
-      await app.caches.invalidation.analyticsWrite([callerTenant(request)],
-        () => changeUser(request, request.params.id, (repository) => repository.delete(request.params.id)));
+      await app.caches.invalidation.userDelete(callerTenant(request), request.params.id,
+        () => users(request, (repository) => repository.delete(request.params.id)));
       return reply.status(204).send();
     });
 
