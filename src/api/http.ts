@@ -39,9 +39,9 @@ export const idCursor = z.number().int().positive();
 export { refuseUnstorableText } from '../models/common.js';
 
 /** A page of rows and the cursor of the next page (null on the last). */
-export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown) {
+export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, present: (row: T) => unknown = toApi) {
   const last = rows.length === limit ? rows[rows.length - 1] : undefined;
-  return { data: rows.map(toApi), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
+  return { data: rows.map(present), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
 }
 
 const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash', 'ingest_xid']);

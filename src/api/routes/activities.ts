@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { activityType, isoTimestamp, jsonbObject, occurredAt } from '../../models/activity.js';
 import { id } from '../../models/common.js';
 import { ActivityRepository } from '../../repositories/activity-repository.js';
-import { decodeCursor, encodeCursor, idCursor, idParam, pageQuery, scoped } from '../http.js';
+import { decodeCursor, idCursor, idParam, page, pageQuery, scoped } from '../http.js';
 import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
 import type { App } from '../types.js';
 
@@ -82,7 +82,6 @@ export async function activityRoutes(app: App): Promise<void> {
     const rows = await activities(request, (repository) => repository.list({
       userId, type, since, until, metadataContains: metadata, afterId, limit,
     }));
-    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
-    return { data: rows.map(toApiActivity), nextCursor: last === undefined ? null : encodeCursor(last.id) };
+    return page(rows, limit, (row) => row.id, toApiActivity);
   });
 }

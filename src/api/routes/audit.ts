@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { auditEntityId, auditedTable } from '../../models/audit.js';
 import { AuditRepository } from '../../repositories/audit-repository.js';
 import { StrataError } from '../../errors.js';
-import { decodeCursor, encodeCursor, idCursor, pageQuery, scoped } from '../http.js';
+import { decodeCursor, idCursor, page, pageQuery, scoped } from '../http.js';
 import type { App } from '../types.js';
 
 const historyQuery = z.strictObject({
@@ -49,7 +49,6 @@ export async function auditRoutes(app: App): Promise<void> {
     if (rows.length === 0 && beforeId === undefined) {
       throw new StrataError('NOT_FOUND', `no history for ${entity} ${entityId}`);
     }
-    const last = rows.length === limit ? rows[rows.length - 1] : undefined;
-    return { data: rows.map(toApiEntry), nextCursor: last === undefined ? null : encodeCursor(last.id) };
+    return page(rows, limit, (row) => row.id, toApiEntry);
   });
 }
