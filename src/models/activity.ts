@@ -48,9 +48,10 @@ export const activityType = z.string().regex(/^[A-Za-z0-9_.:-]{1,50}$/, '1 to 50
 // timestamptz also refuses year 0, which the pattern lets through.
 /** A timestamp as JSON carries it (ISO 8601 with an offset); `timestamp` also takes a Date. */
 export const isoTimestamp = z.iso.datetime({ offset: true })
-  .refine((iso) => !iso.startsWith('0000'), 'must be a real date, in year 1 or later')
+  // Each refusal aborts the checks after it, so a bad timestamp is reported once, for its first fault.
+  .refine((iso) => !iso.startsWith('0000'), { message: 'must be a real date, in year 1 or later', abort: true })
   // PostgreSQL refuses UTC offsets beyond ±15:59, which the ISO pattern lets through.
-  .refine((iso) => !/[+-](1[6-9]|2\d):?\d{2}$/.test(iso), 'the UTC offset must be within ±15:59');
+  .refine((iso) => !/[+-](1[6-9]|2\d):?\d{2}$/.test(iso), { message: 'the UTC offset must be within ±15:59', abort: true });
 
 /**
  * When an activity or event happened, within what the analytics pipeline counts: from EARLIEST_DAY to
@@ -66,12 +67,15 @@ export const occurredAt = isoTimestamp.refine((iso) => {
 // The string first: it is what every JSON body carries, and a union pays for each branch that fails.
 export const timestamp = z.union([isoTimestamp, z.date().transform((date) => date.toISOString()).pipe(isoTimestamp)]);
 
+/** occurredAt for code as well as clients: a Date is held to the same bounds as an ISO string. */
+export const occurredTimestamp = z.union([occurredAt, z.date().transform((date) => date.toISOString()).pipe(occurredAt)]);
+
 export const activityInput = z.strictObject({
   user_id: id,
   activity_type: activityType,
   metadata: jsonbObject.optional(),
   // Left out, the database clock sets it; given, it records when a late-arriving activity happened.
-  created_at: timestamp.optional(),
+  created_at: occurredTimestamp.optional(),
 });
 export type ActivityInput = z.input<typeof activityInput>;
 export type ParsedActivity = z.output<typeof activityInput>;

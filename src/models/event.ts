@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jsonbObject, timestamp } from './activity.js';
+import { jsonbObject, occurredTimestamp } from './activity.js';
 import { id, text } from './common.js';
 
 export type { Event } from '../db/schema.generated.js';
@@ -12,7 +12,7 @@ export const eventInput = z.strictObject({
   name: text(200).min(1),
   properties: jsonbObject.optional(),
   // Left out, the database clock sets it; given, it records when the event happened on the client.
-  occurred_at: timestamp.optional(),
+  occurred_at: occurredTimestamp.optional(),
 });
 export type EventInput = z.input<typeof eventInput>;
 export type ParsedEvent = z.output<typeof eventInput>;

@@ -118,6 +118,22 @@ describe('UserActivity schema', () => {
     expect(await countActivities(tenant.id)).toBe(0);
   });
 
+  it('refuses, as the HTTP edge does, a time before 2000 or more than a day ahead, Date or string, without sending a query', async () => {
+    const { tenant, users: [user] } = await tenantWithUsers();
+    await asTenant(tenant.id, async (activities) => {
+      for (const created_at of [new Date(Date.now() + 3 * 86_400_000), '1999-12-31T23:59:59Z', new Date('1970-01-01T00:00:00Z')]) {
+        const measured = await database.queries.measure(() => activities.record({ user_id: user!.id, activity_type: 'x', created_at }).catch((caught: unknown) => caught));
+        expect(measured, String(created_at)).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: 'created_at' }] } });
+      }
+      const measured = await database.queries.measure(() => activities.bulkInsert([
+        { user_id: user!.id, activity_type: 'x', created_at: new Date() },
+        { user_id: user!.id, activity_type: 'x', created_at: new Date(Date.now() + 3 * 86_400_000) },
+      ]).catch((caught: unknown) => caught));
+      expect(measured).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: '1.created_at' }] } });
+    });
+    expect(await countActivities(tenant.id)).toBe(0);
+  });
+
   it('deletes a user\'s activities when the user is deleted, and only theirs', async () => {
     const { tenant, users: [leaving, staying] } = await tenantWithUsers(2);
     const activity = await asTenant(tenant.id, async (activities) => {

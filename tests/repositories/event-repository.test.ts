@@ -72,6 +72,17 @@ describe('EventRepository.ingest', () => {
     expect(await storedEvents(tenant.id)).toEqual([]);
   });
 
+  it('refuses, as the HTTP edge does, an event dated before 2000 or more than a day ahead, Date or string', async () => {
+    const tenant = await createTenant(database);
+    const batch: EventInput[] = generated(4);
+    batch[0] = { ...batch[0]!, occurred_at: new Date(Date.now() + 3 * 86_400_000) };
+    batch[2] = { ...batch[2]!, occurred_at: '1999-12-31T23:59:59Z' };
+    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => events.ingest(batch).catch((caught: unknown) => caught)));
+    expect(measured.queries).toBe(0);
+    expect(measured.result).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: '0.occurred_at' }, { path: '2.occurred_at' }] });
+    expect(await storedEvents(tenant.id)).toEqual([]);
+  });
+
   it('stores an id once whether it repeats in the batch, in a later batch or in the same transaction', async () => {
     const tenant = await createTenant(database);
     const batch = generated(COPY_THRESHOLD);
