@@ -1,21 +1,13 @@
 import { z } from 'zod';
 import type { JsonObject } from '../db/schema.generated.js';
 import { EARLIEST_DAY } from './analytics.js';
-import { id } from './common.js';
+import { id, isStorableString } from './common.js';
 
 export type { UserActivity } from '../db/schema.generated.js';
 
 const MAX_DEPTH = 32;
 
 // jsonb refuses NUL and lone surrogates anywhere, and JSON has no undefined, NaN, Date or class instance.
-// The first test scans for any NUL or surrogate without the unicode flag, several times faster; only
-// a string that has one (rare) pays for telling a lone surrogate from a pair.
-const nulOrSurrogate = /[\u0000\uD800-\uDFFF]/;
-const nulOrLoneSurrogate = /\u0000|\p{Cs}/u;
-
-function isStorableString(value: string): boolean {
-  return !nulOrSurrogate.test(value) || !nulOrLoneSurrogate.test(value);
-}
 
 function isStorableJson(value: unknown, depth: number): boolean {
   if (value === null || typeof value === 'boolean') return true;
