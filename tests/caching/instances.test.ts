@@ -34,13 +34,29 @@ describe.skipIf(!redisReachable)('two instances sharing one Redis', () => {
   it('a profile updated through A is read through B immediately afterwards with the new value', async () => {
     const { key, userId } = await tenantWithUser(a.call, adminKey);
     expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('first');
-    expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('first');
+    // B's second read is served by B's caches (no query, one profile hit and one session hit), so
+    // the read after A's write below has an old copy to be wrongly served from.
+    const before = { query: b.caches.metrics.layer('query'), session: b.caches.metrics.layer('session') };
+    const warm = await database.queries.measure(() => b.call('GET', `/v1/users/${userId}/full`, key));
+    expect(warm.result.json().data.profile.bio).toBe('first');
+    expect(warm.queries).toBe(0);
+    expect(b.caches.metrics.layer('query')).toMatchObject({ hits: before.query.hits + 1, misses: before.query.misses });
+    expect(b.caches.metrics.layer('session')).toMatchObject({ hits: before.session.hits + 1, misses: before.session.misses });
     expect((await a.call('PUT', `/v1/users/${userId}/profile`, key, { bio: 'second' })).statusCode).toBe(200);
     expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.profile.bio).toBe('second');
+    // Before each later write too, B holds the current value: a read through B makes no query.
+    const cachedInB = async () => {
+      const read = await database.queries.measure(() => b.call('GET', `/v1/users/${userId}/full`, key));
+      expect(read.queries).toBe(0);
+      return read.result.json().data;
+    };
+    expect((await cachedInB()).profile.bio).toBe('second');
     expect((await a.call('PATCH', `/v1/users/${userId}`, key, { email: 'renamed@example.com' })).statusCode).toBe(200);
     expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.email).toBe('renamed@example.com');
+    expect((await cachedInB()).email).toBe('renamed@example.com');
     expect((await a.call('PATCH', `/v1/users/${userId}/settings`, key, { theme: 'dark' })).statusCode).toBe(200);
     expect((await b.call('GET', `/v1/users/${userId}/full`, key)).json().data.settings).toEqual({ theme: 'dark' });
+    expect((await cachedInB()).settings).toEqual({ theme: 'dark' });
     expect((await a.call('DELETE', `/v1/users/${userId}`, key)).statusCode).toBe(204);
     expect((await b.call('GET', `/v1/users/${userId}/full`, key)).statusCode).toBe(404);
   });
@@ -49,7 +65,10 @@ describe.skipIf(!redisReachable)('two instances sharing one Redis', () => {
     const { key } = await tenantWithUser(a.call, adminKey);
     const second = (await a.call('POST', '/v1/api-keys', key, { name: 'second' })).json().data;
     expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    // B's second request finds the key's session in B's cache: exactly one session hit, no miss.
+    const before = b.caches.metrics.layer('session');
     expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    expect(b.caches.metrics.layer('session')).toMatchObject({ hits: before.hits + 1, misses: before.misses });
     expect((await a.call('DELETE', `/v1/api-keys/${second.id}`, key)).statusCode).toBe(204);
     expect((await b.call('GET', '/v1/api-keys', second.key)).statusCode).toBe(401);
     expect((await b.call('GET', '/v1/api-keys', key)).statusCode).toBe(200);

@@ -42,6 +42,20 @@ async function call(base: string, method: string, path: string, key: string, bod
   return { status: response.status, body: response.status === 204 ? null : await response.json() };
 }
 
+/** A process's session and query cache counters, read from its /metrics. */
+async function counters(base: string) {
+  const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })).text();
+  const value = (event: string, layer: string) => {
+    const match = new RegExp(`^strata_cache_${event}_total\\{layer="${layer}",backend="redis"\\} (\\d+)$`, 'm').exec(text);
+    if (!match) throw new Error(`no strata_cache_${event}_total for layer ${layer} in /metrics:\n${text}`);
+    return Number(match[1]);
+  };
+  return {
+    session: { hits: value('hits', 'session'), misses: value('misses', 'session') },
+    query: { hits: value('hits', 'query'), misses: value('misses', 'query') },
+  };
+}
+
 beforeAll(async () => {
   database = await migratedDatabase();
   const prefix = keyPrefix('processes');
@@ -64,17 +78,33 @@ describe.skipIf(!redisReachable)('two strata serve processes sharing one Redis',
     const key: string = created.body.apiKey.key;
     const userId: number = (await call(a, 'POST', '/v1/users', key, { email: `${slug}@example.com`, username: slug, profile: { bio: 'first' } })).body.data.id;
     expect((await call(b, 'GET', `/v1/users/${userId}/full`, key)).body.data.profile.bio).toBe('first');
+    // B's second read is answered by B's caches: one session hit and one profile hit, no miss. So
+    // B holds the old profile when A writes, and the read after the write must not be served it.
+    const beforeProfile = await counters(b);
     expect((await call(b, 'GET', `/v1/users/${userId}/full`, key)).body.data.profile.bio).toBe('first');
+    expect(await counters(b)).toEqual({
+      session: { hits: beforeProfile.session.hits + 1, misses: beforeProfile.session.misses },
+      query: { hits: beforeProfile.query.hits + 1, misses: beforeProfile.query.misses },
+    });
     expect((await call(a, 'PUT', `/v1/users/${userId}/profile`, key, { bio: 'second' })).status).toBe(200);
     expect((await call(b, 'GET', `/v1/users/${userId}/full`, key)).body.data.profile.bio).toBe('second');
 
     const second = (await call(a, 'POST', '/v1/api-keys', key, { name: 'second' })).body.data;
     expect((await call(b, 'GET', '/v1/api-keys', second.key)).status).toBe(200);
+    // B's second request finds the second key's session in B's cache: one session hit, no miss.
+    const beforeKey = await counters(b);
     expect((await call(b, 'GET', '/v1/api-keys', second.key)).status).toBe(200);
+    expect((await counters(b)).session).toEqual({ hits: beforeKey.session.hits + 1, misses: beforeKey.session.misses });
     expect((await call(a, 'DELETE', `/v1/api-keys/${second.id}`, key)).status).toBe(204);
     expect((await call(b, 'GET', '/v1/api-keys', second.key)).status).toBe(401);
 
     const stats = await fetch(`${b}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(await stats.text()).toMatch(/strata_cache_hits_total\{layer="session",backend="redis"\} [1-9]/);
+    // Exactly the hits and misses of B's six tenant requests above. Sessions: hits on the three
+    // profile reads (A stored the first key's session when it created the user with it, and the
+    // profile write leaves sessions alone) and on the second key's second request; misses on the
+    // second key's first request and on its request after the revoke. Profiles: one hit (the second
+    // read), two misses (the first read, and the one after the write).
+    expect(await counters(b)).toEqual({ session: { hits: 4, misses: 2 }, query: { hits: 1, misses: 2 } });
   });
 });

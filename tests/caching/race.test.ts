@@ -65,51 +65,26 @@ describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (
     expect(await readBio()).toBe('new');
   });
 
-  it('the same interleaving leaves the old bio cached for good under the seed\'s delete-on-save invalidation', async () => {
-    // The seed's get_user_profile and post_save receiver: one unversioned key, deleted after the save.
-    const seedCache = new Map<string, string | null>();
-    const key = `user_profile:${userId}:v1`;
-    const seedRead = async (beforeStore?: () => Promise<void>) => {
-      if (seedCache.has(key)) return seedCache.get(key);
-      const bio = (await withTenant(database, { tenantId }, (trx) => new UserRepository(trx).getUserProfile(userId))).profile.bio;
-      await beforeStore?.();
-      seedCache.set(key, bio);
-      return bio;
-    };
-    await commitBio('old');
-    const loaded = deferred();
-    const release = deferred();
-    const racing = seedRead(async () => {
-      loaded.resolve();
-      await release.promise;
-    });
-    await loaded.promise;
-    await commitBio('new');
-    seedCache.delete(key);
-    release.resolve();
-    await racing;
-    expect(await seedRead()).toBe('old');
-    await forget();
-  });
-
-  it('bumping before the commit would let a reader store the old row under the new version', async () => {
+  it('Invalidation.around keeps a write marked until its transaction has committed: a read during the transaction leaves no old copy for later reads', async () => {
     await writeBio('old');
-    await readBio();
-    const bumped = deferred();
-    const commit = deferred();
-    const writer = withTenant(database, { tenantId }, async (trx) => {
-      await new UserRepository(trx).putProfile(userId, { bio: 'new' });
-      await forget();
-      bumped.resolve();
-      await commit.promise;
-    });
-    await bumped.promise;
     expect(await readBio()).toBe('old');
+    const written = deferred();
+    const commit = deferred();
+    const writer = caches.invalidation.userWrite(tenantId, userId, () => withTenant(database, { tenantId }, async (trx) => {
+      await new UserRepository(trx).putProfile(userId, { bio: 'new' });
+      written.resolve();
+      await commit.promise;
+    }));
+    await written.promise;
+    // Not committed yet, so the old bio is the right answer; but it comes from the database...
+    const during = await database.queries.measure(readBio);
+    expect(during.result).toBe('old');
+    expect(during.queries).toBeGreaterThan(0);
     commit.resolve();
     await writer;
-    // Committed, and still the old bio: the order invalidation.ts refuses.
-    expect(await readBio()).toBe('old');
-    await forget();
+    // ...and is stored nowhere a read after the commit looks (were the version bumped, or the mark
+    // lifted, before the write settled, it would be stored under the new version and served here).
+    expect(await readBio()).toBe('new');
   });
 
   it('a read between the commit and the version bump goes to the database instead of the cached old value', async () => {
@@ -128,15 +103,6 @@ describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (
     expect(between.queries).toBeGreaterThan(0);
     finish.resolve();
     await writer;
-    expect(await readBio()).toBe('new');
-  });
-
-  it('without the write mark that same read would have been served the old value from the cache', async () => {
-    await writeBio('old');
-    expect(await readBio()).toBe('old');
-    await commitBio('new');
-    expect(await readBio()).toBe('old');
-    await forget();
     expect(await readBio()).toBe('new');
   });
 
@@ -207,5 +173,66 @@ describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (
       for (const { floor, got } of results) expect(got).toBeGreaterThanOrEqual(floor);
       expect(Number(await readBio())).toBe(base + written);
     }), { numRuns: backend === 'memory' ? 100 : 50 });
+  });
+
+  // These build the wrong orders by hand, around Invalidation rather than through it (the first
+  // one does not touch src's caches at all): they show why invalidation.ts orders a write as it
+  // does, and cannot fail when src breaks that order. The tests above are the ones that can.
+  describe('why the order matters (demonstrations)', () => {
+    it('the seed\'s delete-on-save invalidation (a Map, not src) leaves the old bio cached for good when a reader stores after the delete', async () => {
+      // The seed's get_user_profile and post_save receiver: one unversioned key, deleted after the save.
+      const seedCache = new Map<string, string | null>();
+      const key = `user_profile:${userId}:v1`;
+      const seedRead = async (beforeStore?: () => Promise<void>) => {
+        if (seedCache.has(key)) return seedCache.get(key);
+        const bio = (await withTenant(database, { tenantId }, (trx) => new UserRepository(trx).getUserProfile(userId))).profile.bio;
+        await beforeStore?.();
+        seedCache.set(key, bio);
+        return bio;
+      };
+      await commitBio('old');
+      const loaded = deferred();
+      const release = deferred();
+      const racing = seedRead(async () => {
+        loaded.resolve();
+        await release.promise;
+      });
+      await loaded.promise;
+      await commitBio('new');
+      seedCache.delete(key);
+      release.resolve();
+      await racing;
+      expect(await seedRead()).toBe('old');
+      await forget();
+    });
+
+    it('bumping before the commit (by hand, not through Invalidation.around) lets a reader store the old row under the new version', async () => {
+      await writeBio('old');
+      await readBio();
+      const bumped = deferred();
+      const commit = deferred();
+      const writer = withTenant(database, { tenantId }, async (trx) => {
+        await new UserRepository(trx).putProfile(userId, { bio: 'new' });
+        await forget();
+        bumped.resolve();
+        await commit.promise;
+      });
+      await bumped.promise;
+      expect(await readBio()).toBe('old');
+      commit.resolve();
+      await writer;
+      // Committed, and still the old bio: the order invalidation.ts refuses.
+      expect(await readBio()).toBe('old');
+      await forget();
+    });
+
+    it('a commit no cache is told of (no write mark, no bump) is hidden by the cached old value until the bump', async () => {
+      await writeBio('old');
+      expect(await readBio()).toBe('old');
+      await commitBio('new');
+      expect(await readBio()).toBe('old');
+      await forget();
+      expect(await readBio()).toBe('new');
+    });
   });
 });

@@ -1,9 +1,17 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Caches } from '../../src/caching/index.js';
 import type { MemoryStore } from '../../src/caching/memory-store.js';
+import type { CacheEntry } from '../../src/caching/store.js';
 import { authenticate, type Principal } from '../../src/services/api-keys.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
-import { adminKeyFor, cachedApi, keyPrefix, openCaches, tenantWithUser, type Call } from './support.js';
+import {
+  adminKeyFor, cachedApi, eventually, keyPrefix, openCaches, redisReachable, SHARED_REDIS_URL, tenantWithUser, type Call,
+} from './support.js';
+
+/** The SHA-256 a session is stored under instead of the key (base64url, as session-cache.ts makes it). */
+const keyHash = (key: string) => createHash('sha256').update(key).digest('base64url');
 
 let database: TestDatabase;
 let caches: Caches;
@@ -35,7 +43,10 @@ describe('SessionCache', () => {
     const { key } = await tenantWithUser(call, adminKey);
     const second = (await call('POST', '/v1/api-keys', key, { name: 'second' })).json().data;
     expect((await call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    // The second request finds the key's session in the cache: exactly one session hit, no miss.
+    const before = caches.metrics.layer('session');
     expect((await call('GET', '/v1/api-keys', second.key)).statusCode).toBe(200);
+    expect(caches.metrics.layer('session')).toMatchObject({ hits: before.hits + 1, misses: before.misses });
     expect((await call('DELETE', `/v1/api-keys/${second.id}`, key)).statusCode).toBe(204);
     expect((await call('GET', '/v1/api-keys', second.key)).statusCode).toBe(401);
     expect((await call('GET', '/v1/api-keys', key)).statusCode).toBe(200);
@@ -86,11 +97,63 @@ describe('SessionCache', () => {
   });
 
   it('stores a session under the key\'s hash, never the key itself, and for at most a minute', async () => {
-    const { tenantId, key } = await tenantWithUser(call, adminKey);
-    await resolve(key);
+    // What the session layer hands the store: the entry (its key and lifetime) and the value. The
+    // key is first used, and its session stored, when tenantWithUser creates the user with it.
+    const sessionWrites: Array<{ entry: CacheEntry; value: unknown }> = [];
+    const original = caches.store.write.bind(caches.store);
+    const write = vi.spyOn(caches.store, 'write').mockImplementation(async (entry, version, value) => {
+      if (entry.layer === 'session') sessionWrites.push({ entry, value });
+      return original(entry, version, value);
+    });
+    let created: Awaited<ReturnType<typeof tenantWithUser>>;
+    try {
+      created = await tenantWithUser(call, adminKey);
+      await resolve(created.key);
+    } finally {
+      write.mockRestore();
+    }
+    const { tenantId, key } = created;
     const secret = key.slice(`strata_${tenantId}_`.length);
     expect((caches.store as MemoryStore).keys().some((stored) => stored.includes(secret))).toBe(false);
     // authenticate() refreshes last_used_at once a minute; a longer session would let it go stale.
     expect(caches.session.ttlSeconds).toBeLessThanOrEqual(60);
+    // The default CACHE_TTL_SECONDS is longer than a minute, so the cap is what keeps the session short.
+    expect(caches.ttlSeconds).toBeGreaterThan(60);
+    const base = caches.keys.value('session', tenantId, keyHash(key));
+    expect(sessionWrites).toHaveLength(1);
+    expect(sessionWrites[0]!.entry).toMatchObject({ base, layer: 'session' });
+    expect(sessionWrites[0]!.entry.ttlSeconds).toBeGreaterThan(0);
+    expect(sessionWrites[0]!.entry.ttlSeconds).toBeLessThanOrEqual(60);
+    expect(sessionWrites[0]!.value).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number) });
+    expect(JSON.stringify(sessionWrites[0]!.value)).not.toContain(secret);
+    expect((caches.store as MemoryStore).keys()).toContain(base);
+  });
+
+  it.skipIf(!redisReachable)('in Redis too: the session key holds the key\'s hash, its value not the secret, and it expires within a minute', async () => {
+    const prefix = keyPrefix('session-redis');
+    const redisCaches = await openCaches('redis', prefix, database);
+    const redisResolve = redisCaches.session.wrap((key) => authenticate(database.admin, key));
+    const { tenantId, key } = await tenantWithUser(call, adminKey);
+    const secret = key.slice(`strata_${tenantId}_`.length);
+    const inspector = new Redis(SHARED_REDIS_URL);
+    try {
+      expect(await redisResolve(key)).toMatchObject({ kind: 'tenant', tenantId });
+      const sessionKeys = () => inspector.keys(`${prefix}:session:*`);
+      // The store is not awaited by the read: wait for it to land.
+      await eventually(async () => (await sessionKeys()).length > 0, 'the session to be stored in Redis');
+      const everything = await inspector.keys(`${prefix}:*`);
+      expect(everything.some((stored) => stored.includes(secret))).toBe(false);
+      const [sessionKey, ...others] = await sessionKeys();
+      expect(others).toEqual([]);
+      expect(sessionKey!.startsWith(`${redisCaches.keys.value('session', tenantId, keyHash(key))}:v`)).toBe(true);
+      const values = await Promise.all(everything.map(async (stored) => (await inspector.type(stored)) === 'string' ? inspector.get(stored) : ''));
+      expect(values.some((value) => value?.includes(secret))).toBe(false);
+      expect(JSON.parse((await inspector.get(sessionKey!))!)).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number) });
+      const ttl = await inspector.pttl(sessionKey!);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      inspector.disconnect();
+    }
   });
 });
