@@ -2,16 +2,12 @@ import type { Command } from 'commander';
 import {
   MONTHS_AHEAD, MONTHS_BACK, ensureMonthlyPartitions, listActivityPartitions, pruneActivityPartitions, type ActivityPartition,
 } from '../db/activity-partitions.js';
-import { StrataError } from '../errors.js';
+import { utcDay } from '../models/analytics.js';
 import { withRuntime, type CliContext } from './context.js';
+import { integerOption } from './options.js';
 
-const day = (at: Date) => at.toISOString().slice(0, 10);
-const range = (partition: ActivityPartition) => `[${day(partition.from!)}, ${day(partition.to!)})`;
-
-function months(name: string, value: string): number {
-  if (!/^\d{1,4}$/.test(value)) throw new StrataError('VALIDATION_FAILED', `${name} must be a whole number of months, got "${value}"`);
-  return Number(value);
-}
+const range = (partition: ActivityPartition) => `[${utcDay(partition.from!)}, ${utcDay(partition.to!)})`;
+const months = (name: string, value: string) => integerOption(name, value, 0, 9999);
 
 export function registerActivityCommands(program: Command, context: CliContext): void {
   const activity = program.command('activity').description('the activity log: monthly partitions and retention');

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { StrataError } from '../errors.js';
 import { backfill, pipelineStatus, runPipeline, type RunResult } from '../etl/user-analytics/pipeline.js';
 import { withRuntime, type CliContext } from './context.js';
+import { integerOption } from './options.js';
 
 function describeRun(result: RunResult): string {
   switch (result.status) {
@@ -13,11 +14,6 @@ function describeRun(result: RunResult): string {
     default:
       return `run ${result.runId} failed: ${result.quarantined} source rows quarantined`;
   }
-}
-
-function positiveInteger(name: string, value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new StrataError('VALIDATION_FAILED', `${name} must be a positive integer, got "${value}"`);
-  return Number(value);
 }
 
 export function registerEtlCommands(program: Command, context: CliContext): void {
@@ -40,7 +36,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
     .requiredOption('--to <day>', 'last day, YYYY-MM-DD')
     .option('--days-per-batch <n>', 'days rebuilt per transaction', '7')
     .action(async (options: { from: string; to: string; daysPerBatch: string }) => {
-      const daysPerBatch = positiveInteger('--days-per-batch', options.daysPerBatch);
+      const daysPerBatch = integerOption('--days-per-batch', options.daysPerBatch);
       await withRuntime(context, async ({ database }) => {
         const bar = new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} days | {eta_formatted} left' },
           cliProgress.Presets.shades_classic);
@@ -59,7 +55,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
     .option('--limit <n>', 'how many runs to list', '10')
     .option('--json', 'print JSON')
     .action(async (options: { limit: string; json?: boolean }) => {
-      const limit = positiveInteger('--limit', options.limit);
+      const limit = integerOption('--limit', options.limit);
       await withRuntime(context, async ({ database }) => {
         const status = await pipelineStatus(database, { limit });
         if (options.json) {

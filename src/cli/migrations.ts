@@ -3,13 +3,7 @@ import { checkSchemaTypes, writeSchemaTypes } from '../db/codegen.js';
 import { migrate, rollback, showMigrations, sqlForMigration } from '../db/migrator.js';
 import { StrataError } from '../errors.js';
 import { withRuntime, type CliContext } from './context.js';
-
-function positiveInteger(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    throw new StrataError('VALIDATION_FAILED', `--steps must be a positive integer, got "${value}"`);
-  }
-  return Number(value);
-}
+import { integerOption } from './options.js';
 
 export function registerMigrationCommands(program: Command, context: CliContext): void {
   program.command('migrate [target]')
@@ -23,7 +17,7 @@ export function registerMigrationCommands(program: Command, context: CliContext)
     .description('revert the most recent migrations')
     .option('--steps <n>', 'how many migrations to revert', '1')
     .action(async (options: { steps: string }) => {
-      const steps = positiveInteger(options.steps);
+      const steps = integerOption('--steps', options.steps);
       await withRuntime(context, async ({ database }) => {
         const done = await rollback(database, steps);
         context.out(done.length ? done.join('\n') : 'No migrations to revert.');

@@ -1,7 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { withTenant } from '../db/tenant.js';
-import { StrataError } from '../errors.js';
 import type { Database } from '../db/database.js';
 import { ActivityRepository } from '../repositories/activity-repository.js';
 import { InventoryRepository } from '../repositories/inventory-repository.js';
@@ -9,6 +8,7 @@ import { ProductRepository } from '../repositories/product-repository.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import { createTenantWithKey } from '../services/tenants.js';
 import { withRuntime, type CliContext } from './context.js';
+import { integerOption } from './options.js';
 
 export interface SeedOptions {
   tenants: number;
@@ -79,12 +79,6 @@ export async function seedDemoData(database: Database, options: SeedOptions): Pr
   return result;
 }
 
-function count(name: string, value: string, minimum: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < minimum || Number(value) > 100_000_000) {
-    throw new StrataError('VALIDATION_FAILED', `--${name} must be an integer ≥ ${minimum}, got "${value}"`);
-  }
-  return Number(value);
-}
 
 export function registerSeedCommand(program: Command, context: CliContext): void {
   program.command('seed')
@@ -96,8 +90,8 @@ export function registerSeedCommand(program: Command, context: CliContext): void
     .option('--no-progress', 'do not draw a progress bar')
     .action(async (raw: { tenants: string; users: string; products: string; activities: string; progress: boolean }) => {
       const options = {
-        tenants: count('tenants', raw.tenants, 1), users: count('users', raw.users, 1),
-        products: count('products', raw.products, 0), activities: count('activities', raw.activities, 0),
+        tenants: integerOption('--tenants', raw.tenants), users: integerOption('--users', raw.users),
+        products: integerOption('--products', raw.products, 0), activities: integerOption('--activities', raw.activities, 0),
       };
       await withRuntime(context, async ({ database }) => {
         const bar = raw.progress && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }, Presets.shades_classic) : null;
