@@ -8,6 +8,11 @@ export type CacheEvent = (typeof cacheEvents)[number];
 
 export type LayerStats = { layer: CacheLayer; hitRate: number | null } & Record<CacheEvent, number>;
 
+/** Hits over lookups; null before the first lookup. */
+export function hitRate({ hits, misses }: { hits: number; misses: number }): number | null {
+  return hits + misses === 0 ? null : hits / (hits + misses);
+}
+
 const help: Record<CacheEvent, string> = {
   hits: 'Lookups answered from the cache',
   misses: 'Lookups answered from the database (and stored when they could be)',
@@ -64,11 +69,7 @@ export class CacheMetrics {
   }
 
   snapshot(): LayerStats[] {
-    return cacheLayers.map((layer) => {
-      const tally = this.#tallies.get(layer)!;
-      const lookups = tally.hits + tally.misses;
-      return { layer, ...tally, hitRate: lookups === 0 ? null : tally.hits / lookups };
-    });
+    return cacheLayers.map((layer) => ({ layer, ...this.#tallies.get(layer)!, hitRate: hitRate(this.#tallies.get(layer)!) }));
   }
 
   layer(layer: CacheLayer): LayerStats {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { StrataError } from '../errors.js';
-import { cacheEvents, cacheLayers, type LayerStats } from '../caching/metrics.js';
+import { cacheEvents, cacheLayers, hitRate, type LayerStats } from '../caching/metrics.js';
 import type { CliContext } from './context.js';
 
 interface MetricJson {
@@ -20,8 +20,7 @@ export function layerStats(metrics: MetricJson[]): { backend: string; layers: La
         backend = String(sample.labels.backend ?? backend);
       }
     }
-    const lookups = stats.hits + stats.misses;
-    return { ...stats, hitRate: lookups === 0 ? null : stats.hits / lookups };
+    return { ...stats, hitRate: hitRate(stats) };
   });
   return { backend, layers };
 }
