@@ -4,8 +4,8 @@ import type { Database } from './database.js';
 import { scheduleJob, type JobOptions } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
-import { lastWatermark } from '../etl/user-analytics/extractors.js';
-import { PIPELINE } from '../etl/user-analytics/pipeline.js';
+// The extractors module, not the pipeline: migrating must not load the whole pipeline for a name.
+import { lastWatermark, PIPELINE } from '../etl/user-analytics/extractors.js';
 
 /** Months made ahead of the current one (UTC), as `ensure_user_activity_partitions()` does at start. */
 export const MONTHS_AHEAD = 3;

@@ -50,6 +50,9 @@ export interface Watermark {
   runId: number | null;
 }
 
+/** The user-analytics pipeline's name in etl_run (its watermark's key). */
+export const PIPELINE = 'user-analytics';
+
 /**
  * Where the last succeeded incremental run of the pipeline stopped; '0' before the first. Runs form
  * a chain (each starts where the last ended, and an empty window writes no run), so the last one

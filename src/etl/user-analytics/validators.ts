@@ -8,7 +8,6 @@ import {
 import type { SourceRow, SourceTotal } from './extractors.js';
 import type { TransformOutput } from './transformers.js';
 
-export { EARLIEST_DAY } from '../../models/analytics.js';
 import { EARLIEST_DAY } from '../../models/analytics.js';
 const MAX_DETAILS = 20;
 
