@@ -25,14 +25,17 @@ const activityShape: BatchShape<ParsedActivity> = {
 // plan whose columns a migration has since changed ("cached plan must not change result type").
 const columns = ['id', 'tenant_id', 'user_id', 'activity_type', 'metadata', 'created_at'] as const;
 
+// 1-2-5 steps: the limits clients usually send (10, 20, 50, 100) are read exactly.
+const plannedLimits = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
 /**
- * The LIMIT a prepared read is planned with: the requested limit rounded up to a power of two. A
+ * The LIMIT a prepared read is planned with: the requested limit rounded up to the next step. A
  * literal limit is another prepared statement, kept for the connection's life, for every distinct
- * value a client sends; rounded, a query shape has at most 11 (limits run to 1,000), and the few
- * rows past the requested limit are dropped here.
+ * value a client sends; rounded, a query shape has at most 10 (limits run to 1,000), and the rows
+ * past the requested limit are dropped here.
  */
 function plannedLimit(limit: number): number {
-  return 2 ** Math.ceil(Math.log2(limit));
+  return plannedLimits.find((step) => step >= limit) ?? limit;
 }
 
 export class ActivityRepository {
