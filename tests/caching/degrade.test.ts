@@ -105,6 +105,36 @@ describe('degrade, don\'t fail', () => {
     }
   });
 
+  it.skipIf(!redisServerInstalled)('replays a lost bump by itself while idle, counting no error for want of a request, so other instances stop serving the old value', async () => {
+    const redis = await privateRedis({ persistent: true });
+    // Two instances of one deployment: the same Redis and the same key prefix.
+    const shared = { CACHE_KEY_PREFIX: keyPrefix('degrade-shared') };
+    const writer = await degradableApi(redis.url, shared);
+    const reader = await degradableApi(redis.url, shared);
+    try {
+      expect(await writer.caches.ready(5000)).toBe(true);
+      expect(await reader.caches.ready(5000)).toBe(true);
+      const { key, userId } = await tenantWithUser(writer.call, adminKey);
+      expect(await readTwice(reader, key, userId)).toMatchObject({ cached: true, body: { profile: { bio: 'first' } } });
+      await redis.stop();
+      expect((await writer.call('PUT', `/v1/users/${userId}/profile`, key, { bio: 'second' })).statusCode).toBe(200);
+      const errors = () => writer.caches.metrics.snapshot().reduce((sum, layer) => sum + layer.errors, 0);
+      const idleFrom = errors();
+      // Four replay ticks with no request: none of them is an operation answered from the database.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(errors()).toBe(idleFrom);
+      // The restored Redis holds the old version and value; only the writer's timer can bump it.
+      await redis.start();
+      await eventually(async () => {
+        const read = await readTwice(reader, key, userId);
+        return read.cached && read.body.profile.bio === 'second';
+      }, 'the writer\'s timer to replay its bump');
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
   it.skipIf(!redisServerInstalled)('treats a Redis slower than the command timeout as down, and still answers every request', async () => {
     const redis = await privateRedis();
     const api = await degradableApi(redis.url);
