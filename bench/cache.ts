@@ -1,6 +1,6 @@
 /**
  * Profile read (the seed's get_user_profile) through the query cache: hit and miss, in-process and
- * Redis, median and p99 per read, beside Django's locmem numbers measured on this machine.
+ * Redis, median and p99 per read, beside the Django locmem figures the caching issue quotes.
  *
  *   node --import tsx bench/cache.ts     (DATABASE_URL: a server to make a scratch database on;
  *                                         unset: the embedded server. REDIS_URL, default 6379.)
@@ -14,7 +14,7 @@ import { TenantRepository } from '../src/repositories/tenant-repository.js';
 import { UserRepository } from '../src/repositories/user-repository.js';
 import { cpuStealMeter, percentile, printTable, startBenchServer, writeResults } from './support.js';
 
-/** Django 5 locmem cache, get_user_profile on this machine: the seed's baseline. */
+/** Django locmem cache, get_user_profile: figures quoted by the caching issue, not measured by this run. */
 const DJANGO = { hit: 0.008, miss: { low: 0.6, high: 1.1 } };
 const TARGET = { inProcessHit: 0.005, redisHit: 0.3, miss: 0.5 };
 const WARM_UP_READS = 2000;
@@ -98,7 +98,7 @@ async function benchCaches(database: Database, caches: Caches, label: string, te
 
 function print(result: CacheBenchResult): void {
   printTable(`Profile read through the query cache (Node ${result.node}, ${result.redis ? `Redis at ${result.redis}` : 'no Redis'})`, [
-    ['case', 'reads', 'median ms', 'p99 ms', 'queries/read', 'cache errors', 'CPU steal %', 'target ms', 'met', 'Django locmem ms', 'vs Django'],
+    ['case', 'reads', 'median ms', 'p99 ms', 'queries/read', 'cache errors', 'CPU steal %', 'target ms', 'met', 'Django locmem ms (quoted)', 'vs Django (quoted)'],
     ...result.rows.map((entry) => [
       entry.case, String(entry.reads), entry.medianMs.toFixed(4), entry.p99Ms.toFixed(4), entry.queriesPerRead.toFixed(2), String(entry.cacheErrors),
       entry.cpuStealPercent === null ? '-' : entry.cpuStealPercent.toFixed(1),

@@ -10,7 +10,7 @@ import {
 
 type Row = ReturnType<typeof activityRows>[number];
 
-/** The seed's stack on this machine (issue 6): Django + psycopg2, bulk_create in batches of 1,000. */
+/** The seed's stack (Django + psycopg2, bulk_create in batches of 1,000): figures quoted by the ingestion issue, not measured by this run. */
 export const DJANGO_MS: Record<number, [number, number]> = { 10_000: [540, 850], 100_000: [5_700, 7_100] };
 const TARGET = { tenKMs: 120, hundredKShareOfCopy: 0.85 };
 
@@ -133,7 +133,7 @@ export async function runIngestBench(server: BenchServer, options: { quick?: boo
   await truncateActivities(database);
 
   printTable('Ingest: activities into user_activity (4 indexes incl. GIN, composite FK, monthly partitions); same run, same table', [
-    ['rows', 'method', 'median ms', 'best ms', 'rows/s', 'throughput vs raw COPY', 'Django bulk_create ms (seed)', 'Django ms / ours'],
+    ['rows', 'method', 'median ms', 'best ms', 'rows/s', 'throughput vs raw COPY', 'Django bulk_create ms (quoted)', 'Django (quoted) ms / ours'],
     ...results.map((result) => [
       result.rows, result.method, result.medianMs, result.bestMs, result.rowsPerSecond, `${Math.round(result.throughputVsRawCopy * 100)}%`,
       result.djangoMs ? `${result.djangoMs[0]}–${result.djangoMs[1]}` : '',
