@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { createCaches, type Caches } from '../caching/index.js';
-import { schedulePartitionMaintenance } from '../db/activity-partitions.js';
+import { partitionMaintenanceJob } from '../db/activity-partitions.js';
 import { migrate } from '../db/migrator.js';
 import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
 import { ensureAdminKey } from '../services/api-keys.js';
-import { scheduleIdempotencyPruning } from '../services/idempotency.js';
+import { idempotencyPruningJob } from '../services/idempotency.js';
 import type { CliContext } from './context.js';
 
 export interface RunningServer {
@@ -40,9 +40,10 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
     if (context.config.STRATA_SCHEDULER === 'on') {
       const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL });
-      scheduler = await startEtlScheduler(runtime.database, context.config, { onError: (error) => log.warn({ err: error }, 'scheduled job failed') });
-      await schedulePartitionMaintenance(scheduler.boss, runtime.database);
-      await scheduleIdempotencyPruning(scheduler.boss, runtime.database, context.config.IDEMPOTENCY_KEY_TTL_HOURS);
+      scheduler = await startEtlScheduler(runtime.database, context.config, {
+        onError: (error) => log.warn({ err: error }, 'scheduled job failed'),
+        jobs: [partitionMaintenanceJob(runtime.database), idempotencyPruningJob(runtime.database, context.config.IDEMPOTENCY_KEY_TTL_HOURS)],
+      });
     }
     const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
     context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type PgBoss from 'pg-boss';
 import type { Database } from './database.js';
-import { scheduleJob, type JobOptions } from './jobs.js';
+import { scheduleJobs, type Job, type JobOptions } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 // The extractors module, not the pipeline: migrating must not load the whole pipeline for a name.
@@ -195,10 +195,18 @@ export async function pruneActivityPartitions(database: Database, olderThan: str
 }
 
 /**
- * Runs the partition job daily on an existing pg-boss instance (the ETL scheduler's), as a 'stately'
- * queue with a cron schedule: with N API instances, one job per day still runs once.
+ * The partition job, daily, as a 'stately' queue with a cron schedule: with N API instances, one job
+ * per day still runs once.
  */
+export function partitionMaintenanceJob(database: Database): Job {
+  return {
+    queue: { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
+    cron: PARTITIONS_CRON,
+    handler: () => ensureMonthlyPartitions(database),
+  };
+}
+
+/** Runs the partition job alone on an existing pg-boss instance. */
 export async function schedulePartitionMaintenance(boss: PgBoss, database: Database, options: JobOptions = {}): Promise<void> {
-  await scheduleJob(boss, database, { name: PARTITIONS_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
-    PARTITIONS_CRON, () => ensureMonthlyPartitions(database), options);
+  await scheduleJobs(boss, database, [partitionMaintenanceJob(database)], options);
 }

@@ -7,23 +7,32 @@ export interface JobOptions {
   pollingIntervalSeconds?: number;
 }
 
+/** A pg-boss queue with a cron schedule (UTC) and the handler that works its jobs. */
+export interface Job {
+  readonly queue: PgBoss.Queue;
+  readonly cron: string;
+  readonly handler: () => Promise<unknown>;
+}
+
 /**
- * Declares a pg-boss queue with a cron schedule (UTC) and works its jobs with handler. pg-boss
- * creates a queue with DDL (a partition of its job table), and two instances booting together
- * deadlock on it (measured here; supabase/storage#703): every declaration takes the same advisory
- * lock, so they take turns.
+ * Declares every job's queue and schedule, then works them all. pg-boss creates a new queue with DDL
+ * (a partition of its job table), which deadlocks against another connection's job fetch (measured
+ * here; supabase/storage#703). So the declarations take one advisory lock, in turns across
+ * instances, and all of a process's jobs are declared before any of its workers polls: the first
+ * instance creates every queue before it fetches, and a later one finds them all created (no DDL).
  */
-export async function scheduleJob(boss: PgBoss, database: Database, queue: PgBoss.Queue, cron: string,
-  handler: () => Promise<unknown>, options: JobOptions = {}): Promise<void> {
+export async function scheduleJobs(boss: PgBoss, database: Database, jobs: readonly Job[], options: JobOptions = {}): Promise<void> {
   await database.admin.connection().execute(async (connection) => {
-    await sql`select pg_advisory_lock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
+    await sql`select pg_advisory_lock(hashtextextended('strata:job-setup', 0))`.execute(connection);
     try {
-      await boss.createQueue(queue.name, queue);
-      await boss.schedule(queue.name, cron, {}, { tz: 'UTC' });
+      for (const { queue, cron } of jobs) {
+        await boss.createQueue(queue.name, queue);
+        await boss.schedule(queue.name, cron, {}, { tz: 'UTC' });
+      }
     } finally {
-      await sql`select pg_advisory_unlock(hashtextextended('etl:scheduler-setup', 0))`.execute(connection);
+      await sql`select pg_advisory_unlock(hashtextextended('strata:job-setup', 0))`.execute(connection);
     }
   });
   const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
-  await boss.work(queue.name, polling, handler);
+  for (const { queue, handler } of jobs) await boss.work(queue.name, polling, handler);
 }

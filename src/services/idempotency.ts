@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type PgBoss from 'pg-boss';
 import type { Database } from '../db/database.js';
-import { scheduleJob, type JobOptions } from '../db/jobs.js';
+import { scheduleJobs, type Job, type JobOptions } from '../db/jobs.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 
@@ -77,8 +77,16 @@ export async function pruneIdempotencyKeys(database: Database, ttlHours: number,
   }
 }
 
-/** Runs pruneIdempotencyKeys hourly on an existing pg-boss instance, once per tick across instances. */
+/** pruneIdempotencyKeys hourly, once per tick across instances. */
+export function idempotencyPruningJob(database: Database, ttlHours: number): Job {
+  return {
+    queue: { name: IDEMPOTENCY_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 300, expireInSeconds: 1800 },
+    cron: IDEMPOTENCY_CRON,
+    handler: () => pruneIdempotencyKeys(database, ttlHours),
+  };
+}
+
+/** Runs the pruning job alone on an existing pg-boss instance. */
 export async function scheduleIdempotencyPruning(boss: PgBoss, database: Database, ttlHours: number, options: JobOptions = {}): Promise<void> {
-  await scheduleJob(boss, database, { name: IDEMPOTENCY_QUEUE, policy: 'stately', retryLimit: 3, retryDelay: 300, expireInSeconds: 1800 },
-    IDEMPOTENCY_CRON, () => pruneIdempotencyKeys(database, ttlHours), options);
+  await scheduleJobs(boss, database, [idempotencyPruningJob(database, ttlHours)], options);
 }

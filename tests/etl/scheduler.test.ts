@@ -4,6 +4,8 @@ import type { RunResult } from '../../src/etl/user-analytics/pipeline.js';
 import {
   BOSS_SCHEMA, ETL_QUEUE, REPORTS_QUEUE, startEtlScheduler, WEEKLY_REPORTS_CRON, type EtlScheduler,
 } from '../../src/etl/user-analytics/schedulers.js';
+import { PARTITIONS_CRON, PARTITIONS_QUEUE, partitionMaintenanceJob } from '../../src/db/activity-partitions.js';
+import { IDEMPOTENCY_CRON, IDEMPOTENCY_QUEUE, idempotencyPruningJob } from '../../src/services/idempotency.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   catchUp, expectedMetrics, insertActivities, loadedMetrics, seedTenant,
@@ -45,12 +47,19 @@ describe('startEtlScheduler', () => {
     ]);
     const runs: RunResult[] = [];
     const errors: unknown[] = [];
-    const options = { cronMonitorIntervalSeconds: 1, pollingIntervalSeconds: 0.5, onRun: (run: RunResult) => runs.push(run), onError: (error: unknown) => errors.push(error) };
+    const options = {
+      cronMonitorIntervalSeconds: 1, pollingIntervalSeconds: 0.5, onRun: (run: RunResult) => runs.push(run), onError: (error: unknown) => errors.push(error),
+      // Every job `strata serve` runs: two instances booting together create each queue once, without deadlocking.
+      jobs: [partitionMaintenanceJob(database), idempotencyPruningJob(database, 24)],
+    };
     // Every minute, so that the evaluations below all fall on a due tick.
     schedulers.push(...await Promise.all([1, 2].map(() => startEtlScheduler(database, { ETL_CRON: '* * * * *' }, options))));
 
     const schedules = await sql<{ name: string; cron: string }>`select name, cron from ${sql.table(`${BOSS_SCHEMA}.schedule`)} order by name`.execute(database.admin);
-    expect(schedules.rows).toEqual([{ name: ETL_QUEUE, cron: '* * * * *' }, { name: REPORTS_QUEUE, cron: WEEKLY_REPORTS_CRON }]);
+    expect(schedules.rows).toEqual([
+      { name: ETL_QUEUE, cron: '* * * * *' }, { name: REPORTS_QUEUE, cron: WEEKLY_REPORTS_CRON },
+      { name: IDEMPOTENCY_QUEUE, cron: IDEMPOTENCY_CRON }, { name: PARTITIONS_QUEUE, cron: PARTITIONS_CRON },
+    ].sort((a, b) => (a.name < b.name ? -1 : 1)));
 
     await until(async () => runs.length > 0);
     // Let both instances evaluate the due cron several more times after the first job ran.

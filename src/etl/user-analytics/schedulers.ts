@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
-import { scheduleJob } from '../../db/jobs.js';
+import { scheduleJobs, type Job } from '../../db/jobs.js';
 import { runPipeline, type RunResult } from './pipeline.js';
 import { generateWeeklyReports } from './reports.js';
 
@@ -17,6 +17,8 @@ export interface SchedulerOptions {
   pollingIntervalSeconds?: number;
   onRun?(result: RunResult): void;
   onError?(error: unknown): void;
+  /** Other jobs for the same pg-boss, declared with the pipeline's before any worker starts. */
+  jobs?: readonly Job[];
 }
 
 export interface EtlScheduler {
@@ -46,12 +48,19 @@ export async function startEtlScheduler(database: Database, config: Pick<Config,
   await boss.start();
   // A failed run needs no retry: the next tick starts from the same watermark.
   const queue = { policy: 'stately', retryLimit: 0, expireInSeconds: 60 * 60 } as const;
-  await scheduleJob(boss, database, { name: ETL_QUEUE, ...queue }, config.ETL_CRON, async () => {
-    const result = await runPipeline(database, { wait: false });
-    options.onRun?.(result);
-    return result;
-  }, options);
-  await scheduleJob(boss, database, { name: REPORTS_QUEUE, ...queue }, WEEKLY_REPORTS_CRON, () => generateWeeklyReports(database), options);
+  await scheduleJobs(boss, database, [
+    {
+      queue: { name: ETL_QUEUE, ...queue },
+      cron: config.ETL_CRON,
+      handler: async () => {
+        const result = await runPipeline(database, { wait: false });
+        options.onRun?.(result);
+        return result;
+      },
+    },
+    { queue: { name: REPORTS_QUEUE, ...queue }, cron: WEEKLY_REPORTS_CRON, handler: () => generateWeeklyReports(database) },
+    ...(options.jobs ?? []),
+  ], options);
   return {
     boss,
     async stop() {
