@@ -1,7 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type PgBoss from 'pg-boss';
 import type { Database } from './database.js';
-import { scheduleJobs, type Job, type JobOptions } from './jobs.js';
+import type { Job } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 // The extractors module, not the pipeline: migrating must not load the whole pipeline for a name.
@@ -204,9 +203,4 @@ export function partitionMaintenanceJob(database: Database): Job {
     cron: PARTITIONS_CRON,
     handler: () => ensureMonthlyPartitions(database),
   };
-}
-
-/** Runs the partition job alone on an existing pg-boss instance. */
-export async function schedulePartitionMaintenance(boss: PgBoss, database: Database, options: JobOptions = {}): Promise<void> {
-  await scheduleJobs(boss, database, [partitionMaintenanceJob(database)], options);
 }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import type PgBoss from 'pg-boss';
 import type { Database } from '../db/database.js';
-import { scheduleJobs, type Job, type JobOptions } from '../db/jobs.js';
+import type { Job } from '../db/jobs.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 
@@ -84,9 +83,4 @@ export function idempotencyPruningJob(database: Database, ttlHours: number): Job
     cron: IDEMPOTENCY_CRON,
     handler: () => pruneIdempotencyKeys(database, ttlHours),
   };
-}
-
-/** Runs the pruning job alone on an existing pg-boss instance. */
-export async function scheduleIdempotencyPruning(boss: PgBoss, database: Database, ttlHours: number, options: JobOptions = {}): Promise<void> {
-  await scheduleJobs(boss, database, [idempotencyPruningJob(database, ttlHours)], options);
 }

@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
-import PgBoss from 'pg-boss';
+import type PgBoss from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  IDEMPOTENCY_CRON, IDEMPOTENCY_QUEUE, pruneIdempotencyKeys, scheduleIdempotencyPruning,
+  IDEMPOTENCY_CRON, IDEMPOTENCY_QUEUE, idempotencyPruningJob, pruneIdempotencyKeys,
 } from '../../src/services/idempotency.js';
+import { startJobs } from '../../src/db/jobs.js';
 import { testApi, type TestApi } from './helpers.js';
 
 let api: TestApi;
@@ -65,10 +66,7 @@ describe('Idempotency-Key retention', () => {
   });
 
   it('runs hourly on pg-boss: a job sent to the queue prunes', async () => {
-    boss = new PgBoss({ connectionString: api.database.url, schema: 'pgboss' });
-    boss.on('error', () => undefined);
-    await boss.start();
-    await scheduleIdempotencyPruning(boss, api.database, 24, { pollingIntervalSeconds: 0.5 });
+    boss = await startJobs(api.database, [idempotencyPruningJob(api.database, 24)], { pollingIntervalSeconds: 0.5 });
     expect((await boss.getSchedules()).map((schedule) => [schedule.name, schedule.cron, schedule.options?.tz]))
       .toContainEqual([IDEMPOTENCY_QUEUE, IDEMPOTENCY_CRON, 'UTC']);
     await storeKeys('scheduled', 2, 48);

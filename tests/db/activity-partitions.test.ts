@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
-import PgBoss from 'pg-boss';
+import type PgBoss from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  PARTITIONS_CRON, PARTITIONS_QUEUE, ensureMonthlyPartitions, listActivityPartitions, missingMonths, monthStart, partitionName,
-  schedulePartitionMaintenance,
+  PARTITIONS_CRON, PARTITIONS_QUEUE, ensureMonthlyPartitions, listActivityPartitions, missingMonths, monthStart, partitionMaintenanceJob,
+  partitionName,
 } from '../../src/db/activity-partitions.js';
+import { startJobs } from '../../src/db/jobs.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
 let database: TestDatabase;
@@ -47,12 +48,9 @@ describe('ensureMonthlyPartitions', () => {
   });
 });
 
-describe('schedulePartitionMaintenance', () => {
-  it('schedules a daily job on the given pg-boss instance that creates the missing months', async () => {
-    boss = new PgBoss({ connectionString: database.url, schema: 'pgboss', max: 2 });
-    boss.on('error', () => undefined);
-    await boss.start();
-    await schedulePartitionMaintenance(boss, database, { pollingIntervalSeconds: 0.5 });
+describe('partitionMaintenanceJob', () => {
+  it('schedules a daily job on pg-boss that creates the missing months', async () => {
+    boss = await startJobs(database, [partitionMaintenanceJob(database)], { pollingIntervalSeconds: 0.5 });
     expect((await boss.getSchedules()).map((schedule) => [schedule.name, schedule.cron, schedule.options?.tz]))
       .toContainEqual([PARTITIONS_QUEUE, PARTITIONS_CRON, 'UTC']);
 

@@ -2,10 +2,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../src/etl/user-analytics/pipeline.js';
 import {
-  BOSS_SCHEMA, ETL_QUEUE, REPORTS_QUEUE, startEtlScheduler, WEEKLY_REPORTS_CRON, type EtlScheduler,
+  ETL_QUEUE, REPORTS_QUEUE, startEtlScheduler, WEEKLY_REPORTS_CRON, type EtlScheduler,
 } from '../../src/etl/user-analytics/schedulers.js';
 import { PARTITIONS_CRON, PARTITIONS_QUEUE, partitionMaintenanceJob } from '../../src/db/activity-partitions.js';
 import { IDEMPOTENCY_CRON, IDEMPOTENCY_QUEUE, idempotencyPruningJob } from '../../src/services/idempotency.js';
+import { BOSS_SCHEMA, PG_BOSS_CRON_QUEUE, retryOnDeadlock } from '../../src/db/jobs.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   catchUp, expectedMetrics, insertActivities, loadedMetrics, seedTenant,
@@ -38,6 +39,14 @@ async function jobsPerTick(queue: string) {
   return rows;
 }
 
+/** Deadlocks PostgreSQL detected in this file's database (statistics flushed within a second). */
+async function deadlocks(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const { rows: [row] } = await sql<{ deadlocks: number }>`
+    select deadlocks::int as deadlocks from pg_stat_database where datname = current_database()`.execute(database.admin);
+  return row!.deadlocks;
+}
+
 describe('startEtlScheduler', () => {
   it('on two instances sharing a database, stores one schedule and runs one pipeline job per cron tick', async () => {
     const tenant = await seedTenant(database, 2);
@@ -60,6 +69,10 @@ describe('startEtlScheduler', () => {
       { name: ETL_QUEUE, cron: '* * * * *' }, { name: REPORTS_QUEUE, cron: WEEKLY_REPORTS_CRON },
       { name: IDEMPOTENCY_QUEUE, cron: IDEMPOTENCY_CRON }, { name: PARTITIONS_QUEUE, cron: PARTITIONS_CRON },
     ].sort((a, b) => (a.name < b.name ? -1 : 1)));
+    // pg-boss's own cron queue was declared with ours, under the lock: it creates no other.
+    const queues = await sql<{ name: string }>`select name from ${sql.table(`${BOSS_SCHEMA}.queue`)} order by name`.execute(database.admin);
+    expect(queues.rows.map((row) => row.name))
+      .toEqual([PG_BOSS_CRON_QUEUE, ETL_QUEUE, REPORTS_QUEUE, IDEMPOTENCY_QUEUE, PARTITIONS_QUEUE].sort());
 
     await until(async () => runs.length > 0);
     // Let both instances evaluate the due cron several more times after the first job ran.
@@ -76,6 +89,8 @@ describe('startEtlScheduler', () => {
     expect(runs.every((run) => run.status !== 'skipped' || run.reason === 'up to date')).toBe(true);
     await catchUp(database);
     expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(await expectedMetrics(database, [tenant.tenantId]));
+    // pg-boss swallows a deadlock in its own queue creation; the server's statistics still count it.
+    expect(await deadlocks()).toBe(0);
   });
 
   it('starts and stops with pg-boss\'s own intervals', async () => {
@@ -91,5 +106,43 @@ describe('startEtlScheduler', () => {
     await until(async () => (await scheduler!.boss.getJobById(REPORTS_QUEUE, jobId!))?.state === 'completed');
     const job = await scheduler!.boss.getJobById(REPORTS_QUEUE, jobId!);
     expect(job!.output).toMatchObject({ created: 0 });
+  });
+});
+
+describe('retryOnDeadlock', () => {
+  /** Two transactions that each lock one row, then the other's: PostgreSQL aborts one with 40P01. */
+  async function deadlockOnce(table: string, first: number, second: number) {
+    await database.admin.transaction().execute(async (trx) => {
+      await sql`select * from ${sql.table(table)} where id = ${first} for update`.execute(trx);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sql`select * from ${sql.table(table)} where id = ${second} for update`.execute(trx);
+      await sql`update ${sql.table(table)} set runs = runs + 1 where id = ${first}`.execute(trx);
+    });
+  }
+
+  it('runs the deadlock\'s victim again, so both transactions commit', async () => {
+    await sql`create table deadlock_rows (id int primary key, runs int not null default 0)`.execute(database.admin);
+    await sql`insert into deadlock_rows (id) values (1), (2)`.execute(database.admin);
+    let attempts = 0;
+    const counted = (first: number, second: number) => retryOnDeadlock(() => {
+      attempts += 1;
+      return deadlockOnce('deadlock_rows', first, second);
+    });
+    await Promise.all([counted(1, 2), counted(2, 1)]);
+    const { rows } = await sql<{ runs: number }>`select runs from deadlock_rows order by id`.execute(database.admin);
+    expect(rows).toEqual([{ runs: 1 }, { runs: 1 }]);
+    expect(attempts).toBe(3);
+  });
+
+  it('throws any other error at once, and a deadlock on the last attempt', async () => {
+    let attempts = 0;
+    const failing = (code: string) => retryOnDeadlock(async () => {
+      attempts += 1;
+      throw Object.assign(new Error(code), { code });
+    }, 3);
+    await expect(failing('23505')).rejects.toMatchObject({ code: '23505' });
+    expect(attempts).toBe(1);
+    await expect(failing('40P01')).rejects.toMatchObject({ code: '40P01' });
+    expect(attempts).toBe(4);
   });
 });
