@@ -68,3 +68,9 @@ export function scoped<R>(Repository: new (trx: TenantTx) => R) {
   return <T>(request: FastifyRequest, fn: (repository: R) => Promise<T>): Promise<T> =>
     request.inTenant((trx) => fn(new Repository(trx)));
 }
+
+// Tenant routes only ever run for a tenant principal: auth.ts refuses every other caller first.
+export function callerTenant(request: FastifyRequest): number {
+  if (request.principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
+  return request.principal.tenantId;
+}

@@ -103,6 +103,18 @@ describe('server-side cache of the analytics GETs', () => {
     expect((await api.call('GET', url, owner.key)).headers['x-cache']).toBe('hit');
   });
 
+  it('finds a summary in the query cache under a URL the response cache has not seen: the same parameters in another order', async () => {
+    const owner = await tenantWithUser(api.call, adminKey, 'Reordered');
+    const first = await api.call('GET', url, owner.key);
+    const queryHits = api.caches.metrics.layer('query').hits;
+    const reordered = await database.queries.measure(() => api.call('GET', '/v1/analytics/active-users?to=2024-01-07&from=2024-01-01', owner.key));
+    expect(reordered.result.headers['x-cache']).toBe('miss');
+    expect(reordered.result.body).toBe(first.body);
+    // The response cache's and the query cache's data-version reads; no tenant transaction.
+    expect(reordered.statements).toEqual(Array(2).fill('select max("id") as "id" from "etl_run"'));
+    expect(api.caches.metrics.layer('query').hits).toBe(queryHits + 1);
+  });
+
   it('serves again from the database after an analytics write through the invalidation', async () => {
     const { tenantId, key } = await tenantWithUser(api.call, adminKey);
     await api.call('GET', url, key);
@@ -116,7 +128,10 @@ describe('server-side cache of the analytics GETs', () => {
     await api.call('GET', url, key);
     expect((await api.call('GET', url, key)).headers['x-cache']).toBe('hit');
     expect((await api.call('DELETE', `/v1/users/${userId}`, key)).statusCode).toBe(204);
+    const queryMisses = api.caches.metrics.layer('query').misses;
     expect((await api.call('GET', url, key)).headers['x-cache']).toBe('miss');
+    // The summary under it was dropped too, not served again from the query cache.
+    expect(api.caches.metrics.layer('query').misses).toBe(queryMisses + 1);
   });
 
   it('never keeps a failed response', async () => {

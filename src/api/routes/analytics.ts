@@ -1,10 +1,13 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { createReport } from '../../etl/user-analytics/reports.js';
 import {
   activeUsersQuery, metricsQuery, reportInput, reportKinds, retentionQuery,
 } from '../../models/analytics.js';
 import { AnalyticsRepository } from '../../repositories/analytics-repository.js';
-import { decodeCursor, idCursor, idParams, page, pageQuery, toApi } from '../http.js';
+import {
+  callerTenant, decodeCursor, idCursor, idParams, page, pageQuery, toApi,
+} from '../http.js';
 import type { App, RouteOptions } from '../types.js';
 
 const reportListQuery = z.strictObject({ kind: z.enum(reportKinds).optional(), ...pageQuery });
@@ -15,26 +18,30 @@ const reportListQuery = z.strictObject({ kind: z.enum(reportKinds).optional(), .
  */
 export async function analyticsRoutes(app: App, _options: RouteOptions): Promise<void> {
   const tags = ['analytics'];
+  // The summaries go through the query cache, keyed by their parsed parameters: a URL the response
+  // cache has not seen (other parameter order, other encoding) still finds the summary loaded.
+  const summary = <T>(request: FastifyRequest, name: string, params: unknown, read: (repository: AnalyticsRepository) => Promise<{ rows: T; etlRunIds: number[] }>) =>
+    app.caches.query.analyticsSummary(callerTenant(request), name, params, async () => {
+      const { rows, etlRunIds } = await request.inTenant((trx) => read(new AnalyticsRepository(trx)));
+      return { data: rows, etlRunIds };
+    });
 
   app.get('/analytics/metrics', {
     schema: { tags, summary: 'A daily metric summed per day, week or month (UTC), per dimension', querystring: metricsQuery },
   }, async (request) => {
-    const { rows, etlRunIds } = await request.inTenant((trx) => new AnalyticsRepository(trx).metricSeries(request.query));
-    return { data: rows, etlRunIds };
+    return summary(request, 'metrics', request.query, (repository) => repository.metricSeries(request.query));
   });
 
   app.get('/analytics/active-users', {
     schema: { tags, summary: 'Daily, weekly and monthly active users (DAU/WAU/MAU) for each day of a range', querystring: activeUsersQuery },
   }, async (request) => {
-    const { rows, etlRunIds } = await request.inTenant((trx) => new AnalyticsRepository(trx).activeUsers(request.query));
-    return { data: rows, etlRunIds };
+    return summary(request, 'active-users', request.query, (repository) => repository.activeUsers(request.query));
   });
 
   app.get('/analytics/retention', {
     schema: { tags, summary: 'Weekly retention cohorts starting from the week of `from`', querystring: retentionQuery },
   }, async (request) => {
-    const { rows, etlRunIds } = await request.inTenant((trx) => new AnalyticsRepository(trx).retention(request.query));
-    return { data: rows, etlRunIds };
+    return summary(request, 'retention', request.query, (repository) => repository.retention(request.query));
   });
 
   app.get('/reports', { schema: { tags, summary: 'List reports, newest first', querystring: reportListQuery } }, async (request) => {

@@ -7,7 +7,9 @@ import {
 import { text } from '../../models/common.js';
 import { UserRepository } from '../../repositories/user-repository.js';
 import { camelCaseBody, toSnakeCase } from '../casing.js';
-import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
+import {
+  callerTenant, decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi,
+} from '../http.js';
 import type { App } from '../types.js';
 
 const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true');
@@ -23,12 +25,6 @@ const listQuery = z.strictObject({
     if (query[key] !== undefined) context.addIssue({ code: 'custom', path: [key], message: `cannot be combined with q` });
   }
 });
-
-// Tenant routes only ever run for a tenant principal: auth.ts refuses every other caller first.
-function callerTenant(request: FastifyRequest): number {
-  if (request.principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
-  return request.principal.tenantId;
-}
 
 export async function userRoutes(app: App): Promise<void> {
   const tags = ['users'];
