@@ -88,9 +88,9 @@ export async function startJobs(database: Database, jobs: readonly Job[], option
     ...(cron === undefined ? {} : { cronMonitorIntervalSeconds: cron, cronWorkerIntervalSeconds: cron }),
   });
   boss.on('error', options.onError ?? (() => undefined));
-  await boss.start();
   const polling = options.pollingIntervalSeconds === undefined ? {} : { pollingIntervalSeconds: options.pollingIntervalSeconds };
   try {
+    await boss.start();
     for (const { queue, handler } of jobs) await boss.work(queue.name, polling, handler);
   } catch (error) {
     await boss.stop({ graceful: false, close: true });
