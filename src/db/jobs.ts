@@ -12,7 +12,7 @@ export const PG_BOSS_CRON_QUEUE = '__pgboss__send-it';
 export interface JobOptions {
   /** How often the workers look for jobs (pg-boss's default: 2 s). */
   pollingIntervalSeconds?: number;
-  /** How often each instance looks for due schedules (pg-boss's defaults: 30 s for both intervals). */
+  /** How often each instance looks for due schedules and sends their jobs (pg-boss's defaults: 30 s and 5 s). */
   cronMonitorIntervalSeconds?: number;
   /** Connection trouble and failed jobs: pg-boss reports them as events, and an unhandled one would end the process. */
   onError?(error: unknown): void;
@@ -46,11 +46,12 @@ export async function retryOnDeadlock<T>(step: () => Promise<T>, attempts = 5): 
 /**
  * Creates every queue and schedule with a pg-boss of its own that polls nothing (no workers, no
  * supervision, no cron), under one advisory lock taken in turns across instances. pg-boss creates a
- * queue with DDL (a partition of its job table), which deadlocks against another connection's job
- * fetch or cron insert (measured here; supabase/storage#703). An instance booting alone or with others
- * thus creates every queue, pg-boss's cron queue included, before any of its own pollers starts, and
- * a later instance finds them all created (no DDL). A queue added by a new release while older
- * instances poll can still meet their fetches: that DDL is retried on deadlock.
+ * queue with DDL: it inserts the queue's row, then adds a foreign key to the queue table, which takes
+ * a SHARE ROW EXCLUSIVE lock that another creation's insert holds off; two creations at once always
+ * deadlock (seen in the server log), and pg-boss's own start creates its cron queue. An instance
+ * booting alone or with others thus creates every queue, pg-boss's cron queue included, before any
+ * of its own pollers starts, and a later instance finds them all created (no DDL). A queue added by a
+ * new release while older instances run can still meet their work: that DDL is retried on deadlock.
  */
 async function declareJobs(database: Database, jobs: readonly Job[]): Promise<void> {
   await database.admin.connection().execute(async (connection) => {

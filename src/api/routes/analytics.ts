@@ -18,10 +18,10 @@ const reportListQuery = z.strictObject({ kind: z.enum(reportKinds).optional(), .
  */
 export async function analyticsRoutes(app: App, _options: RouteOptions): Promise<void> {
   const tags = ['analytics'];
-  // The summaries go through the query cache, keyed by their parsed parameters: a URL the response
-  // cache has not seen (other parameter order, other encoding) still finds the summary loaded.
-  const summary = <T>(request: FastifyRequest, name: string, params: unknown, read: (repository: AnalyticsRepository) => Promise<{ rows: T; etlRunIds: number[] }>) =>
-    app.caches.query.analyticsSummary(callerTenant(request), name, params, async () => {
+  // The summaries go through the query cache, keyed by their parsed query: a URL the response cache
+  // has not seen (other parameter order, other encoding) still finds the summary loaded.
+  const summary = <T>(request: FastifyRequest, name: string, read: (repository: AnalyticsRepository) => Promise<{ rows: T; etlRunIds: number[] }>) =>
+    app.caches.query.analyticsSummary(callerTenant(request), name, request.query, async () => {
       const { rows, etlRunIds } = await request.inTenant((trx) => read(new AnalyticsRepository(trx)));
       return { data: rows, etlRunIds };
     });
@@ -29,19 +29,19 @@ export async function analyticsRoutes(app: App, _options: RouteOptions): Promise
   app.get('/analytics/metrics', {
     schema: { tags, summary: 'A daily metric summed per day, week or month (UTC), per dimension', querystring: metricsQuery },
   }, async (request) => {
-    return summary(request, 'metrics', request.query, (repository) => repository.metricSeries(request.query));
+    return summary(request, 'metrics', (repository) => repository.metricSeries(request.query));
   });
 
   app.get('/analytics/active-users', {
     schema: { tags, summary: 'Daily, weekly and monthly active users (DAU/WAU/MAU) for each day of a range', querystring: activeUsersQuery },
   }, async (request) => {
-    return summary(request, 'active-users', request.query, (repository) => repository.activeUsers(request.query));
+    return summary(request, 'active-users', (repository) => repository.activeUsers(request.query));
   });
 
   app.get('/analytics/retention', {
     schema: { tags, summary: 'Weekly retention cohorts starting from the week of `from`', querystring: retentionQuery },
   }, async (request) => {
-    return summary(request, 'retention', request.query, (repository) => repository.retention(request.query));
+    return summary(request, 'retention', (repository) => repository.retention(request.query));
   });
 
   app.get('/reports', { schema: { tags, summary: 'List reports, newest first', querystring: reportListQuery } }, async (request) => {
