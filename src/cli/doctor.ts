@@ -4,6 +4,7 @@ import {
   DEFAULT_PARTITION, MONTHS_AHEAD, MONTHS_BACK, listActivityPartitions, missingMonths, partitionName,
 } from '../db/activity-partitions.js';
 import type { Database } from '../db/database.js';
+import { describeDistribution } from '../db/distribution.js';
 import { showMigrations } from '../db/migrator.js';
 import { pipelineStatus } from '../etl/user-analytics/pipeline.js';
 import { withRuntime, type CliContext } from './context.js';
@@ -81,6 +82,16 @@ async function etlCheck(database: Database): Promise<Check> {
   return { name: 'analytics pipeline', status: status.failuresSinceLastSuccess > 0 ? 'warn' : 'ok', detail };
 }
 
+async function distributionCheck(database: Database): Promise<Check> {
+  const distribution = await describeDistribution(database.admin);
+  if (distribution.mode === 'single-server') return { name: 'distribution', status: 'ok', detail: 'single server (no citus extension)' };
+  const summary = `Citus, ${distribution.workers} worker${distribution.workers === 1 ? '' : 's'}; ${distribution.distributed.length} tables `
+    + `distributed by tenant_id, ${distribution.reference.length} reference tables`;
+  if (distribution.misplaced.length === 0) return { name: 'distribution', status: 'ok', detail: summary };
+  const wrong = distribution.misplaced.map((table) => `${table.table} (${table.actual}; should be ${table.expected})`).join(', ');
+  return { name: 'distribution', status: 'fail', detail: `${summary}; not placed as they should be: ${wrong} (run \`strata migrate\`)` };
+}
+
 async function idempotencyCheck(database: Database): Promise<Check> {
   const { rows: [found] } = await sql<{ keys: number; oldest: Date | null }>`
     select count(*)::int as keys, min(created_at) as oldest from idempotency_key`.execute(database.admin);
@@ -95,6 +106,7 @@ export async function diagnose(database: Database): Promise<Check[]> {
   if (!schema?.ready) return [migrations];
   return [
     migrations,
+    await distributionCheck(database),
     await defaultPartitionCheck(database),
     await comingPartitionsCheck(database),
     await partitionsSummary(database),

@@ -46,11 +46,12 @@ export function parseContext(context: TenantContext): { tenantId: number; actorI
   return { tenantId: parsed.data.tenantId, actorId: parsed.data.actorId ?? null };
 }
 
-// Transaction-local (the third argument), so a pooled connection never carries them past COMMIT.
+// Transaction-local, so a pooled connection never carries them past COMMIT. SET LOCAL rather than
+// set_config(): on a Citus cluster only SET LOCAL is propagated to the workers, where the tenant
+// policy and the audit triggers of the shards read these settings (citus.propagate_set_commands).
 export function scopeStatement({ tenantId, actorId }: { tenantId: number; actorId: number | null }): string {
   // Both ids are validated safe integers, so writing them into the statement cannot inject anything.
-  return `select set_config('role', '${APP_ROLE}', true), set_config('app.tenant_id', '${tenantId}', true),
-    set_config('app.actor_id', '${actorId ?? ''}', true)`;
+  return `set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId}'; set local app.actor_id = '${actorId ?? ''}'`;
 }
 
 /** Switches an already open transaction (e.g. the admin's, creating a tenant) to one tenant's scope. */

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/cli/doctor.js';
 import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
-import { emptyDatabase, migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyDatabase, migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { testCli, type TestCli } from './cli-context.js';
 
@@ -116,12 +116,35 @@ describe('strata doctor', () => {
     expect(exitCode).toBe(0);
     const checks = JSON.parse(out[0]!) as { name: string; status: string }[];
     expect(checks.map((check) => check.name)).toEqual([
-      'migrations', 'default partition', 'coming partitions', 'activity partitions', 'indexes', 'metadata search', 'analytics pipeline', 'idempotency keys',
+      'migrations', 'distribution', 'default partition', 'coming partitions', 'activity partitions', 'indexes', 'metadata search', 'analytics pipeline', 'idempotency keys',
     ]);
   });
 
   it('refuses a --months-ahead that is not a whole number', async () => {
     await expect(cli.run('activity', 'partitions', '--months-ahead', 'many')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+});
+
+describe('strata doctor, distribution', () => {
+  it.runIf(!onCitus())('on a single server, reports the mode and no placement rule to check', async () => {
+    const { out } = await doctor();
+    expect(out).toContain('[ok  ] distribution: single server (no citus extension)');
+  });
+
+  it.runIf(onCitus())('on Citus, reports the workers and every tenant table distributed by tenant_id', async () => {
+    const { rows } = await sql<{ tables: number }>`
+      select count(distinct c.relname)::int as tables from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id'
+      where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition`.execute(database.admin);
+    const { out } = await doctor();
+    expect(out).toContain(`[ok  ] distribution: Citus, 2 workers; ${rows[0]!.tables} tables distributed by tenant_id, 2 reference tables`);
+  });
+
+  it.runIf(onCitus())('on Citus, fails naming a tenant table left on the coordinator', async () => {
+    const scratch = await migratedDatabase();
+    await sql`select undistribute_table('report')`.execute(scratch.admin);
+    const checks = await diagnose(scratch);
+    expect(checks.find((check) => check.name === 'distribution')).toEqual({ name: 'distribution', status: 'fail',
+      detail: expect.stringMatching(/not placed as they should be: report \(local to the coordinator; should be distributed\)/) });
   });
 });
 

@@ -175,7 +175,7 @@ describe('withTenant', () => {
     let broken = false;
     // The scope travels with BEGIN in one batch; make that batch fail once, after BEGIN has run.
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (!broken && typeof args[0] === 'string' && args[0].startsWith('begin; select set_config')) {
+      if (!broken && typeof args[0] === 'string' && args[0].startsWith('begin; set local role')) {
         broken = true;
         args[0] = 'begin; select 1 / 0';
       }

@@ -1,21 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { openDatabase, withDatabaseName, type Database } from '../../src/db/database.js';
 import { atFileEnd } from './cleanup.js';
+import { cloneEverywhere, createEverywhere, dropEverywhere } from './cluster.js';
 
 export interface TestDatabase extends Database {
   readonly name: string;
-}
-
-async function onServer(sqlText: string): Promise<void> {
-  const client = new pg.Client({ connectionString: inject('serverUrl') });
-  await client.connect();
-  try {
-    await client.query(sqlText);
-  } finally {
-    await client.end();
-  }
 }
 
 function uniqueName(): string {
@@ -23,12 +13,12 @@ function uniqueName(): string {
   return `strata_test_${inject('templateDatabase').split('_').pop()}_${randomBytes(4).toString('hex')}`;
 }
 
-async function open(name: string, createSql: string): Promise<TestDatabase> {
-  await onServer(createSql);
+async function open(name: string, create: () => Promise<void>): Promise<TestDatabase> {
+  await create();
   const database = openDatabase(withDatabaseName(inject('serverUrl'), name), { maxConnections: 20 });
   atFileEnd(async () => {
     await database.close();
-    await onServer(`drop database if exists ${name} with (force)`);
+    await dropEverywhere(inject('servers'), name);
   });
   return Object.assign(database, { name });
 }
@@ -36,11 +26,16 @@ async function open(name: string, createSql: string): Promise<TestDatabase> {
 /** A migrated database of this test file's own, cloned from the run's template; dropped after the file. */
 export async function migratedDatabase(): Promise<TestDatabase> {
   const name = uniqueName();
-  return open(name, `create database ${name} template ${inject('templateDatabase')}`);
+  return open(name, () => cloneEverywhere(inject('servers'), inject('templateDatabase'), name));
 }
 
 /** An empty database (no migrations applied), for migration tests. */
 export async function emptyDatabase(): Promise<TestDatabase> {
   const name = uniqueName();
-  return open(name, `create database ${name}`);
+  return open(name, () => createEverywhere(inject('servers'), name));
+}
+
+/** Whether this run's server is a Citus coordinator (DATABASE_URL at a cluster). */
+export function onCitus(): boolean {
+  return inject('servers').citus;
 }
