@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_ERROR_DETAILS } from '../errors.js';
 
 /** Identifiers are bigint in PostgreSQL and JSON numbers at the edge: safe below 2^53. */
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -44,12 +45,24 @@ function pathOf(place: Place | undefined): PropertyKey[] {
  * every level made a body nested 100,000 deep take minutes.
  */
 export function refuseUnstorableText(value: unknown, context: z.RefinementCtx): void {
+  // Past the details an error shows, problems are only counted: each zod issue costs microseconds
+  // in every layer after, and 100,000 of them held the event loop for over a second.
+  let reported = 0;
+  let unreported = 0;
+  const report = (message: string, place: Place | undefined) => {
+    if (reported === MAX_ERROR_DETAILS) {
+      unreported++;
+      return;
+    }
+    reported++;
+    context.addIssue({ code: 'custom', message, path: pathOf(place) });
+  };
   const pending: [unknown, Place | undefined][] = [[value, undefined]];
   while (pending.length > 0) {
     const [current, place] = pending.pop()!;
     if (typeof current === 'string') {
       const problem = unstorable(current);
-      if (problem) context.addIssue({ code: 'custom', message: problem, path: pathOf(place) });
+      if (problem) report(problem, place);
     } else if (current !== null && typeof current === 'object') {
       // Pushed last to first, so that values are checked, and problems reported, in the body's order.
       const entries = Object.entries(current);
@@ -57,9 +70,10 @@ export function refuseUnstorableText(value: unknown, context: z.RefinementCtx): 
         const [key, inner] = entries[index]!;
         const here = { parent: place, key };
         const problem = unstorable(key);
-        if (problem) context.addIssue({ code: 'custom', message: `key ${problem}`, path: pathOf(here) });
+        if (problem) report(`key ${problem}`, here);
         pending.push([inner, here]);
       }
     }
   }
+  if (unreported > 0) context.addIssue({ code: 'custom', message: `and ${unreported} more strings PostgreSQL cannot store as sent`, path: [] });
 }
