@@ -5,8 +5,10 @@
 export const errorCatalogue = {
   VALIDATION_FAILED: { status: 400, message: 'The input is not valid.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  MALFORMED_REQUEST: { status: 400, message: 'The request is not valid HTTP.' },
   UNAUTHENTICATED: { status: 401, message: 'A valid API key is required.' },
   NOT_FOUND: { status: 404, message: 'The resource does not exist.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
   CONFLICT: { status: 409, message: 'A resource with the same unique value already exists.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body or batch is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
@@ -14,6 +16,7 @@ export const errorCatalogue = {
   INTEGRITY_VIOLATION: { status: 422, message: 'The change refers to a row that does not exist.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The Idempotency-Key was already used with a different request.' },
   INSUFFICIENT_INVENTORY: { status: 422, message: 'The adjustment would take the quantity below zero.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large (16 KB at most).' },
   IRREVERSIBLE_MIGRATION: { status: 500, message: 'The migration cannot be undone.' },
   MIGRATION_FAILED: { status: 500, message: 'A migration failed.' },
   EMBEDDED_DATABASE_UNAVAILABLE: { status: 503, message: 'The embedded PostgreSQL server could not start.' },
@@ -44,8 +47,24 @@ export class StrataError extends Error {
   }
 
   toJSON() {
-    return { error: { code: this.code, message: this.message, details: this.details } };
+    return { error: { code: this.code, message: this.message, ...boundedDetails(this.details) } };
   }
+}
+
+/** An error body names this many problems at most: one request can hold 100,000 unknown keys. */
+export const MAX_ERROR_DETAILS = 20;
+const MAX_DETAIL_TEXT = 200;
+
+const bounded = (text: string) => (text.length > MAX_DETAIL_TEXT ? `${text.slice(0, MAX_DETAIL_TEXT)}…` : text);
+
+/** The first details, their texts cut short (a key may be a megabyte long), and the full count when some are left out. */
+function boundedDetails(details: ErrorDetail[]): { details: ErrorDetail[]; detailsTotal?: number } {
+  const shown = details.slice(0, MAX_ERROR_DETAILS).map((detail) => ({
+    ...detail,
+    message: bounded(detail.message),
+    ...(typeof detail.path === 'string' ? { path: bounded(detail.path) } : {}),
+  }));
+  return details.length > shown.length ? { details: shown, detailsTotal: details.length } : { details: shown };
 }
 
 export class IrreversibleMigrationError extends StrataError {

@@ -11,7 +11,9 @@ import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin, publicByDefault } from './auth.js';
+import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
+import { registerJsonBodyParser } from './json-body.js';
 import { openApiInfo } from './openapi.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -46,11 +48,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
     // A malformed URL (bad percent-encoding, an over-long parameter) answers in the catalogue's shape.
     frameworkErrors: frameworkErrorHandler,
+    // Headers over 16 KB and malformed HTTP, which Node refuses before Fastify sees a request.
+    clientErrorHandler,
     ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  registerJsonBodyParser(app);
 
   await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
   await app.register(async (docs) => {

@@ -6,7 +6,8 @@ export const openApiInfo = {
   info: {
     title: 'Strata API',
     description: 'Multi-tenant data platform. Authenticate with `Authorization: Bearer <key>`: an admin key manages '
-      + 'tenants, a tenant key sees only its tenant. Errors are `{ error: { code, message, details } }` with a stable code.',
+      + 'tenants, a tenant key sees only its tenant. Errors are `{ error: { code, message, details } }` with a stable code '
+      + '(at most 20 details, and `detailsTotal` when there were more).',
     version: '0.1.0',
   },
   components: {
@@ -23,6 +24,7 @@ export const openApiInfo = {
               code: { type: 'string' as const, enum: Object.keys(errorCatalogue) },
               message: { type: 'string' as const },
               details: { type: 'array' as const, items: { type: 'object' as const } },
+              detailsTotal: { type: 'integer' as const, description: 'How many details there were, when more than the 20 shown.' },
             },
           },
         },

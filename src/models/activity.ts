@@ -12,7 +12,11 @@ const MAX_DEPTH = 32;
 function isStorableJson(value: unknown, depth: number): boolean {
   if (value === null || typeof value === 'boolean') return true;
   if (typeof value === 'string') return isStorableString(value);
-  if (typeof value === 'number') return Number.isFinite(value);
+  // JSON.parse rounds an integer beyond ±(2^53 - 1) to a neighbouring double (9007199254740993 becomes
+  // ...992), which jsonb would then store as the client's number. The parsed value is enough to tell:
+  // every integer literal within the range parses exactly, and every literal beyond it parses to a
+  // double beyond it. Fractions such as 1.5 are approximate by nature and stay accepted.
+  if (typeof value === 'number') return Math.abs(value) <= Number.MAX_SAFE_INTEGER;
   if (depth >= MAX_DEPTH || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.every((item) => isStorableJson(item, depth + 1));
   const prototype = Object.getPrototypeOf(value) as unknown;
@@ -30,7 +34,7 @@ function isStorableJson(value: unknown, depth: number): boolean {
  */
 export const jsonbObject = z.custom<JsonObject>(
   (value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isStorableJson(value, 0),
-  `must be a JSON object (finite numbers, no NUL characters, at most ${MAX_DEPTH} levels deep)`,
+  `must be a JSON object (numbers within ±(2^53 - 1), no NUL characters, at most ${MAX_DEPTH} levels deep)`,
 );
 
 /** Mirrors the user_activity_type_format check, so a bad type fails here with the field named. */
