@@ -124,7 +124,7 @@ async function execute(action: Action, model: Model, real: Real): Promise<void> 
     expect(response.statusCode, response.body).toBe(201);
     row.activities += 1;
   } else if (action.op === 'history') {
-    const response = await api.call('GET', `/v1/audit?entity=${resources[kind].table}&entityId=${row?.id ?? neverIssued}&limit=500`, key);
+    const response = await api.call('GET', `/v1/audit?entity=${kind}&entityId=${row?.id ?? neverIssued}&limit=500`, key);
     // A deleted row keeps its history for its owner; to anyone else it never existed.
     if (row === undefined || row.owner !== action.actor) return void expectError(response, 404, 'NOT_FOUND');
     expect(response.json().data).toHaveLength(row.changes);
