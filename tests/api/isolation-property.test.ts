@@ -183,7 +183,7 @@ const steps = [
   fc.record({ op: fc.constantFrom('read' as const, 'update' as const, 'delete' as const), kind, actor, pick }),
   fc.record({ op: fc.constantFrom('read' as const, 'update' as const, 'delete' as const), kind, actor, pick }),
   fc.record({ op: fc.constant('list' as const), kind, actor, limit: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ op: fc.constant('adjust' as const), actor, pick, delta: fc.integer({ min: -4, max: 6 }) }),
+  fc.record({ op: fc.constant('adjust' as const), actor, pick, delta: fc.integer({ min: -4, max: 6 }).filter((delta) => delta !== 0) }),
   fc.record({ op: fc.constant('record' as const), actor, pick }),
   fc.record({ op: fc.constant('activities' as const), actor, limit: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ op: fc.constant('history' as const), kind, actor, pick }),
