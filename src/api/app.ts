@@ -13,6 +13,7 @@ import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin, publicByDefault } from './auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { openApiInfo } from './openapi.js';
+import { docsHeaders, securityHeaders } from './security-headers.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -51,11 +52,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  await securityHeaders(app);
 
   await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
   await app.register(async (docs) => {
     publicByDefault(docs);
-    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    docsHeaders(docs);
+    // No validator badge: it would load an image from validator.swagger.io, outside the CSP.
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
   });
   const caches = options.caches ?? disabledCaches(options.database);
   const resolvePrincipal = options.resolvePrincipal ?? caches.session.wrap((key) => authenticate(options.database.admin, key));
