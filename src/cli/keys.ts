@@ -39,15 +39,18 @@ export function registerKeyCommands(program: Command, context: CliContext): void
       const id = integerOption('keyId', keyId);
       await new TenantRepository(database.admin).getById(tenantId);
       const revoke = () => withTenant(database, { tenantId }, (trx) => revokeTenantKey(trx, id));
-      // Only Redis reaches the running instances' session caches; without it they hold a revoked
-      // key for at most the session lifetime (a minute), as this process cannot reach their memory.
-      if (!context.config.REDIS_URL) return revoke().then(() => context.out(`Revoked key ${id} of tenant ${tenantId}`));
-      const caches = createCaches({ config: context.config, database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL }) });
-      try {
-        await caches.ready(2000);
-        await caches.invalidation.apiKeyWrite(tenantId, revoke);
-      } finally {
-        await caches.close();
+      if (context.config.REDIS_URL) {
+        const caches = createCaches({ config: context.config, database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL }) });
+        try {
+          await caches.ready(2000);
+          await caches.invalidation.apiKeyWrite(tenantId, revoke);
+        } finally {
+          await caches.close();
+        }
+      } else {
+        // Running instances then cache sessions in their own memory, which this process cannot
+        // reach: they refuse the key once its session expires, within a minute (caching/index.ts).
+        await revoke();
       }
       context.out(`Revoked key ${id} of tenant ${tenantId}`);
     }));
