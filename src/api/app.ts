@@ -15,6 +15,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { openApiInfo } from './openapi.js';
+import { docsHeaders, securityHeaders } from './security-headers.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -56,11 +57,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
   registerJsonBodyParser(app);
+  await securityHeaders(app);
 
   await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
   await app.register(async (docs) => {
     publicByDefault(docs);
-    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    docsHeaders(docs);
+    // No validator badge: it would load an image from validator.swagger.io, outside the CSP.
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
   });
   const caches = options.caches ?? disabledCaches(options.database);
   const resolvePrincipal = options.resolvePrincipal ?? caches.session.wrap((key) => authenticate(options.database.admin, key));

@@ -64,6 +64,9 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
       // An admin key on tenant routes (or the reverse) proves nothing about this resource.
       throw new StrataError('UNAUTHENTICATED', access === 'admin' ? 'an admin API key is required' : 'a tenant API key is required');
     }
+    if (principal.kind === 'tenant' && principal.readOnly && request.method !== 'GET' && request.method !== 'HEAD') {
+      throw new StrataError('READ_ONLY_KEY', `this API key is read-only: ${request.method} needs a read-write key`);
+    }
     request.principal = principal;
   });
 }, { name: 'strata-auth' });

@@ -44,9 +44,9 @@ export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, pr
   return { data: rows.map(present), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
 }
 
-const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash', 'ingest_xid']);
+export const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash', 'ingest_xid']);
 
-function camel(key: string): string {
+export function camel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
 }
 

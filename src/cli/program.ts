@@ -5,6 +5,7 @@ import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerEtlCommands } from './etl.js';
+import { registerKeyCommands } from './keys.js';
 import { registerMigrationCommands } from './migrations.js';
 import { registerSeedCommand } from './seed.js';
 import { registerServeCommand } from './serve.js';
@@ -18,6 +19,7 @@ export function buildProgram(context: CliContext): Command {
   registerServeCommand(program, context);
   registerMigrationCommands(program, context);
   registerTenantCommands(program, context);
+  registerKeyCommands(program, context);
   registerDbshellCommand(program, context);
   registerCacheCommands(program, context);
   registerEtlCommands(program, context);

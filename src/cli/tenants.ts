@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { StrataError } from '../errors.js';
 import { TenantRepository } from '../repositories/tenant-repository.js';
+import { createTenantWithKey } from '../services/tenants.js';
 import { withRuntime, type CliContext } from './context.js';
 
 /** "Café Zürich" → "cafe-zurich": accents dropped (not turned into dashes), at most 63 characters. */
@@ -12,13 +13,13 @@ export function slugFor(name: string): string {
 export function registerTenantCommands(program: Command, context: CliContext): void {
   const tenants = program.command('tenants').description('manage tenants');
   tenants.command('create <name>')
-    .description('create a tenant')
+    .description('create a tenant and print its first API key (shown once)')
     .option('--slug <slug>', 'URL-safe identifier (default: derived from the name)')
     .action(async (name: string, options: { slug?: string }) => withRuntime(context, async ({ database }) => {
       const slug = options.slug ?? slugFor(name);
       if (!slug) throw new StrataError('VALIDATION_FAILED', `no slug can be derived from "${name}": pass --slug`);
-      const tenant = await new TenantRepository(database.admin).create({ name, slug });
-      context.out(JSON.stringify({ id: tenant.id, name: tenant.name, slug: tenant.slug }));
+      const { tenant, apiKey } = await createTenantWithKey(database, { name, slug });
+      context.out(JSON.stringify({ id: tenant.id, name: tenant.name, slug: tenant.slug, apiKey: apiKey.key }));
     }));
   tenants.command('list')
     .description('list tenants')

@@ -53,6 +53,7 @@ export interface ApiKey {
   last_used_at: Timestamp | null;
   name: Generated<string>;
   prefix: string;
+  read_only: Generated<boolean>;
   revoked_at: Timestamp | null;
   tenant_id: number;
 }

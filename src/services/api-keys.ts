@@ -8,7 +8,7 @@ import { StrataError } from '../errors.js';
 /** Who is calling: an admin (manages tenants) or one tenant's key. */
 export type Principal =
   | { kind: 'admin'; keyId: number }
-  | { kind: 'tenant'; tenantId: number; keyId: number };
+  | { kind: 'tenant'; tenantId: number; keyId: number; readOnly: boolean };
 
 // Tenant keys read strata_<tenant id>_<secret>, admin keys strata_admin_<secret>: the lookup needs
 // no scan, and only the sha-256 of the secret is stored (the key is shown once, at creation).
@@ -35,30 +35,46 @@ export interface IssuedKey {
   key: string;
   prefix: string;
   name: string;
+  readOnly: boolean;
   createdAt: Date;
 }
 
 /** Issues a tenant key inside the tenant's transaction; the plain key is returned once and never stored. */
-export async function issueTenantKey(trx: TenantTx, name = 'default'): Promise<IssuedKey> {
+export async function issueTenantKey(trx: TenantTx, name = 'default', options: { readOnly?: boolean } = {}): Promise<IssuedKey> {
   const tenantId = tenantOf(trx);
   const secret = newSecret();
   const row = await trx.insertInto('api_key')
-    .values({ tenant_id: tenantId, name, prefix: secret.slice(0, PREFIX_LENGTH), key_hash: hashSecret(secret) })
-    .returning(['id', 'prefix', 'name', 'created_at'])
+    .values({ tenant_id: tenantId, name, prefix: secret.slice(0, PREFIX_LENGTH), key_hash: hashSecret(secret), read_only: options.readOnly ?? false })
+    .returning(['id', 'prefix', 'name', 'read_only', 'created_at'])
     .executeTakeFirstOrThrow();
-  return { id: row.id, key: `strata_${tenantId}_${secret}`, prefix: row.prefix, name: row.name, createdAt: row.created_at };
+  return { id: row.id, key: `strata_${tenantId}_${secret}`, prefix: row.prefix, name: row.name, readOnly: row.read_only, createdAt: row.created_at };
 }
 
 /** The tenant's keys in id order, a page at a time (the caller validates limit). */
 export async function listTenantKeys(trx: TenantTx, options: { afterId?: number; limit: number }) {
   let query = trx.selectFrom('api_key')
-    .select(['id', 'name', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+    .select(['id', 'name', 'prefix', 'read_only', 'created_at', 'last_used_at', 'revoked_at'])
     .where('tenant_id', '=', tenantOf(trx));
   if (options.afterId !== undefined) query = query.where('id', '>', options.afterId);
   return query.orderBy('id').limit(options.limit).execute();
 }
 
-export async function revokeTenantKey(trx: TenantTx, id: number): Promise<void> {
+/**
+ * Revokes one of the tenant's keys. With keepOneActive (a tenant revoking its own keys) the last
+ * active read-write key is refused: read-only keys cannot issue keys, so the tenant would be locked
+ * out of its own writes. The admin may revoke any key, since it can always issue another.
+ */
+export async function revokeTenantKey(trx: TenantTx, id: number, options: { keepOneActive?: boolean } = {}): Promise<void> {
+  if (options.keepOneActive) {
+    // FOR UPDATE serialises concurrent revocations: the second waits, re-reads the first one's
+    // revoked row as no longer active, and so cannot take the tenant's last writer too.
+    const writers = await trx.selectFrom('api_key').select('id')
+      .where('tenant_id', '=', tenantOf(trx)).where('revoked_at', 'is', null).where('read_only', '=', false)
+      .orderBy('id').forUpdate().execute();
+    if (writers.length === 1 && writers[0]!.id === id) {
+      throw new StrataError('LAST_ACTIVE_KEY', `API key ${id} is the tenant's last active read-write key: issue another before revoking it`);
+    }
+  }
   const result = await trx.updateTable('api_key').set({ revoked_at: sql`now()` })
     .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new StrataError('NOT_FOUND', `API key ${id} does not exist`);
@@ -99,7 +115,7 @@ export async function authenticate(admin: Kysely<DB>, key: string): Promise<Prin
   if (!tenantMatch) return null;
   const tenantId = Number(tenantMatch[1]);
   const secret = tenantMatch[2]!;
-  const row = await admin.selectFrom('api_key').select(['id', 'key_hash', 'last_used_at'])
+  const row = await admin.selectFrom('api_key').select(['id', 'key_hash', 'last_used_at', 'read_only'])
     .where('tenant_id', '=', tenantId).where('prefix', '=', secret.slice(0, PREFIX_LENGTH))
     .where('revoked_at', 'is', null).executeTakeFirst();
   if (!row || !sameHash(row.key_hash, hashSecret(secret))) return null;
@@ -107,5 +123,5 @@ export async function authenticate(admin: Kysely<DB>, key: string): Promise<Prin
     await admin.updateTable('api_key').set({ last_used_at: sql`now()` })
       .where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
   }
-  return { kind: 'tenant', tenantId, keyId: row.id };
+  return { kind: 'tenant', tenantId, keyId: row.id, readOnly: row.read_only };
 }

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { auditedTables, auditEntityOfTable, auditEntityTables } from '../../src/models/audit.js';
 import { expectAuthRequired } from './support/auth.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { forgedCursors, walkPages } from './support/pages.js';
@@ -32,14 +33,37 @@ describe('GET /v1/audit', () => {
     const { data, nextCursor } = await history(`entity=product&entityId=${product.id}`);
     expect(nextCursor).toBeNull();
     expect(data.map((entry) => [entry.action, entry.actorId, entry.changedFields])).toEqual([
-      ['UPDATE', keyOfA, ['is_active']],
+      ['UPDATE', keyOfA, ['isActive']],
       ['UPDATE', keyOfA, ['name', 'price']],
       ['INSERT', keyOfA, expect.arrayContaining(['id', 'name', 'price', 'slug'])],
     ]);
-    expect(data[0]!.changes).toEqual([{ field: 'is_active', old: true, new: false }]);
+    expect(data[0]!.changes).toEqual([{ field: 'isActive', old: true, new: false }]);
     expect(data[1]!.changes).toEqual([{ field: 'name', old: 'Lamp', new: 'Desk lamp' }, { field: 'price', old: 10, new: 12.5 }]);
     expect(data[2]!.changes).toContainEqual({ field: 'name', old: null, new: 'Lamp' });
     expect(data[2]).toEqual(expect.objectContaining({ id: expect.any(Number), createdAt: expect.any(String) }));
+  });
+
+  it('speaks the API\'s spelling: entity names as the routes say them, camelCase fields, no internal columns', async () => {
+    const user = await seed.user(a.key);
+    expect((await api.call('PATCH', `/v1/users/${user.id}`, a.key, { isActive: false })).statusCode).toBe(200);
+    const { data } = await history(`entity=user&entityId=${user.id}`);
+    expect(data.map((entry) => [entry.entity, entry.entityId, entry.action])).toEqual([['user', String(user.id), 'UPDATE'], ['user', String(user.id), 'INSERT']]);
+    expect(data[0]!.changedFields).toEqual(['isActive']);
+    const inserted = data[1]! as { changedFields: string[]; changes: { field: string }[] };
+    expect(inserted.changedFields).toEqual(expect.arrayContaining(['createdAt', 'isActive', 'email', 'username']));
+    const fields = [...inserted.changedFields, ...inserted.changes.map((change) => change.field)];
+    expect(fields.filter((field) => !/^[a-z][A-Za-z0-9]*$/.test(field) || field === 'tenantId')).toEqual([]);
+    expect(JSON.stringify(data)).not.toMatch(/tenant_?id|search/i);
+
+    const keys = await history(`entity=apiKey&entityId=${keyOfA}`);
+    expect(keys.data[0]!.changedFields).toEqual(expect.arrayContaining(['name', 'prefix']));
+    expect(JSON.stringify(keys.data)).not.toMatch(/key_?hash|tenant_?id/i);
+    expectError(await api.call('GET', `/v1/audit?entity=app_user&entityId=${user.id}`, a.key), 400, 'VALIDATION_FAILED', ['entity']);
+  });
+
+  it('names every audited table once, and reads each name back as its table', () => {
+    expect(Object.values(auditEntityTables).sort()).toEqual([...auditedTables].sort());
+    for (const table of auditedTables) expect(auditEntityTables[auditEntityOfTable[table]]).toBe(table);
   });
 
   it('keeps the history of a deleted entity, its deletion first', async () => {
@@ -55,7 +79,7 @@ describe('GET /v1/audit', () => {
     const team = await seed.team(a.key, organization.id);
     const user = await seed.user(a.key);
     expect((await api.call('PUT', `/v1/teams/${team.id}/members/${user.id}`, a.key, { role: 'member' })).statusCode).toBeLessThan(300);
-    const { data } = await history(`entity=membership&entityId=${team.id}:${user.id}`);
+    const { data } = await history(`entity=teamMember&entityId=${team.id}:${user.id}`);
     expect(data.map((entry) => entry.action)).toEqual(['INSERT']);
   });
 

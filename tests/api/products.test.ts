@@ -120,6 +120,45 @@ describe('/v1/products/:id/inventory', () => {
     expect(await stock(a.id, never.id)).toBeUndefined();
   });
 
+  it('applies an adjustment retried with the same Idempotency-Key once, replaying the first response', async () => {
+    const product = await seed.product(a.key);
+    const adjust = (delta: number, key: string, id = product.id, tenantKey = a.key) =>
+      api.call('POST', `/v1/products/${id}/inventory/adjust`, tenantKey, { delta }, { 'idempotency-key': key });
+    const first = await adjust(4, 'restock-1');
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const retries = await Promise.all([adjust(4, 'restock-1'), adjust(4, 'restock-1')]);
+    for (const retry of retries) {
+      expect([retry.statusCode, retry.headers['idempotent-replayed'], retry.body]).toEqual([200, 'true', first.body]);
+    }
+    expect(await stock(a.id, product.id)).toBe(4);
+
+    expectError(await adjust(5, 'restock-1'), 422, 'IDEMPOTENCY_KEY_REUSED');
+    const other = await seed.product(a.key);
+    expectError(await adjust(4, 'restock-1', other.id), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expect(await stock(a.id, other.id)).toBeUndefined();
+    // Keys are the tenant's own: another tenant's same key is a new request.
+    const theirs = await seed.product(b.key);
+    expect((await adjust(4, 'restock-1', theirs.id, b.key)).headers['idempotent-replayed']).toBeUndefined();
+    expect(await stock(b.id, theirs.id)).toBe(4);
+  });
+
+  it('forgets the key of a refused adjustment: the retry after restocking applies', async () => {
+    const product = await seed.product(a.key);
+    const take = () => api.call('POST', `/v1/products/${product.id}/inventory/adjust`, a.key, { delta: -2 }, { 'idempotency-key': 'take-1' });
+    expectError(await take(), 422, 'INSUFFICIENT_INVENTORY');
+    await api.call('POST', `/v1/products/${product.id}/inventory/adjust`, a.key, { delta: 3 });
+    expect((await take()).statusCode).toBe(200);
+    expect(await stock(a.id, product.id)).toBe(1);
+  });
+
+  it('refuses a zero delta with VALIDATION_FAILED on delta, and changes nothing', async () => {
+    const product = await seed.product(a.key);
+    const response = await expectUnchanged(api.database, () =>
+      api.call('POST', `/v1/products/${product.id}/inventory/adjust`, a.key, { delta: 0 }));
+    expectError(response, 400, 'VALIDATION_FAILED', ['delta']);
+  });
+
   it('lets exactly as many of 20 concurrent decrements succeed as there is stock', async () => {
     const product = await seed.product(a.key);
     await api.call('POST', `/v1/products/${product.id}/inventory/adjust`, a.key, { delta: 12 });

@@ -124,7 +124,7 @@ describe('SessionCache', () => {
     expect(sessionWrites[0]!.entry).toMatchObject({ base, layer: 'session' });
     expect(sessionWrites[0]!.entry.ttlSeconds).toBeGreaterThan(0);
     expect(sessionWrites[0]!.entry.ttlSeconds).toBeLessThanOrEqual(60);
-    expect(sessionWrites[0]!.value).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number) });
+    expect(sessionWrites[0]!.value).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number), readOnly: false });
     expect(JSON.stringify(sessionWrites[0]!.value)).not.toContain(secret);
     expect((caches.store as MemoryStore).keys()).toContain(base);
   });
@@ -148,7 +148,7 @@ describe('SessionCache', () => {
       expect(sessionKey!.startsWith(`${redisCaches.keys.value('session', tenantId, keyHash(key))}:v`)).toBe(true);
       const values = await Promise.all(everything.map(async (stored) => (await inspector.type(stored)) === 'string' ? inspector.get(stored) : ''));
       expect(values.some((value) => value?.includes(secret))).toBe(false);
-      expect(JSON.parse((await inspector.get(sessionKey!))!)).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number) });
+      expect(JSON.parse((await inspector.get(sessionKey!))!)).toEqual({ kind: 'tenant', tenantId, keyId: expect.any(Number), readOnly: false });
       const ttl = await inspector.pttl(sessionKey!);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(60_000);

@@ -15,7 +15,7 @@ describe('strata tenants create', () => {
   it('creates a tenant and prints it as JSON, with a slug derived from the name', async () => {
     const [line] = await cli.run('tenants', 'create', 'Acme Corp');
     const printed = JSON.parse(line!);
-    expect(printed).toEqual({ id: expect.any(Number), name: 'Acme Corp', slug: 'acme-corp' });
+    expect(printed).toEqual({ id: expect.any(Number), name: 'Acme Corp', slug: 'acme-corp', apiKey: expect.stringMatching(/^strata_/) });
     const stored = await database.admin.selectFrom('tenant').select(['name', 'slug']).where('id', '=', printed.id).executeTakeFirst();
     expect(stored).toEqual({ name: 'Acme Corp', slug: 'acme-corp' });
   });

@@ -83,6 +83,27 @@ describe.skipIf(!available)('dashboard', () => {
     await page.close();
   });
 
+  it('runs every view under its content security policy without a violation, and so does the API\'s /docs', async () => {
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) violations.push(message.text()); });
+    page.on('pageerror', (error) => violations.push(error.message));
+    await signIn(page, tenantKey);
+    await expect.poll(() => page.textContent('#dau'), { timeout: 15_000 }).toBe('1');
+    for (const view of ['users', 'products', 'activity', 'overview', 'audit']) await page.click(`nav button[data-view="${view}"]`);
+    await page.selectOption('#audit-lookup select', 'product');
+    await page.fill('#audit-lookup input', '1');
+    await page.click('#audit-lookup button');
+    await expect.poll(() => page.textContent('#audit tbody'), { timeout: 15_000 }).toContain('INSERT');
+
+    await page.goto(`${base}/docs`);
+    await expect.poll(() => page.locator('.swagger-ui .opblock').count(), { timeout: 15_000 }).toBeGreaterThan(30);
+    await page.locator('.swagger-ui .opblock-summary').first().click();
+    await expect.poll(() => page.locator('.swagger-ui .opblock-body').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+    await page.close();
+  });
+
   it('refuses a wrong key with the API\'s error code and shows no data', async () => {
     const page = await browser.newPage();
     await signIn(page, 'strata_1_not-a-real-key');

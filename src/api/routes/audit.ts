@@ -1,20 +1,22 @@
 import { z } from 'zod';
-import { auditEntityId, auditedTable } from '../../models/audit.js';
+import { auditEntity, auditEntityId, auditEntityOfTable, type AuditedTable } from '../../models/audit.js';
 import { AuditRepository } from '../../repositories/audit-repository.js';
 import { StrataError } from '../../errors.js';
-import { decodeCursor, idCursor, page, pageQuery, scoped } from '../http.js';
+import { camel, decodeCursor, hiddenColumns, idCursor, page, pageQuery, scoped } from '../http.js';
 import type { App } from '../types.js';
 
 const historyQuery = z.strictObject({
   ...pageQuery,
-  /** The audited table, e.g. `product` or `app_user`. */
-  entity: auditedTable,
+  /** The audited entity as the API names it, e.g. `product`, `user` or `teamMember`. */
+  entity: auditEntity,
   /** The entity's id, or its ids joined by ":" for a table keyed by two (membership: `teamId:userId`). */
   entityId: auditEntityId,
 });
 
 interface AuditRow {
   id: number;
+  table_name: string;
+  entity_id: string;
   action: string;
   actor_id: number | null;
   changed_fields: string[];
@@ -22,13 +24,19 @@ interface AuditRow {
   changes: { field: string; old_value: unknown; new_value: unknown }[];
 }
 
+// The trigger records every column; the API shows the fields its routes show, named as they are.
+const shown = (field: string) => !hiddenColumns.has(field);
+
 const toApiEntry = (row: AuditRow) => ({
   id: row.id,
+  entity: auditEntityOfTable[row.table_name as AuditedTable],
+  entityId: row.entity_id,
   action: row.action,
   // The API key (or user) whose write this was: withTenant records it as app.actor_id.
   actorId: row.actor_id,
-  changedFields: row.changed_fields,
-  changes: row.changes.map((change) => ({ field: change.field, old: change.old_value, new: change.new_value })),
+  changedFields: row.changed_fields.filter(shown).map(camel),
+  changes: row.changes.filter((change) => shown(change.field))
+    .map((change) => ({ field: camel(change.field), old: change.old_value, new: change.new_value })),
   createdAt: row.created_at,
 });
 

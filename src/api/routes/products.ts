@@ -4,6 +4,7 @@ import { inventoryDelta, productInput, productPatch, tag, type ProductInput } fr
 import { InventoryRepository } from '../../repositories/inventory-repository.js';
 import { ProductRepository } from '../../repositories/product-repository.js';
 import { camelCaseBody, toSnakeCase } from '../casing.js';
+import { ingestOnce } from '../ingest.js';
 import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
 import type { App } from '../types.js';
 
@@ -74,10 +75,21 @@ export async function productRoutes(app: App): Promise<void> {
     async (request) => ({ data: toApi(await inventory(request, (repository) => repository.get(request.params.id))) }));
 
   app.post('/products/:id/inventory/adjust', {
-    schema: { tags, summary: 'Change stock by a delta, atomically; never below zero', params: idParams, body: z.strictObject({ delta: inventoryDelta }) },
-  }, async (request) => {
+    schema: {
+      tags,
+      summary: 'Change stock by a non-zero delta, atomically; never below zero',
+      description: 'Send an `Idempotency-Key` header to make a retry safe: an adjustment already applied under that key is not '
+        + 'applied again, and the retry gets the first response (with `Idempotent-Replayed: true`).',
+      params: idParams,
+      body: z.strictObject({ delta: inventoryDelta.refine((delta) => delta !== 0, 'must not be 0: an adjustment changes the stock') }),
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    const { delta } = request.body;
     try {
-      return { data: toApi(await inventory(request, (repository) => repository.adjust(request.params.id, request.body.delta))) };
+      // The product is part of the request: one key reused for another product is refused, not replayed.
+      return await ingestOnce(request, reply, 'inventory-adjust', { productId: id, delta }, async (trx) =>
+        ({ statusCode: 200, body: { data: toApi(await new InventoryRepository(trx).adjust(id, delta)) } }));
     } catch (error) {
       throw stockOverflow(error) ?? error;
     }
