@@ -5,7 +5,7 @@ import type { TestProject } from 'vitest/node';
 import { openDatabase, withDatabaseName } from '../../src/db/database.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrator.js';
-import { createEverywhere, discoverServers, dropMatching, freezeTemplate, type Servers } from './cluster.js';
+import { createEverywhere, discoverServers, dropMatching, freezeTemplate, onServer, type Servers } from './cluster.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,6 +34,10 @@ export default async function setup(project: TestProject) {
   const servers = await discoverServers(serverUrl);
   await dropMatching(servers, `strata_test_${process.pid}_%`, templateDatabase);
   await createEverywhere(servers, templateDatabase);
+  // Four shards per table instead of Citus's 32: every statement that spans a table's shards (the
+  // truncates between tests, the pipeline's scans) costs per shard, and the rules do not depend on
+  // the count. Distribution (migration 0018) reads the setting when it shards each table.
+  if (servers.citus) await onServer(serverUrl, (client) => client.query(`alter database ${templateDatabase} set citus.shard_count = 4`));
   const database = openDatabase(withDatabaseName(serverUrl, templateDatabase), { maxConnections: 1 });
   await migrate(database);
   await database.close();
