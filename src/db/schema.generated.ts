@@ -80,6 +80,11 @@ export interface AuditLog {
   transaction_id: Generated<number>;
 }
 
+export interface CacheVersion {
+  scope: string;
+  version: number;
+}
+
 export interface ChangeHistory {
   audit_id: number;
   field: string;
@@ -267,6 +272,7 @@ export interface DB {
   api_key: ApiKey;
   app_user: AppUser;
   audit_log: AuditLog;
+  cache_version: CacheVersion;
   change_history: ChangeHistory;
   etl_quarantine: EtlQuarantine;
   etl_run: EtlRun;

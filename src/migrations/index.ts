@@ -16,6 +16,7 @@ import * as m0014 from './0014_add_project_organization_index.js';
 import * as m0015 from './0015_mark_search_operators_leakproof.js';
 import * as m0016 from './0016_add_id_to_activity_indexes.js';
 import * as m0017 from './0017_check_active_user_day_keys_per_statement.js';
+import * as m0019 from './0019_add_cache_versions.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '0015_mark_search_operators_leakproof': m0015,
   '0016_add_id_to_activity_indexes': m0016,
   '0017_check_active_user_day_keys_per_statement': m0017,
+  '0019_add_cache_versions': m0019,
 };
