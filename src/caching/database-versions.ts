@@ -82,7 +82,8 @@ export class DatabaseVersions {
       let rows: Array<{ scope: string; version: number }>;
       try {
         ({ rows } = await this.options.pool.query({ name: 'strata-cache-versions', text: VERSIONS_QUERY, values: [missing] }));
-      } catch {
+      } catch (error) {
+        this.#warn((error as Error).message);
         return undefined;
       }
       // A reconnect meanwhile may have lost a notification newer than this read.
@@ -197,6 +198,10 @@ export class DatabaseVersions {
     this.#trustedUntil = 0;
     this.#known.clear();
     this.options.onReset();
+    this.#warn(reason);
+  }
+
+  #warn(reason: string): void {
     const now = performance.now();
     if (now - this.#lastWarning < this.options.warnIntervalMs) return;
     this.#lastWarning = now;
