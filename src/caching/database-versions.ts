@@ -17,7 +17,7 @@ export interface DatabaseVersionsOptions {
   maxScopes: number;
   /** How often the listener proves it is live (default 100 ms). */
   heartbeatMs?: number;
-  /** How long one proof is trusted (default 500 ms): a writer that could not reach Redis waits this long. */
+  /** How long one proof is trusted (default 1 s): a writer that could not reach Redis waits this long. */
   leaseMs?: number;
   /** Called whenever what was heard stops being trusted: near copies must go too. */
   onReset(): void;
@@ -56,7 +56,9 @@ export class DatabaseVersions {
   constructor(private readonly options: DatabaseVersionsOptions) {
     this.#known = new LRUCache<string, number>({ max: options.maxScopes });
     this.#heartbeatMs = options.heartbeatMs ?? 100;
-    this.#leaseMs = options.leaseMs ?? 500;
+    // Long enough that a starved process (2 cores shared five ways in CI) does not lapse it between
+    // heartbeats and fall back to the database; it only costs a writer that could not reach Redis.
+    this.#leaseMs = options.leaseMs ?? 1000;
     void this.#connect();
     this.#timer = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#timer.unref();

@@ -26,7 +26,7 @@ export interface CacheOptions {
   retryAfterMs?: number;
   /** Redis only: the server the invalidation listener connects to (default: the database's URL). */
   listenUrl?: string;
-  /** Redis only: how often the listener proves it is current, and how long one proof lasts (100 / 500 ms). */
+  /** Redis only: how often the listener proves it is current, and how long one proof lasts (100 ms / 1 s). */
   heartbeatMs?: number;
   leaseMs?: number;
 }

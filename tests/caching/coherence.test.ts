@@ -32,8 +32,9 @@ async function instance(prefix: string, links: { redisUrl?: string; listenUrl?: 
     database,
     logger: warnings(),
     retryAfterMs: 20,
-    heartbeatMs: 20,
-    leaseMs: 200,
+    // A lease long enough that a busy test machine does not lapse it between two reads.
+    heartbeatMs: 50,
+    leaseMs: 1000,
     listenUrl: links.listenUrl,
   });
   onTestFinished(() => caches.close());
@@ -60,11 +61,26 @@ async function keyUse(api: CachedApi, key: string) {
 async function warmedPair(writer: Instance, reader: Instance) {
   const { tenantId, key, userId } = await tenantWithUser(writer.call, adminKey);
   const second = (await writer.call('POST', '/v1/api-keys', key, { name: 'second' })).json().data as { id: number; key: string };
-  await profileRead(reader, key, userId);
-  await keyUse(reader, second.key);
-  expect(await profileRead(reader, key, userId)).toEqual({ bio: 'first', cached: true });
-  expect(await keyUse(reader, second.key)).toEqual({ status: 200, cached: true });
+  await cachedAgain(reader, key, userId, 'first');
+  await eventually(async () => {
+    const use = await keyUse(reader, second.key);
+    expect(use.status).toBe(200);
+    return use.cached;
+  }, 'the reader to cache the second key\'s session');
   return { tenantId, key, userId, second };
+}
+
+/**
+ * Polls until the instance serves the profile from its caches, checking that every read on the way
+ * shows the expected bio. Polled rather than asserted once: on a starved machine a late heartbeat
+ * sends a read to the database, which is the rule working, not a failure.
+ */
+async function cachedAgain(api: CachedApi, key: string, userId: number, bio: string): Promise<void> {
+  await eventually(async () => {
+    const read = await profileRead(api, key, userId);
+    expect(read.bio).toBe(bio);
+    return read.cached;
+  }, `the instance to serve "${bio}" from its caches`);
 }
 
 describe.skipIf(!redisReachable)('cache coherence under faults, two instances', () => {
@@ -80,8 +96,7 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
     expect((await writer.call('DELETE', `/v1/api-keys/${second.id}`, key)).statusCode).toBe(204);
     for (let use = 0; use < 6; use += 1) expect((await keyUse(reader, second.key)).status).toBe(401);
     link.heal();
-    await eventually(async () => (await profileRead(reader, key, userId)).cached, 'the reader to cache again');
-    expect(await profileRead(reader, key, userId)).toEqual({ bio: 'second', cached: true });
+    await cachedAgain(reader, key, userId, 'second');
     expect((await keyUse(reader, second.key)).status).toBe(401);
   });
 
@@ -99,8 +114,7 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
       expect((await keyUse(reader, second.key)).status).toBe(401);
     }
     link.heal();
-    await eventually(async () => (await profileRead(reader, key, userId)).cached, 'the reader to cache again');
-    expect(await profileRead(reader, key, userId)).toEqual({ bio: 'second', cached: true });
+    await cachedAgain(reader, key, userId, 'second');
   });
 
   it.each(['stall', 'cut'] as const)('reader\'s LISTEN link %s: the reader serves nothing from its caches until it hears invalidations again, and never the old value', async (fault) => {
@@ -124,8 +138,7 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
     for (let read = 0; read < 5; read += 1) expect(await profileRead(reader, key, userId)).toEqual({ bio: 'third', cached: false });
     expect(reader.caches.metrics.layer('query').errors).toBeGreaterThan(0);
     link.heal();
-    await eventually(async () => (await profileRead(reader, key, userId)).cached, 'the reader to cache again');
-    expect(await profileRead(reader, key, userId)).toEqual({ bio: 'third', cached: true });
+    await cachedAgain(reader, key, userId, 'third');
     expect((await keyUse(reader, second.key)).status).toBe(401);
   });
 
@@ -147,7 +160,6 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
       expect((await keyUse(reader, second.key)).status).toBe(401);
       return read.cached;
     }, 'the reader to cache from the restarted Redis');
-    expect(await profileRead(reader, key, userId)).toEqual({ bio: 'second', cached: true });
   });
 
   it('a commit whose writer died before telling any cache (no write mark, no Redis bump) retires the cached profile on every instance', async () => {
@@ -155,13 +167,12 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
     const writer = await instance(prefix);
     const reader = await instance(prefix);
     const { tenantId, key, userId } = await warmedPair(writer, reader);
-    expect(await profileRead(writer, key, userId)).toEqual({ bio: 'first', cached: true });
+    await cachedAgain(writer, key, userId, 'first');
     // The writer's transaction, committed; the process then dies before its cache step.
     await withTenant(database, { tenantId }, (trx) => new UserRepository(trx).putProfile(userId, { bio: 'second' }));
     for (const api of [reader, writer]) {
       await eventually(async () => (await profileRead(api, key, userId)).bio === 'second', 'the commit to be heard');
-      await eventually(async () => (await profileRead(api, key, userId)).cached, 'the instance to cache the new profile');
-      expect(await profileRead(api, key, userId)).toEqual({ bio: 'second', cached: true });
+      await cachedAgain(api, key, userId, 'second');
     }
   });
 });
