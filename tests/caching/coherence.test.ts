@@ -142,13 +142,17 @@ describe.skipIf(!redisReachable)('cache coherence under faults, two instances', 
     expect((await keyUse(reader, second.key)).status).toBe(401);
   });
 
-  it.skipIf(!redisServerInstalled)('Redis stopped with SHUTDOWN SAVE, profile written and key revoked, writer killed, Redis restarted from its saved data: the reader never serves the old value nor accepts the key', async () => {
+  it.skipIf(!redisServerInstalled).each([
+    { stop: 'SHUTDOWN SAVE', restart: 'from its saved data' },
+    { stop: 'SIGTERM without saving', restart: 'empty' },
+  ])('Redis stopped ($stop), profile written and key revoked, writer killed, Redis restarted $restart: the reader never serves the old value nor accepts the key', async ({ restart }) => {
     const redis = await privateRedis();
     const prefix = keyPrefix('coherence');
     const writer = await instance(prefix, { redisUrl: redis.url });
     const reader = await instance(prefix, { redisUrl: redis.url });
     const { key, userId, second } = await warmedPair(writer, reader);
-    await redis.shutdownSave();
+    if (restart === 'empty') await redis.stop();
+    else await redis.shutdownSave();
     expect((await writer.call('PUT', `/v1/users/${userId}/profile`, key, { bio: 'second' })).statusCode).toBe(200);
     expect((await writer.call('DELETE', `/v1/api-keys/${second.id}`, key)).statusCode).toBe(204);
     // Killed: the bumps it kept to replay go with it.
