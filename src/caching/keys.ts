@@ -51,7 +51,7 @@ export class CacheKeys {
 
   /** The scope as migration 0019's triggers name it in cache_version: the version key without its namespace. */
   databaseScope(scope: string): string {
-    return scope.slice(this.tenantScope(0).length - 1);
+    return scope.slice(`${this.namespace}:version:`.length);
   }
 
   /** Present while a write to the scope is between its start and its version bump. */

@@ -42,8 +42,9 @@ const REPLAY_INTERVAL_MS = 250;
  * bump that lands meanwhile still strands what the load saw.
  *
  * KEYS: the n version keys, then their n write marks. ARGV: the value's base key, the version TTL,
- * the near copy's version ('' for none), the database versions' tag, then n fresh tokens. The value key is derived, not passed
- * in KEYS: this needs a single Redis, not a cluster.
+ * the near copy's version ('' for none), the database versions' tag (part of every version), then
+ * n fresh tokens. The value key is derived, not passed in KEYS: this needs a single Redis, not a
+ * cluster.
  * Returns {1} while writing, else {0, version[, value]}.
  */
 const PROBE_SCRIPT = `
