@@ -1,6 +1,7 @@
 import pino from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { DatabaseVersions } from './database-versions.js';
 import { Invalidation } from './invalidation.js';
 import { CacheKeys } from './keys.js';
 import { MemoryStore } from './memory-store.js';
@@ -23,6 +24,11 @@ export interface CacheOptions {
   nearCacheMax?: number;
   /** Redis only: how long a failure keeps Redis out of the path (default 1 s). */
   retryAfterMs?: number;
+  /** Redis only: the server the invalidation listener connects to (default: the database's URL). */
+  listenUrl?: string;
+  /** Redis only: how often the listener proves it is current, and how long one proof lasts (100 ms / 1 s). */
+  heartbeatMs?: number;
+  leaseMs?: number;
 }
 
 export interface Caches {
@@ -67,16 +73,29 @@ export function createCaches(options: CacheOptions): Caches {
     return assemble(new MemoryStore({ maxEntries: config.CACHE_MAX_ENTRIES }), metrics, keys, options.database, config.CACHE_TTL_SECONDS, options.hooks);
   }
   const metrics = new CacheMetrics('redis');
-  const store = new RedisStore({
+  const logger = options.logger ?? pino({ name: 'strata-cache' });
+  let store: RedisStore | undefined;
+  const versions = new DatabaseVersions({
+    url: options.listenUrl ?? options.database.url,
+    pool: options.database.pool,
+    logger,
+    warnIntervalMs: config.CACHE_WARN_INTERVAL_SECONDS * 1000,
+    maxScopes: config.CACHE_MAX_ENTRIES * 2,
+    heartbeatMs: options.heartbeatMs,
+    leaseMs: options.leaseMs,
+    onReset: () => store?.dropNearCopies(),
+  });
+  store = new RedisStore({
     url: config.REDIS_URL,
     keys,
     metrics,
-    logger: options.logger ?? pino({ name: 'strata-cache' }),
+    logger,
     timeoutMs: config.REDIS_TIMEOUT_MS,
     warnIntervalMs: config.CACHE_WARN_INTERVAL_SECONDS * 1000,
     nearCacheMax: options.nearCacheMax ?? config.CACHE_MAX_ENTRIES,
     versionTtlSeconds: config.CACHE_TTL_SECONDS * 2,
     retryAfterMs: options.retryAfterMs,
+    versions,
   });
   return assemble(store, metrics, keys, options.database, config.CACHE_TTL_SECONDS, options.hooks);
 }

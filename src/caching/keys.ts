@@ -49,6 +49,11 @@ export class CacheKeys {
     return `${this.tenantScope(tenantId)}:analytics`;
   }
 
+  /** The scope as migration 0019's triggers name it in cache_version: the version key without its namespace. */
+  databaseScope(scope: string): string {
+    return scope.slice(`${this.namespace}:version:`.length);
+  }
+
   /** Present while a write to the scope is between its start and its version bump. */
   intent(scope: string): string {
     return `${scope}:writing`;

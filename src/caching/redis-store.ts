@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions, type Result } from 'ioredis';
+import type { DatabaseVersions } from './database-versions.js';
 import type { CacheKeys, Target } from './keys.js';
 import type { CacheLayer, CacheMetrics } from './metrics.js';
 import {
@@ -23,6 +24,8 @@ export interface RedisStoreOptions {
   versionTtlSeconds: number;
   /** After a failure, Redis is left alone this long, so a slow Redis does not slow every request. */
   retryAfterMs?: number;
+  /** The versions committed in PostgreSQL: no copy is served under any other. */
+  versions: DatabaseVersions;
 }
 
 // Longer than any write transaction: a process that dies mid-write leaves its mark for this long.
@@ -39,8 +42,9 @@ const REPLAY_INTERVAL_MS = 250;
  * bump that lands meanwhile still strands what the load saw.
  *
  * KEYS: the n version keys, then their n write marks. ARGV: the value's base key, the version TTL,
- * the near copy's version ('' for none), then n fresh tokens. The value key is derived, not passed
- * in KEYS: this needs a single Redis, not a cluster.
+ * the near copy's version ('' for none), the database versions' tag (part of every version), then
+ * n fresh tokens. The value key is derived, not passed in KEYS: this needs a single Redis, not a
+ * cluster.
  * Returns {1} while writing, else {0, version[, value]}.
  */
 const PROBE_SCRIPT = `
@@ -52,12 +56,12 @@ local tokens = {}
 for i = 1, n do
   local token = redis.call('GET', KEYS[i])
   if not token then
-    token = ARGV[3 + i]
+    token = ARGV[4 + i]
     redis.call('SET', KEYS[i], token, 'EX', ARGV[2])
   end
   tokens[i] = token
 end
-local version = table.concat(tokens, '.')
+local version = table.concat(tokens, '.') .. ':' .. ARGV[4]
 if version == ARGV[3] then return {0, version} end
 return {0, version, redis.call('GET', ARGV[1] .. ':v' .. version)}
 `;
@@ -79,6 +83,12 @@ interface Invalidation {
  * message. Pub/sub only tells the other instances to drop their near copies at once (a deleted
  * tenant's data leaves every process's memory), which is hygiene, not what keeps reads fresh:
  * pub/sub delivers at most once, and a copy it misses can no longer match the version anyway.
+ *
+ * Redis alone cannot be the authority: a writer cut off from it, or killed, never bumps; a Redis
+ * restored from a snapshot brings old versions back. So every version also carries the scopes'
+ * versions in PostgreSQL, bumped by the write's own transaction and heard over LISTEN (see
+ * DatabaseVersions): a copy is served only under the versions committed, and only while this
+ * instance is provably hearing them. A writer whose bump failed waits one lease before answering.
  *
  * Degrade, don't fail: any error or timeout answers like an empty cache, counts an error, logs a
  * warning at most once per interval and leaves Redis alone for a moment; ioredis reconnects by
@@ -121,13 +131,18 @@ export class RedisStore implements CacheStore {
   }
 
   async read({ base, scopes, layer, ttlSeconds }: CacheEntry): Promise<Probe> {
+    const committed = await this.options.versions.tag(scopes.map((scope) => this.options.keys.databaseScope(scope)));
+    if (committed === undefined) {
+      this.options.metrics.count(layer, 'errors');
+      return {};
+    }
     if (!(await this.#available(layer))) return {};
     try {
       const marks = scopes.map((scope) => this.options.keys.intent(scope));
       const fresh = scopes.map(() => this.#tokens.next());
       const nearVersion = this.#near?.versionOf(base) ?? '';
       const probe = await this.#redis.strataProbe(scopes.length * 2, ...scopes, ...marks,
-        base, this.options.versionTtlSeconds, nearVersion, ...fresh);
+        base, this.options.versionTtlSeconds, nearVersion, committed, ...fresh);
       if (probe[0] === 1) return {};
       const [, version, raw] = probe;
       if (version === nearVersion) return { version, value: this.#near!.get(base, version) };
@@ -178,6 +193,7 @@ export class RedisStore implements CacheStore {
     if (!(await this.#available(layers[0]!))) {
       this.#pending.push(intent);
       this.#scheduleReplay();
+      await this.options.versions.outlast();
       return;
     }
     try {
@@ -186,6 +202,8 @@ export class RedisStore implements CacheStore {
       this.#pending.push(intent);
       this.#failed(error, layers);
       this.#scheduleReplay();
+      // Other instances still find the old Redis version: the answer waits until they have heard the commit.
+      await this.options.versions.outlast();
     }
   }
 
@@ -213,8 +231,8 @@ export class RedisStore implements CacheStore {
         resolve(true);
       });
     });
-    const [command, subscriber] = await Promise.all([connected(this.#redis), connected(this.#subscriber)]);
-    return command && subscriber && await this.#subscribed;
+    const [command, subscriber, listener] = await Promise.all([connected(this.#redis), connected(this.#subscriber), this.options.versions.ready(timeoutMs)]);
+    return command && subscriber && listener && await this.#subscribed;
   }
 
   async close(): Promise<void> {
@@ -222,6 +240,11 @@ export class RedisStore implements CacheStore {
     clearTimeout(this.#replayTimer);
     this.#redis.disconnect();
     this.#subscriber.disconnect();
+    this.#near?.clear();
+    await this.options.versions.close();
+  }
+
+  dropNearCopies(): void {
     this.#near?.clear();
   }
 

@@ -81,6 +81,11 @@ export interface AuditLog {
   transaction_id: Generated<number>;
 }
 
+export interface CacheVersion {
+  scope: string;
+  version: number;
+}
+
 export interface ChangeHistory {
   audit_id: number;
   field: string;
@@ -268,6 +273,7 @@ export interface DB {
   api_key: ApiKey;
   app_user: AppUser;
   audit_log: AuditLog;
+  cache_version: CacheVersion;
   change_history: ChangeHistory;
   etl_quarantine: EtlQuarantine;
   etl_run: EtlRun;

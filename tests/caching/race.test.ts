@@ -206,7 +206,9 @@ describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (
       await forget();
     });
 
-    it('bumping before the commit (by hand, not through Invalidation.around) lets a reader store the old row under the new version', async () => {
+    // In-process only: with Redis, the commit's own database version (migration 0019) strands the
+    // copy that either wrong order leaves behind; tests/caching/coherence.test.ts shows that.
+    it.runIf(backend === 'memory')('bumping before the commit (by hand, not through Invalidation.around) lets a reader store the old row under the new version', async () => {
       await writeBio('old');
       await readBio();
       const bumped = deferred();
@@ -226,7 +228,7 @@ describe.each<Backend>(backends)('a profile read racing a profile write (%s)', (
       await forget();
     });
 
-    it('a commit no cache is told of (no write mark, no bump) is hidden by the cached old value until the bump', async () => {
+    it.runIf(backend === 'memory')('a commit no cache is told of (no write mark, no bump) is hidden by the cached old value until the bump', async () => {
       await writeBio('old');
       expect(await readBio()).toBe('old');
       await commitBio('new');

@@ -5,6 +5,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, onTestFinished } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createCaches, type Caches, type CacheOptions } from '../../src/caching/index.js';
@@ -146,6 +147,8 @@ export interface RedisProcess {
   readonly url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** `SHUTDOWN SAVE`: writes its data to disk, which the next start loads. */
+  shutdownSave(): Promise<void>;
 }
 
 /**
@@ -178,6 +181,17 @@ export async function privateRedis(options: { persistent?: boolean } = {}): Prom
       if (!running || running.exitCode !== null) return;
       const exited = new Promise((resolve) => running.once('exit', resolve));
       running.kill('SIGTERM');
+      await exited;
+    },
+    async shutdownSave() {
+      const running = child;
+      child = undefined;
+      if (!running || running.exitCode !== null) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      const client = new Redis(redis.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+      // SHUTDOWN answers by closing the connection: the error is its success.
+      await client.call('SHUTDOWN', 'SAVE').catch(() => undefined);
+      client.disconnect();
       await exited;
     },
   };
