@@ -9,6 +9,15 @@ import { sql, type Kysely } from 'kysely';
 // Versions come from one sequence, so they only grow and never repeat. Statement-level triggers:
 // a bulk statement bumps each scope once, and rows that go with their tenant (its delete cascades)
 // bump nothing, the tenant's own scope covering them. Scopes are locked in sorted order.
+// On a Citus cluster the triggers would run on the workers, beside the shards: a NOTIFY there
+// never reaches an instance listening on the coordinator, and the version table lives on the
+// coordinator alone. There the triggers are not installed; the versions stay put and caches are
+// invalidated after commit through Redis (the README says which faults that leaves open).
+async function hasCitus(db: Kysely<any>): Promise<boolean> {
+  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
+  return rows[0]?.citus ?? false;
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE TABLE cache_version (
@@ -84,6 +93,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       RETURN NULL;
     END $$;
 
+  `.execute(db);
+  if (await hasCitus(db)) return;
+  await sql`
     CREATE TRIGGER cache_version_insert AFTER INSERT ON profile
       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cache_version_user_rows();
     CREATE TRIGGER cache_version_update AFTER UPDATE ON profile
@@ -113,18 +125,18 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`
-    DROP TRIGGER cache_version_delete ON tenant;
-    DROP TRIGGER cache_version_update ON tenant;
-    DROP TRIGGER cache_version_delete ON api_key;
-    DROP TRIGGER cache_version_update ON api_key;
-    DROP TRIGGER cache_version_delete ON app_user;
-    DROP TRIGGER cache_version_update ON app_user;
-    DROP TRIGGER cache_version_delete ON user_settings;
-    DROP TRIGGER cache_version_update ON user_settings;
-    DROP TRIGGER cache_version_insert ON user_settings;
-    DROP TRIGGER cache_version_delete ON profile;
-    DROP TRIGGER cache_version_update ON profile;
-    DROP TRIGGER cache_version_insert ON profile;
+    DROP TRIGGER IF EXISTS cache_version_delete ON tenant;
+    DROP TRIGGER IF EXISTS cache_version_update ON tenant;
+    DROP TRIGGER IF EXISTS cache_version_delete ON api_key;
+    DROP TRIGGER IF EXISTS cache_version_update ON api_key;
+    DROP TRIGGER IF EXISTS cache_version_delete ON app_user;
+    DROP TRIGGER IF EXISTS cache_version_update ON app_user;
+    DROP TRIGGER IF EXISTS cache_version_delete ON user_settings;
+    DROP TRIGGER IF EXISTS cache_version_update ON user_settings;
+    DROP TRIGGER IF EXISTS cache_version_insert ON user_settings;
+    DROP TRIGGER IF EXISTS cache_version_delete ON profile;
+    DROP TRIGGER IF EXISTS cache_version_update ON profile;
+    DROP TRIGGER IF EXISTS cache_version_insert ON profile;
     DROP FUNCTION cache_version_tenant();
     DROP FUNCTION cache_version_api_key();
     DROP FUNCTION cache_version_app_user();
