@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Database } from '../src/db/database.js';
+import { runFloodBench } from './flood.js';
 import { runHttpIngestBench } from './http-ingest.js';
 import { runIngestBench } from './ingest.js';
 import { runLoadAndQueryBench } from './load-and-query.js';
@@ -46,6 +47,7 @@ const suites: Suite[] = [
   { name: 'query', run: (server) => runLoadAndQueryBench(server, { quick }) },
   { name: 'http-ingest', run: (server) => runHttpIngestBench(server, { quick }) },
   { name: 'memory', run: (server) => runMemoryBench(server, { quick }) },
+  { name: 'flood', run: (server) => runFloodBench(server, { quick }) },
   optionalSuite('cache', './cache.js', 'runCacheBench'),
   optionalSuite('etl', './etl.js', 'runEtlBench'),
 ];
