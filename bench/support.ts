@@ -213,9 +213,12 @@ export function printCacheLayers(title: string, stats: readonly LayerStats[]): L
   return used;
 }
 
-/** The API as `strata serve` runs it (in-process session cache, no request log), on a free port of 127.0.0.1. */
-export async function startApiServer(database: Database): Promise<ApiServer> {
-  const config = loadConfig({ LOG_LEVEL: 'silent' });
+/**
+ * The API as `strata serve` runs it (in-process session cache, no request log), on a free port of
+ * 127.0.0.1; `env` overrides configuration defaults.
+ */
+export async function startApiServer(database: Database, env: Record<string, string> = {}): Promise<ApiServer> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
   const caches = createCaches({ config, database });
   const app = await buildApp({ database, config, caches, logger: false });
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -20,6 +20,16 @@ const configSchema = z.object({
   IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().positive().max(24 * 365).default(24),
   /** `off` runs the API without the scheduled analytics and partition jobs (run `strata etl run` by hand). */
   STRATA_SCHEDULER: z.enum(['on', 'off']).default('on'),
+  /** Request body bytes the ingest routes hold at once; a batch past it waits in the queue. */
+  INGEST_MAX_INFLIGHT_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+  /** Batches that may wait for room; one more is refused at once with OVERLOADED. */
+  INGEST_QUEUE_LENGTH: z.coerce.number().int().min(0).default(8),
+  /** How long a batch may wait in the queue before it is refused with OVERLOADED. */
+  INGEST_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(2000),
+  /** Connections of the ingest pool, beside the pool that serves reads. */
+  INGEST_POOL_SIZE: z.coerce.number().int().positive().default(3),
+  /** Requests per API key per minute (shared through Redis when REDIS_URL is set); 0 turns the limit off. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(3000),
 });
 
 export type Config = z.infer<typeof configSchema>;

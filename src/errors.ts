@@ -19,10 +19,14 @@ export const errorCatalogue = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The Idempotency-Key was already used with a different request.' },
   INSUFFICIENT_INVENTORY: { status: 422, message: 'The adjustment would take the quantity below zero.' },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large (16 KB at most).' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests for this API key; retry after the Retry-After header\'s seconds.' },
+  // nginx's status for a client that left before its answer: logged, never seen by that client.
+  CLIENT_CLOSED_REQUEST: { status: 499, message: 'The client closed the connection before the answer; nothing was committed.' },
   IRREVERSIBLE_MIGRATION: { status: 500, message: 'The migration cannot be undone.' },
   MIGRATION_FAILED: { status: 500, message: 'A migration failed.' },
   EMBEDDED_DATABASE_UNAVAILABLE: { status: 503, message: 'The embedded PostgreSQL server could not start.' },
   DATABASE_UNAVAILABLE: { status: 503, message: 'The database is not reachable.' },
+  OVERLOADED: { status: 503, message: 'The server is at its ingest capacity; retry after the Retry-After header\'s seconds.' },
   INTERNAL: { status: 500, message: 'An unexpected error occurred.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -10,12 +10,14 @@ import type { Database } from '../db/database.js';
 import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
+import { IngestAdmission } from './admission.js';
 import { authPlugin, publicByDefault } from './auth.js';
 import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { openApiInfo } from './openapi.js';
 import { docsHeaders, securityHeaders } from './security-headers.js';
+import { registerRateLimit } from './rate-limit.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -94,8 +96,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(dashboard);
+  const admission = new IngestAdmission({
+    maxInflightBytes: options.config.INGEST_MAX_INFLIGHT_BYTES,
+    queueLength: options.config.INGEST_QUEUE_LENGTH,
+    queueTimeoutMs: options.config.INGEST_QUEUE_TIMEOUT_MS,
+  });
   await app.register(async (v1: App) => {
-    const routeOptions = { database: options.database };
+    await registerRateLimit(v1, options.config);
+    const routeOptions = { database: options.database, admission };
     await v1.register(tenantRoutes, routeOptions);
     await v1.register(apiKeyRoutes, routeOptions);
     await v1.register(analyticsRoutes, routeOptions);

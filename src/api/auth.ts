@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Database } from '../db/database.js';
-import { withTenant, type TenantTx } from '../db/tenant.js';
+import { withTenant, type TenantTransactionOptions, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 
@@ -14,7 +14,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
     /** Runs fn in a transaction scoped to the caller's tenant, with the key as the audit actor. */
-    inTenant<T>(fn: (trx: TenantTx) => Promise<T>): Promise<T>;
+    inTenant<T>(fn: (trx: TenantTx) => Promise<T>, options?: TenantTransactionOptions): Promise<T>;
   }
 }
 
@@ -24,7 +24,8 @@ export interface AuthOptions {
   resolve?: (key: string) => Promise<Principal | null>;
 }
 
-function bearer(request: FastifyRequest): string | null {
+/** The key of `Authorization: Bearer <key>`, or null. */
+export function bearer(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return null;
   const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
@@ -48,10 +49,10 @@ export function publicByDefault(app: FastifyInstance): void {
 export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) => {
   const resolve = options.resolve ?? ((key: string) => authenticate(options.database.admin, key));
   app.decorateRequest('principal', null);
-  app.decorateRequest('inTenant', function inTenant<T>(this: FastifyRequest, fn: (trx: TenantTx) => Promise<T>) {
+  app.decorateRequest('inTenant', function inTenant<T>(this: FastifyRequest, fn: (trx: TenantTx) => Promise<T>, transaction?: TenantTransactionOptions) {
     const principal = this.principal;
     if (principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
-    return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn);
+    return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn, transaction);
   });
   app.addHook('onRequest', async (request) => {
     // Fails closed: a route that says nothing is tenant-only, wherever it is.

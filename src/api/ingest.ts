@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import { once } from '../services/idempotency.js';
+import { admitIngest, departureOf, type IngestAdmission } from './admission.js';
 
 /** The most rows one ingest request may carry (issue 3's contract). */
 export const MAX_BATCH_ROWS = 10_000;
@@ -27,8 +28,18 @@ export function refuseOversizedBatch(field: string) {
 }
 
 /**
+ * What every ingest route shares: its body limit, admission (before the body is read) and the
+ * row-count check.
+ */
+export function ingestRoute(admission: IngestAdmission, field: string) {
+  return { bodyLimit: INGEST_BODY_LIMIT, preParsing: admitIngest(admission), preValidation: refuseOversizedBatch(field) };
+}
+
+/**
  * Runs an ingest in the caller's tenant transaction, at most once per Idempotency-Key: a retry of a
- * batch that committed gets the first response again (marked by `Idempotent-Replayed: true`).
+ * batch that committed gets the first response again (marked by `Idempotent-Replayed: true`). A
+ * client that has gone before the commit gets nothing committed: it cannot know the outcome, and
+ * its retry (same key or not) must not find a half-known batch stored.
  */
 export async function ingestOnce<T>(
   request: FastifyRequest, reply: FastifyReply, scope: string, batch: unknown,
@@ -36,7 +47,9 @@ export async function ingestOnce<T>(
 ) {
   // Node joins a repeated header into one value ("a, b"), which the key's pattern then refuses.
   const key = request.headers['idempotency-key'] as string | undefined;
-  const outcome = await request.inTenant((trx) => once(trx, scope, key, batch, () => run(trx)));
+  // On the ingest pool, and rolled back rather than committed once the client has gone.
+  const outcome = await request.inTenant((trx) => once(trx, scope, key, batch, () => run(trx)),
+    { pool: 'ingest', signal: departureOf(request, reply) });
   if (outcome.replayed) void reply.header('idempotent-replayed', 'true');
   return reply.status(outcome.statusCode).send(outcome.body);
 }

@@ -24,6 +24,11 @@ export interface Database {
   /** Cross-tenant access (migrations, tenant management, schedulers). Never hand it to tenant code. */
   readonly admin: Kysely<DB>;
   readonly pool: pg.Pool;
+  /**
+   * Ingest batches' own pool (same role as `admin`): a flood of batches queues for these
+   * connections, never for the ones reads use.
+   */
+  readonly ingest: Kysely<DB>;
   readonly queries: QueryCounter;
   readonly url: string;
   close(): Promise<void>;
@@ -31,17 +36,13 @@ export interface Database {
 
 export interface OpenOptions {
   maxConnections?: number;
+  /** Size of the ingest pool, beside maxConnections (default 3: two cores are busy with three COPYs). */
+  ingestConnections?: number;
   applicationName?: string;
 }
 
-export function openDatabase(url: string, options: OpenOptions = {}): Database {
-  const queries = new QueryCounter();
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.maxConnections ?? 10,
-    application_name: options.applicationName ?? 'strata',
-    types,
-  });
+function openPool(url: string, max: number, applicationName: string, queries: QueryCounter): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, application_name: applicationName, types });
   pool.on('connect', (client) => {
     // A checked-out client whose server connection drops (admin kill, failover) emits 'error';
     // unheard, it would end the process. The query in flight still fails and is reported.
@@ -55,17 +56,28 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', () => undefined);
+  return pool;
+}
+
+export function openDatabase(url: string, options: OpenOptions = {}): Database {
+  const queries = new QueryCounter();
+  const applicationName = options.applicationName ?? 'strata';
+  const pool = openPool(url, options.maxConnections ?? 10, applicationName, queries);
   const admin = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  // pg connects lazily: a process that never ingests never opens these connections.
+  const ingestPool = openPool(url, options.ingestConnections ?? 3, `${applicationName}-ingest`, queries);
+  const ingest = new Kysely<DB>({ dialect: new PostgresDialect({ pool: ingestPool }) });
   let closed = false;
   return {
     admin,
     pool,
+    ingest,
     queries,
     url,
     async close() {
       if (closed) return;
       closed = true;
-      await admin.destroy();
+      await Promise.all([admin.destroy(), ingest.destroy()]);
     },
   };
 }

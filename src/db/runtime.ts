@@ -34,7 +34,7 @@ export async function openRuntime(config: Config, log: (line: string) => void = 
     await ensureDatabaseExists(embedded.url, EMBEDDED_DATABASE);
     url = withDatabaseName(embedded.url, EMBEDDED_DATABASE);
   }
-  const database = openDatabase(url);
+  const database = openDatabase(url, { ingestConnections: config.INGEST_POOL_SIZE });
   return {
     database,
     embedded,

@@ -62,20 +62,42 @@ export async function scopeTransaction(trx: Transaction<DB>, context: TenantCont
   return trx as TenantTx;
 }
 
+export interface TenantTransactionOptions {
+  /** `ingest` takes the connection from the ingest pool, so batches never wait for or hold the readers'. */
+  pool?: 'default' | 'ingest';
+  /**
+   * Aborted when nobody waits for the outcome any more (the client went away): the transaction then
+   * rolls back instead of committing, and fails with CLIENT_CLOSED_REQUEST.
+   */
+  signal?: AbortSignal;
+}
+
+function abandoned(signal: AbortSignal | undefined): StrataError | null {
+  return signal?.aborted ? new StrataError('CLIENT_CLOSED_REQUEST') : null;
+}
+
 /**
  * Runs fn in a new transaction scoped to one tenant; database errors leave it translated. BEGIN and
  * the scope travel in one round trip (a simple-protocol batch): every tenant request saves one.
  */
-export async function withTenant<T>(database: Database, context: TenantContext, fn: (trx: TenantTx) => Promise<T>): Promise<T> {
+export async function withTenant<T>(
+  database: Database, context: TenantContext, fn: (trx: TenantTx) => Promise<T>, options: TenantTransactionOptions = {},
+): Promise<T> {
   const scope = parseContext(context);
+  const gone = abandoned(options.signal);
+  if (gone) throw gone;
+  const db = options.pool === 'ingest' ? database.ingest : database.admin;
   try {
-    return await database.admin.connection().execute(async (connection) => {
+    return await db.connection().execute(async (connection) => {
       try {
         // Inside the try: a scope that fails after BEGIN must not leave the pooled connection in an
         // aborted transaction, where every later request on it would fail.
         await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
         contexts.set(connection, scope);
         const result = await fn(connection as unknown as TenantTx);
+        // Checked last: the work is done, but a write nobody will hear about must not become durable.
+        const goneBeforeCommit = abandoned(options.signal);
+        if (goneBeforeCommit) throw goneBeforeCommit;
         await sql.raw('commit').execute(connection);
         return result;
       } catch (error) {

@@ -15,11 +15,12 @@ export interface TestApi {
   call(method: string, url: string, key: string | null, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
 }
 
-export async function testApi(): Promise<TestApi> {
+/** `env` overrides the configuration's defaults (e.g. a small RATE_LIMIT_PER_MINUTE). */
+export async function testApi(env: Record<string, string> = {}): Promise<TestApi> {
   const database = await migratedDatabase();
   const adminKey = generateAdminKey();
   await ensureAdminKey(database.admin, adminKey);
-  const app = await buildApp({ database, config: loadConfig({}) });
+  const app = await buildApp({ database, config: loadConfig(env) });
   atFileEnd(() => app.close());
   const call: TestApi['call'] = (method, url, key, body, headers = {}) => app.inject({
     method: method as 'GET',

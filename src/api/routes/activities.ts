@@ -3,8 +3,8 @@ import { activityType, isoTimestamp, jsonbObject, occurredAt } from '../../model
 import { id } from '../../models/common.js';
 import { ActivityRepository } from '../../repositories/activity-repository.js';
 import { decodeCursor, idCursor, idParam, page, pageQuery, scoped } from '../http.js';
-import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
-import type { App } from '../types.js';
+import { MAX_BATCH_ROWS, ingestOnce, ingestRoute } from '../ingest.js';
+import type { App, RouteOptions } from '../types.js';
 
 /** One activity as the API spells it, turned into the repository's row. */
 const apiActivity = z.strictObject({
@@ -52,13 +52,12 @@ const toApiActivity = (row: ActivityRow) => ({
   id: row.id, userId: row.user_id, type: row.activity_type, metadata: row.metadata, createdAt: row.created_at,
 });
 
-export async function activityRoutes(app: App): Promise<void> {
+export async function activityRoutes(app: App, options: RouteOptions): Promise<void> {
   const activities = scoped(ActivityRepository);
   const tags = ['activities'];
 
   app.post('/activities', {
-    bodyLimit: INGEST_BODY_LIMIT,
-    preValidation: refuseOversizedBatch('activities'),
+    ...ingestRoute(options.admission, 'activities'),
     schema: {
       tags,
       summary: `Record up to ${MAX_BATCH_ROWS.toLocaleString('en-US')} activities, all or nothing`,

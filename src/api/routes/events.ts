@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { jsonbObject, occurredAt } from '../../models/activity.js';
 import { id, text } from '../../models/common.js';
 import { EventRepository } from '../../repositories/event-repository.js';
-import { INGEST_BODY_LIMIT, MAX_BATCH_ROWS, ingestOnce, refuseOversizedBatch } from '../ingest.js';
-import type { App } from '../types.js';
+import { MAX_BATCH_ROWS, ingestOnce, ingestRoute } from '../ingest.js';
+import type { App, RouteOptions } from '../types.js';
 
 /** One product event as the API spells it, turned into the repository's row. */
 const apiEvent = z.strictObject({
@@ -23,10 +23,9 @@ const postBody = z.strictObject({
   events: z.array(apiEvent).min(1).max(MAX_BATCH_ROWS).brand<'EventBatch'>(),
 });
 
-export async function eventRoutes(app: App): Promise<void> {
+export async function eventRoutes(app: App, options: RouteOptions): Promise<void> {
   app.post('/events', {
-    bodyLimit: INGEST_BODY_LIMIT,
-    preValidation: refuseOversizedBatch('events'),
+    ...ingestRoute(options.admission, 'events'),
     schema: {
       tags: ['events'],
       summary: `Record up to ${MAX_BATCH_ROWS.toLocaleString('en-US')} product events; an id already stored is skipped`,
