@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ROLE, openDatabase } from '../../src/db/database.js';
 import { withTenant } from '../../src/db/tenant.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { seeders, tenantTables } from './tenant-seeders.js';
 
@@ -111,7 +111,9 @@ describe('row-level security', () => {
       if (await privilege(table, 'UPDATE')) {
         const failure = await failureOf(withTenant(database, { tenantId: a.id },
           (trx) => sql`update ${sql.table(table)} set tenant_id = ${b.id} where tenant_id = ${a.id}`.execute(trx)));
-        expect(failure?.cause?.message, `${table}: move to B`).toMatch(/new row violates row-level security policy/);
+        // On Citus the distribution column cannot change at all, so the move is refused before the policy.
+        expect(failure?.cause?.message ?? failure?.message, `${table}: move to B`)
+          .toMatch(onCitus() ? /modifying the partition value of rows is not allowed/ : /new row violates row-level security policy/);
       }
       expect(await tenantCounts(table), table).toEqual(before);
     }
