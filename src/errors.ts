@@ -10,6 +10,7 @@ export const errorCatalogue = {
   NOT_FOUND: { status: 404, message: 'The resource does not exist.' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
   CONFLICT: { status: 409, message: 'A resource with the same unique value already exists.' },
+  NOT_A_CLUSTER: { status: 409, message: 'The database is not on a Citus cluster.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body or batch is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   CHECK_VIOLATION: { status: 422, message: 'The change violates a data rule.' },

@@ -30,7 +30,7 @@ describe('the error catalogue and the OpenAPI document', () => {
   it('gives each outcome the contract names its status', () => {
     const contract: Partial<Record<ErrorCode, number>> = {
       VALIDATION_FAILED: 400, MALFORMED_JSON: 400, MALFORMED_REQUEST: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, REQUEST_TIMEOUT: 408,
-      CONFLICT: 409, PAYLOAD_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415, HEADERS_TOO_LARGE: 431, CHECK_VIOLATION: 422, INTEGRITY_VIOLATION: 422, INSUFFICIENT_INVENTORY: 422, IDEMPOTENCY_KEY_REUSED: 422,
+      CONFLICT: 409, NOT_A_CLUSTER: 409, PAYLOAD_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415, HEADERS_TOO_LARGE: 431, CHECK_VIOLATION: 422, INTEGRITY_VIOLATION: 422, INSUFFICIENT_INVENTORY: 422, IDEMPOTENCY_KEY_REUSED: 422,
     };
     for (const [code, status] of Object.entries(contract)) expect({ code, status: errorCatalogue[code as ErrorCode].status }).toEqual({ code, status });
     for (const [code, entry] of Object.entries(errorCatalogue)) {
