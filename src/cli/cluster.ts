@@ -1,7 +1,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import {
-  clusterStatus, dropOrphanedShards, isolateTenant, lighterWorker, moveShardGroup, rebalancePlan, requireCluster,
+  clusterStatus, isolateTenant, lighterWorker, moveShardGroup, rebalancePlan, requireCluster,
   requireWorker, transferMode, type ClusterStatus, type ShardMove, type TransferMode,
 } from '../db/cluster.js';
 import type { Database } from '../db/database.js';
@@ -89,7 +89,6 @@ export async function rebalance(
     options.onMove?.(index, move);
     await moveShardGroup(db, move, mode);
   }
-  if (moves.length > 0) await dropOrphanedShards(db);
   return { moves, mode, before, after: await clusterStatus(db, { biggest: 0 }) };
 }
 
@@ -114,7 +113,6 @@ export async function isolateAndMove(
     return { tenantId, shardId: before.shard.shardId, alreadyIsolated: before.already, node: before.shard.node, movedFrom: null };
   }
   await moveShardGroup(db, { shardId: before.shard.shardId, from: before.shard.node, to: destination }, mode);
-  await dropOrphanedShards(db);
   return { tenantId, shardId: before.shard.shardId, alreadyIsolated: before.already, node: destination, movedFrom: before.shard.node };
 }
 
