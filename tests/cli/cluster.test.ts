@@ -83,6 +83,22 @@ describe('strata cluster on Citus', () => {
     expect(printed).toContainEqual(expect.stringMatching(new RegExp(`^${big.tenantId} +Placed +${shard.node} +${shard.shardId} +[\\d.]+ [kMG]B +alone$`)));
   });
 
+  it.runIf(onCitus())('on Citus, rebalance evens out shard groups between the workers, then has nothing to move', async () => {
+    const workers = (await status()).nodes.filter((node) => node.role === 'worker');
+    // Two groups from the second worker to the first: an imbalance of at least four.
+    const { rows: groups } = await sql<{ shardid: string }>`
+      select shardid from citus_shards where table_name = 'app_user'::regclass and nodeport = ${workers[1]!.port} order by shardid limit 2`.execute(database.admin);
+    for (const { shardid } of groups) {
+      await sql`select citus_move_shard_placement(${shardid}::bigint, ${workers[1]!.host}, ${workers[1]!.port}::int, ${workers[0]!.host}, ${workers[0]!.port}::int,
+        shard_transfer_mode => 'block_writes')`.execute(database.admin);
+    }
+    const printed = await cli.run('cluster', 'rebalance', '--strategy', 'by_shard_count', '--no-progress');
+    expect(printed[0]).toMatch(/^moved \d+ shard groups? \(shard_transfer_mode block_writes\)$/);
+    const counts = (await status()).nodes.filter((node) => node.role === 'worker').map((node) => node.shardGroups);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    expect(await cli.run('cluster', 'rebalance', '--strategy', 'by_shard_count')).toEqual(['balanced: no shard group to move']);
+  });
+
   it.runIf(onCitus())('on Citus, isolate-tenant refuses an unknown tenant, an unknown node and a malformed one', async () => {
     const { tenantId } = await tenantWithActivities(1);
     expect(await failure(cli.run('cluster', 'isolate-tenant', '2000000'))).toEqual({ code: 'NOT_FOUND', message: 'tenant 2000000 does not exist' });
