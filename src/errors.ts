@@ -12,6 +12,7 @@ export const errorCatalogue = {
   REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
   CONFLICT: { status: 409, message: 'A resource with the same unique value already exists.' },
   LAST_ACTIVE_KEY: { status: 409, message: 'The tenant\'s last active read-write API key cannot be revoked.' },
+  NOT_A_CLUSTER: { status: 409, message: 'The database is not on a Citus cluster.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body or batch is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   CHECK_VIOLATION: { status: 422, message: 'The change violates a data rule.' },

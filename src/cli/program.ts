@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerActivityCommands } from './activity.js';
 import { registerCacheCommands } from './cache.js';
+import { registerClusterCommands } from './cluster.js';
 import type { CliContext } from './context.js';
 import { registerDbshellCommand } from './dbshell.js';
 import { registerDoctorCommand } from './doctor.js';
@@ -26,5 +27,6 @@ export function buildProgram(context: CliContext): Command {
   registerSeedCommand(program, context);
   registerDoctorCommand(program, context);
   registerActivityCommands(program, context);
+  registerClusterCommands(program, context);
   return program;
 }
