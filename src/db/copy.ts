@@ -89,6 +89,17 @@ function quoteIdentifier(name: string): string {
 }
 
 /**
+ * Citus moves an INSERT … SELECT from a coordinator-local table into the shards with COPY, which it
+ * refuses under row-level security ("COPY FROM not supported with row-level security"); from
+ * unnest it sends plain INSERTs. So on a cluster every batch goes through unnest. Asked only for
+ * batches large enough to stage, where one more round trip is noise.
+ */
+async function onCitus(trx: Transaction<DB>): Promise<boolean> {
+  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(trx);
+  return rows[0]!.citus;
+}
+
+/**
  * Hands `write` the batch as a relation aliased `incoming` with the shape's columns, for one
  * INSERT … SELECT: small batches as unnest of one array per column, large ones as a temporary table
  * filled by COPY. PostgreSQL refuses COPY FROM into a table with row-level security, so staging keeps
@@ -99,7 +110,7 @@ export async function withRowSource<Row, T>(
   write: (source: RawBuilder<unknown>) => Promise<T>, options: RowSourceOptions = {},
 ): Promise<T> {
   const names = shape.columns.map((column) => sql.ref(column.name));
-  if (rows.length < (options.copyThreshold ?? COPY_THRESHOLD)) {
+  if (rows.length < (options.copyThreshold ?? COPY_THRESHOLD) || await onCitus(trx)) {
     const arrays = shape.columns.map((column) => sql`${rows.map(column.value)}::${sql.raw(column.type)}[]`);
     return write(sql`unnest(${sql.join(arrays)}) as incoming (${sql.join(names)})`);
   }

@@ -5,7 +5,7 @@ import { COPY_THRESHOLD } from '../../src/db/copy.js';
 import { withTenant } from '../../src/db/tenant.js';
 import type { EventInput } from '../../src/models/event.js';
 import { EventRepository } from '../../src/repositories/event-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, onCitus } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { recordStatements } from './plan-helpers.js';
 
@@ -46,7 +46,8 @@ const asRow = (event: EventInput) => ({
 
 describe('EventRepository.ingest', () => {
   it.each([
-    ['COPY through a staging table', 10_000, /^copy /i],
+    // Citus refuses COPY under row-level security, so there every batch goes through unnest.
+    onCitus() ? ['unnest, on Citus, however large', 10_000, /unnest\(/i] : ['COPY through a staging table', 10_000, /^copy /i],
     ['one INSERT … SELECT FROM unnest', COPY_THRESHOLD - 1, /unnest\(/i],
   ])('stores every event with its fields through %s (%i events)', async (_path, count, marker) => {
     const tenant = await createTenant(database);
