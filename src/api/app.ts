@@ -7,6 +7,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { logSerializers } from '../logging.js';
 import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
@@ -29,7 +30,7 @@ import { dashboard } from './web.js';
 export interface AppOptions {
   database: Database;
   config: Config;
-  logger?: boolean | { level: string };
+  logger?: boolean | { level: string; stream?: { write(line: string): void } };
   resolvePrincipal?: (key: string) => Promise<Principal | null>;
   /** Session, query and response caches (src/caching); without them every read goes to the database. */
   caches?: Caches;
@@ -40,7 +41,7 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: options.logger ? { ...(options.logger === true ? {} : options.logger), serializers: logSerializers } : false,
     bodyLimit: DEFAULT_BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
