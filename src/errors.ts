@@ -1,3 +1,5 @@
+import { constraintDetail } from './constraint-details.js';
+
 /**
  * The one catalogue of errors Strata reports. Every code is stable: clients, the CLI and tests
  * match on it. Database errors are translated here and nowhere else.
@@ -96,15 +98,14 @@ export function translateDatabaseError(error: unknown): unknown {
   if (isDatabaseUnavailable(error)) return new StrataError('DATABASE_UNAVAILABLE', undefined, [], { cause: error });
   if (!isPgError(error)) return error;
   const detail: ErrorDetail = { message: error.detail ?? error.message };
-  if (error.constraint) detail.constraint = error.constraint;
   if (error.column) detail.path = error.column;
   switch (error.code) {
     case '23505':
-      return new StrataError('CONFLICT', undefined, [detail], { cause: error });
+      return new StrataError('CONFLICT', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23514':
-      return new StrataError('CHECK_VIOLATION', undefined, [detail], { cause: error });
+      return new StrataError('CHECK_VIOLATION', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23503':
-      return new StrataError('INTEGRITY_VIOLATION', undefined, [detail], { cause: error });
+      return new StrataError('INTEGRITY_VIOLATION', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23502':
       return new StrataError('VALIDATION_FAILED', `${error.column ?? 'a column'} is required`, [detail], { cause: error });
     case '22P02':
