@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { sql } from 'kysely';
 import {
   jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
@@ -13,6 +12,7 @@ import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 import { authPlugin, publicByDefault } from './auth.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
+import { healthRoutes } from './health.js';
 import { openApiInfo } from './openapi.js';
 import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -68,15 +68,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };
-  app.get('/health', publicRoute, async () => ({ status: 'ok' }));
-  app.get('/ready', publicRoute, async (_request, reply) => {
-    try {
-      await sql`select 1`.execute(options.database.admin);
-      return { status: 'ready' };
-    } catch {
-      return reply.status(503).send({ error: { code: 'DATABASE_UNAVAILABLE', message: 'The database is not reachable.', details: [] } });
-    }
-  });
+  await app.register(healthRoutes, { database: options.database, caches });
   app.get('/openapi.json', publicRoute, async () => app.swagger());
   // Admin: the counters describe every tenant's traffic; Prometheus sends the key as a bearer token.
   app.get('/metrics', { config: { access: 'admin', etag: false }, schema: { hide: true } }, async (request, reply) => {
