@@ -4,8 +4,10 @@ import pino from 'pino';
 import { buildApp } from '../api/app.js';
 import { createCaches, type Caches } from '../caching/index.js';
 import { partitionMaintenanceJob } from '../db/activity-partitions.js';
+import { takeOverShutdownSignals } from '../db/embedded.js';
 import { migrate } from '../db/migrator.js';
 import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
+import { logSerializers } from '../logging.js';
 import { ensureAdminKey } from '../services/api-keys.js';
 import { idempotencyPruningJob } from '../services/idempotency.js';
 import type { CliContext } from './context.js';
@@ -33,13 +35,13 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     if (adminKey.key) {
       context.out(`Admin API key (shown once, stored hashed; set STRATA_ADMIN_KEY to choose your own):\n  ${adminKey.key}`);
     }
-    caches = createCaches({ config: context.config, database: runtime.database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL }) });
+    caches = createCaches({ config: context.config, database: runtime.database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL, serializers: logSerializers }) });
     // Not fatal: until Redis answers, requests are served from the database.
     await caches.ready(2000);
     app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL }, caches });
     const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
     if (context.config.STRATA_SCHEDULER === 'on') {
-      const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL });
+      const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL, serializers: logSerializers });
       scheduler = await startEtlScheduler(runtime.database, context.config, {
         onError: (error) => log.warn({ err: error }, 'scheduled job failed'),
         jobs: [partitionMaintenanceJob(runtime.database), idempotencyPruningJob(runtime.database, context.config.IDEMPOTENCY_KEY_TTL_HOURS)],
@@ -52,16 +54,18 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     const openScheduler = scheduler;
     return {
       address,
+      // Requests first (in flight ones finish), then the jobs, then the pools, the database last:
+      // each still has what it needs while it stops.
       async close() {
-        await openScheduler?.stop();
         await listening.close();
+        await openScheduler?.stop();
         await openCaches.close();
         await runtime.close();
       },
     };
   } catch (error) {
-    await scheduler?.stop();
     await app?.close();
+    await scheduler?.stop();
     await caches?.close();
     await runtime.close();
     throw error;
@@ -73,6 +77,7 @@ export function registerServeCommand(program: Command, context: CliContext): voi
     .description('apply migrations and serve the API on HOST:PORT')
     .action(async () => {
       const server = await startServer(context);
+      takeOverShutdownSignals();
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;

@@ -5,6 +5,7 @@ import { toStrataError } from '../../src/api/errors.js';
 import { OutageLog } from '../../src/api/outage-log.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
+import { serializeError } from '../../src/logging.js';
 import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { migratedDatabase } from '../helpers/database.js';
@@ -112,5 +113,18 @@ describe('what counts as the database being unavailable', () => {
 
   it.each(['57014', '23505', '40001', '42P01'])('but not SQLSTATE %s, which a working database reports', (code) => {
     expect(toStrataError(Object.assign(new Error('server said no'), { code }))).not.toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+  });
+});
+
+describe('a logged error', () => {
+  it('keeps its type, message, code and stack, never the client or pool it carries', () => {
+    const error = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01', severity: 'FATAL', client: { connectionParameters: { password: 'secret' }, connection: { stream: {} } },
+    });
+    const logged = serializeError(error);
+    expect(Object.keys(logged).sort()).toEqual(['code', 'message', 'stack', 'type']);
+    expect(logged).toMatchObject({ type: 'Error', code: '57P01', message: 'terminating connection due to administrator command' });
+    expect(JSON.stringify(logged)).not.toContain('secret');
+    expect(serializeError('plain text')).toEqual({ type: 'string', message: 'plain text', stack: '' });
   });
 });
