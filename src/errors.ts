@@ -92,6 +92,15 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(cause, depth + 1);
 }
 
+/**
+ * A missing value, named as the API spells the field. PostgreSQL's own detail ("Failing row
+ * contains (…)") would hand the caller every other value of the row.
+ */
+function notNullViolation(error: PgError): StrataError {
+  const path = error.column?.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()) ?? '(root)';
+  return new StrataError('VALIDATION_FAILED', `${path} is required`, [{ path, message: 'is required' }], { cause: error });
+}
+
 /** Translates a PostgreSQL error into the catalogue; anything else is returned unchanged. */
 export function translateDatabaseError(error: unknown): unknown {
   if (error instanceof StrataError) return error;
@@ -107,7 +116,7 @@ export function translateDatabaseError(error: unknown): unknown {
     case '23503':
       return new StrataError('INTEGRITY_VIOLATION', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23502':
-      return new StrataError('VALIDATION_FAILED', `${error.column ?? 'a column'} is required`, [detail], { cause: error });
+      return notNullViolation(error);
     case '22P02':
     case '22009':
     case '22015':

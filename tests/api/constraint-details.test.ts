@@ -61,6 +61,16 @@ describe('the constraint table', () => {
   });
 });
 
+describe('a missing value the database refuses (23502)', () => {
+  it('names the field in camelCase and says nothing of the row', () => {
+    const error = translateDatabaseError({
+      code: '23502', column: 'distinct_id', table: 'event', message: 'null value in column "distinct_id" of relation "event" violates not-null constraint',
+      detail: 'Failing row contains (7, 3, null, signup, {"plan": "secret"}).',
+    }) as StrataError;
+    expect(error.toJSON()).toEqual({ error: { code: 'VALIDATION_FAILED', message: 'distinctId is required', details: [{ path: 'distinctId', message: 'is required' }] } });
+  });
+});
+
 describe('409 and 422 answers', () => {
   it('a taken email answers 409 with the field and "already taken in this tenant", no SQL', async () => {
     const email = `${unique('taken')}@example.com`;
