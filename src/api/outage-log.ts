@@ -1,4 +1,7 @@
-import type { FastifyBaseLogger } from 'fastify';
+/** Any logger with pino's warn(fields, message): Fastify's request log, a pino instance. */
+export interface WarningLog {
+  warn(fields: object, message: string): void;
+}
 
 /** How long a client should wait before retrying while the database is unreachable. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
@@ -16,9 +19,10 @@ export class OutageLog {
   constructor(
     private readonly intervalMs = DEFAULT_INTERVAL_MS,
     private readonly now: () => number = Date.now,
+    private readonly message = 'database unavailable: answering 503 DATABASE_UNAVAILABLE',
   ) {}
 
-  report(log: FastifyBaseLogger, error: unknown): void {
+  report(log: WarningLog, error: unknown): void {
     const now = this.now();
     if (now - this.#lastWarning < this.intervalMs) {
       this.#suppressed += 1;
@@ -26,7 +30,7 @@ export class OutageLog {
     }
     const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
     log.warn({ code, reason: typeof message === 'string' ? message : String(error), suppressed: this.#suppressed },
-      'database unavailable: answering 503 DATABASE_UNAVAILABLE');
+      this.message);
     this.#lastWarning = now;
     this.#suppressed = 0;
   }

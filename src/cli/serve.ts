@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../api/app.js';
+import { OutageLog, type WarningLog } from '../api/outage-log.js';
 import { createCaches, type Caches } from '../caching/index.js';
 import { partitionMaintenanceJob } from '../db/activity-partitions.js';
 import { takeOverShutdownSignals } from '../db/embedded.js';
 import { migrate } from '../db/migrator.js';
+import { isDatabaseUnavailable } from '../errors.js';
 import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
 import { logSerializers } from '../logging.js';
 import { ensureAdminKey } from '../services/api-keys.js';
@@ -43,7 +45,7 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     if (context.config.STRATA_SCHEDULER === 'on') {
       const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL, serializers: logSerializers });
       scheduler = await startEtlScheduler(runtime.database, context.config, {
-        onError: (error) => log.warn({ err: error }, 'scheduled job failed'),
+        onError: jobErrorReporter(log),
         jobs: [partitionMaintenanceJob(runtime.database), idempotencyPruningJob(runtime.database, context.config.IDEMPOTENCY_KEY_TTL_HOURS)],
       });
     }
@@ -70,6 +72,17 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
     await runtime.close();
     throw error;
   }
+}
+
+/**
+ * pg-boss reports a lost database on every poll of every worker: while it is down that is one
+ * warning per 30 s with the count it stood for, and only a job's own failure is logged each time.
+ */
+export function jobErrorReporter(log: WarningLog, outages = new OutageLog(undefined, undefined, 'database unavailable: scheduled jobs wait for it')) {
+  return (error: unknown) => {
+    if (isDatabaseUnavailable(error)) outages.report(log, error);
+    else log.warn({ err: error }, 'scheduled job failed');
+  };
 }
 
 export function registerServeCommand(program: Command, context: CliContext): void {

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { jobErrorReporter } from '../../src/cli/serve.js';
 
 const directories: string[] = [];
 const children: ChildProcess[] = [];
@@ -77,5 +79,17 @@ describe('strata serve on Ctrl-C', () => {
       // The embedded server was stopped, not left running: its pid file is gone.
       expect(await stat(join(dataDir, 'pg', 'postmaster.pid')).then(() => 'running', () => 'stopped')).toBe('stopped');
     }
+  });
+});
+
+describe('the scheduled jobs\' log while the database is down', () => {
+  it('is one warning for many lost polls, while a job\'s own failure is logged each time', async () => {
+    const refused = await new pg.Pool({ connectionString: 'postgres://strata@127.0.0.1:1/strata' }).query('select 1').catch((error: unknown) => error);
+    const warned: { fields: object; message: string }[] = [];
+    const report = jobErrorReporter({ warn: (fields, message) => void warned.push({ fields, message }) });
+    for (let poll = 0; poll < 50; poll += 1) report(refused);
+    report(Object.assign(new Error('relation "widget" does not exist'), { code: '42P01' }));
+    expect(warned.map((entry) => entry.message)).toEqual(['database unavailable: scheduled jobs wait for it', 'scheduled job failed']);
+    expect(warned[0]!.fields).toMatchObject({ code: 'ECONNREFUSED', suppressed: 0 });
   });
 });
