@@ -4,7 +4,8 @@ import type { ErrorDetail } from './errors.js';
  * What each named constraint of the schema means to an API caller: the field it guards, as the API
  * spells it, and a message in the API's terms. A violation is reported with this and never with
  * PostgreSQL's own text, which names tables, constraints and the values of other rows. A test reads
- * every unique, check and foreign-key constraint from pg_constraint and fails on one missing here.
+ * every unique, check and foreign-key constraint from pg_constraint, and the names the schema's
+ * functions raise (RAISE … USING CONSTRAINT), and fails on one missing here.
  * Constraints no API input can reach (the pipeline's own tables) still get an entry, under '(root)'.
  */
 export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
@@ -89,6 +90,9 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   idempotency_key_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   etl_quarantine_etl_run_id_fkey: { path: '(root)', message: 'the pipeline run does not exist' },
   etl_quarantine_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
+  // Raised by the statement-level triggers of migration 0017, in place of two foreign keys.
+  active_user_day_user_exists: { path: 'userId', message: 'no such user in this tenant' },
+  active_user_day_run_exists: { path: '(root)', message: 'the pipeline run does not exist' },
 };
 
 const fallbacks: Record<string, string> = {

@@ -27,6 +27,11 @@ async function schemaConstraints(): Promise<string[]> {
       from pg_index i join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
      where i.indisunique and not i.indisprimary and n.nspname = 'public'
        and not exists (select 1 from pg_constraint con where con.conindid = i.indexrelid)
+    union
+    -- A trigger that checks a key itself names the constraint it stands for (RAISE … USING CONSTRAINT).
+    select (regexp_matches(p.prosrc, 'CONSTRAINT *= *''([a-z0-9_]+)''', 'gi'))[1]
+      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname = 'public'
      order by 1`.execute(api.database.admin);
   return rows.map((row) => row.name);
 }
@@ -35,8 +40,9 @@ async function schemaConstraints(): Promise<string[]> {
 const leaks = /constraint|violates|duplicate key|relation|Key \(|app_user|tenant_id|_key\b|_fkey\b/i;
 
 describe('the constraint table', () => {
-  it('maps every unique, check, exclusion and foreign-key constraint of the schema, and no constraint the schema lacks', async () => {
+  it('maps every unique, check, exclusion and foreign-key constraint of the schema and every one its triggers raise, and none the schema lacks', async () => {
     const names = await schemaConstraints();
+    expect(names).toContain('active_user_day_user_exists');
     expect(names.length).toBeGreaterThan(70);
     expect(names.filter((name) => !(name in constraintDetails))).toEqual([]);
     expect(Object.keys(constraintDetails).filter((name) => !names.includes(name))).toEqual([]);
