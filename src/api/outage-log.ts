@@ -16,21 +16,25 @@ export class OutageLog {
   #lastWarning = -Infinity;
   #suppressed = 0;
 
-  constructor(
-    private readonly intervalMs = DEFAULT_INTERVAL_MS,
-    private readonly now: () => number = Date.now,
-    private readonly message = 'database unavailable: answering 503 DATABASE_UNAVAILABLE',
-  ) {}
+  readonly #intervalMs: number;
+  readonly #now: () => number;
+  readonly #message: string;
+
+  constructor(options: { intervalMs?: number; now?: () => number; message?: string } = {}) {
+    this.#intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
+    this.#now = options.now ?? Date.now;
+    this.#message = options.message ?? 'database unavailable: answering 503 DATABASE_UNAVAILABLE';
+  }
 
   report(log: WarningLog, error: unknown): void {
-    const now = this.now();
-    if (now - this.#lastWarning < this.intervalMs) {
+    const now = this.#now();
+    if (now - this.#lastWarning < this.#intervalMs) {
       this.#suppressed += 1;
       return;
     }
     const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
     log.warn({ code, reason: typeof message === 'string' ? message : String(error), suppressed: this.#suppressed },
-      this.message);
+      this.#message);
     this.#lastWarning = now;
     this.#suppressed = 0;
   }

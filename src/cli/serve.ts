@@ -78,7 +78,7 @@ export async function startServer(context: CliContext): Promise<RunningServer> {
  * pg-boss reports a lost database on every poll of every worker: while it is down that is one
  * warning per 30 s with the count it stood for, and only a job's own failure is logged each time.
  */
-export function jobErrorReporter(log: WarningLog, outages = new OutageLog(undefined, undefined, 'database unavailable: scheduled jobs wait for it')) {
+export function jobErrorReporter(log: WarningLog, outages = new OutageLog({ message: 'database unavailable: scheduled jobs wait for it' })) {
   return (error: unknown) => {
     if (isDatabaseUnavailable(error)) outages.report(log, error);
     else log.warn({ err: error }, 'scheduled job failed');

@@ -66,7 +66,7 @@ describe('a database outage', () => {
 
   it('says how many requests a warning stood for, once per interval', () => {
     let now = 0;
-    const outages = new OutageLog(30_000, () => now);
+    const outages = new OutageLog({ intervalMs: 30_000, now: () => now });
     const warned: unknown[] = [];
     const log = { warn: (fields: unknown) => void warned.push(fields) } as never;
     for (let request = 0; request < 100; request += 1, now += 500) outages.report(log, Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
