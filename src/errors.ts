@@ -1,3 +1,5 @@
+import { constraintDetail } from './constraint-details.js';
+
 /**
  * The one catalogue of errors Strata reports. Every code is stable: clients, the CLI and tests
  * match on it. Database errors are translated here and nowhere else.
@@ -95,21 +97,52 @@ function isPgError(error: unknown): error is PgError {
     && /^[0-9A-Z]{5}$/.test((error as PgError).code ?? '');
 }
 
+// What node and pg report when no server answers: the socket refused, reset or timed out, and pg's
+// own words for a connection that ended or a pool that could not connect in time.
+const unreachableSocketCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const lostConnectionMessages = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed and is not queryable)/;
+
+/**
+ * True for an error that says the database cannot be reached right now, not that the request was
+ * wrong: a refused or lost connection, SQLSTATE class 08 (connection exception), class 57 (the
+ * server is shutting down, restarting or ended the session: 57P01-57P05, but not 57014, a
+ * cancelled statement) and 53300 (no connection slot left). Follows `cause`, and AggregateError's
+ * `errors` (a host name with two addresses).
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 4) return false;
+  const { code, message, cause, errors } = error as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === 'string' && (unreachableSocketCodes.has(code) || /^(08[0-9A-Z]{3}|57P0[1-5]|57000)$/.test(code) || code === '53300')) return true;
+  if (typeof message === 'string' && lostConnectionMessages.test(message)) return true;
+  if (Array.isArray(errors) && errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable(cause, depth + 1);
+}
+
+/**
+ * A missing value, named as the API spells the field. PostgreSQL's own detail ("Failing row
+ * contains (…)") would hand the caller every other value of the row.
+ */
+function notNullViolation(error: PgError): StrataError {
+  const path = error.column?.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()) ?? '(root)';
+  return new StrataError('VALIDATION_FAILED', `${path} is required`, [{ path, message: 'is required' }], { cause: error });
+}
+
 /** Translates a PostgreSQL error into the catalogue; anything else is returned unchanged. */
 export function translateDatabaseError(error: unknown): unknown {
-  if (error instanceof StrataError || !isPgError(error)) return error;
+  if (error instanceof StrataError) return error;
+  if (isDatabaseUnavailable(error)) return new StrataError('DATABASE_UNAVAILABLE', undefined, [], { cause: error });
+  if (!isPgError(error)) return error;
   const detail: ErrorDetail = { message: error.detail ?? error.message };
-  if (error.constraint) detail.constraint = error.constraint;
   if (error.column) detail.path = error.column;
   switch (error.code) {
     case '23505':
-      return new StrataError('CONFLICT', undefined, [detail], { cause: error });
+      return new StrataError('CONFLICT', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23514':
-      return new StrataError('CHECK_VIOLATION', undefined, [detail], { cause: error });
+      return new StrataError('CHECK_VIOLATION', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23503':
-      return new StrataError('INTEGRITY_VIOLATION', undefined, [detail], { cause: error });
+      return new StrataError('INTEGRITY_VIOLATION', undefined, [constraintDetail(error.code, error.constraint)], { cause: error });
     case '23502':
-      return new StrataError('VALIDATION_FAILED', `${error.column ?? 'a column'} is required`, [detail], { cause: error });
+      return notNullViolation(error);
     case '22P02':
     case '22009':
     case '22015':

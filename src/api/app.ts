@@ -1,12 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { sql } from 'kysely';
 import {
   jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { logSerializers } from '../logging.js';
 import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
@@ -15,6 +15,7 @@ import { authPlugin, publicByDefault } from './auth.js';
 import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { healthRoutes } from './health.js';
 import { openApiInfo } from './openapi.js';
 import { docsHeaders, securityHeaders } from './security-headers.js';
 import { registerRateLimit } from './rate-limit.js';
@@ -34,7 +35,7 @@ import { dashboard } from './web.js';
 export interface AppOptions {
   database: Database;
   config: Config;
-  logger?: boolean | { level: string };
+  logger?: boolean | { level: string; stream?: { write(line: string): void } };
   resolvePrincipal?: (key: string) => Promise<Principal | null>;
   /** Session, query and response caches (src/caching); without them every read goes to the database. */
   caches?: Caches;
@@ -45,7 +46,7 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Builds the HTTP API without listening; tests drive it with app.inject(). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: options.logger ? { ...(options.logger === true ? {} : options.logger), serializers: logSerializers } : false,
     bodyLimit: DEFAULT_BODY_LIMIT,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -78,15 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };
-  app.get('/health', publicRoute, async () => ({ status: 'ok' }));
-  app.get('/ready', publicRoute, async (_request, reply) => {
-    try {
-      await sql`select 1`.execute(options.database.admin);
-      return { status: 'ready' };
-    } catch {
-      return reply.status(503).send({ error: { code: 'DATABASE_UNAVAILABLE', message: 'The database is not reachable.', details: [] } });
-    }
-  });
+  await app.register(healthRoutes, { database: options.database, caches });
   app.get('/openapi.json', publicRoute, async () => app.swagger());
   // Admin: the counters describe every tenant's traffic; Prometheus sends the key as a bearer token.
   app.get('/metrics', { config: { access: 'admin', etag: false }, schema: { hide: true } }, async (request, reply) => {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StrataError, translateDatabaseError, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { DATABASE_RETRY_AFTER_SECONDS, OutageLog } from './outage-log.js';
 
 const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
@@ -61,10 +62,14 @@ export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequ
   void reply.status(strataError.status).send(strataError.toJSON());
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, outages = new OutageLog()): void {
   app.setErrorHandler((error, request, reply) => {
     const strataError = toStrataError(error);
     if (strataError.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
+    if (strataError.code === 'DATABASE_UNAVAILABLE') {
+      outages.report(request.log, strataError.cause);
+      void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    }
     void reply.status(strataError.status).send(strataError.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -23,7 +23,16 @@ export const openApiInfo = {
             properties: {
               code: { type: 'string' as const, enum: Object.keys(errorCatalogue) },
               message: { type: 'string' as const },
-              details: { type: 'array' as const, items: { type: 'object' as const } },
+              // Each names the field it concerns as the API spells it ("email", "profile.avatarUrl",
+              // "(root)"), never a database column or constraint.
+              details: {
+                type: 'array' as const,
+                items: {
+                  type: 'object' as const,
+                  required: ['message'],
+                  properties: { path: { type: 'string' as const }, message: { type: 'string' as const } },
+                },
+              },
               detailsTotal: { type: 'integer' as const, description: 'How many details there were, when more than the 20 shown.' },
             },
           },

@@ -137,7 +137,7 @@ export async function cutoffFor(db: Kysely<DB>, olderThan: string): Promise<Date
       select now() - ${olderThan}::interval as cutoff, ${olderThan}::interval > interval '0' as positive`.execute(db);
     if (row!.positive) return row!.cutoff;
   } catch (error) {
-    if (!(translateDatabaseError(error) instanceof StrataError)) throw error;
+    if ((translateDatabaseError(error) as StrataError).code !== 'VALIDATION_FAILED') throw error;
   }
   throw new StrataError('VALIDATION_FAILED', `--older-than must be a positive interval such as "90 days" or "12 months", got "${olderThan}"`,
     [{ path: 'older-than', message: 'not a positive interval' }]);

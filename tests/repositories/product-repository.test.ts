@@ -44,7 +44,7 @@ describe('ProductRepository.create', () => {
     const tenant = await createTenant(database);
     await asTenant(tenant.id, (products) => products.create({ name: 'Product 1', slug: 'product' }));
     await expect(asTenant(tenant.id, (products) => products.create({ name: 'Product 2', slug: 'product' })))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ constraint: 'product_tenant_slug_key' }] });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: 'product_tenant_slug_key' } });
     expect((await productRows(tenant.id)).map((row) => row.name)).toEqual(['Product 1']);
   });
 
@@ -78,7 +78,7 @@ describe('ProductRepository.create', () => {
     const tenant = await createTenant(database);
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into product (tenant_id, name, slug, price) values (${tenant.id}, 'Raw', 'raw', -1)`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ constraint: 'product_price_non_negative' }] });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'price' }], cause: { constraint: 'product_price_non_negative' } });
     expect(await productRows(tenant.id)).toEqual([]);
   });
 });

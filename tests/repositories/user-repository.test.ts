@@ -395,6 +395,6 @@ describe('app_user constraints in the database', () => {
     await createUser(database, tenant.id, 'raw@x.io');
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into app_user (tenant_id, email, username) values (${tenant.id}, 'RAW@X.IO', 'raw')`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ constraint: 'app_user_tenant_email_key' }] });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'email' }], cause: { constraint: 'app_user_tenant_email_key' } });
   });
 });

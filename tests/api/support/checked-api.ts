@@ -37,6 +37,9 @@ export function catalogueViolation(exchange: Exchange): string | undefined {
   const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } }).error;
   if (typeof error?.code !== 'string' || !(error.code in errorCatalogue)) return `${where}: ${exchange.body.slice(0, 200)}`;
   if (typeof error.message !== 'string' || !Array.isArray(error.details)) return `${where}: the error lacks a message or details`;
+  const malformed = (error.details as { path?: unknown; message?: unknown }[])
+    .find((detail) => typeof detail?.message !== 'string' || (detail.path !== undefined && typeof detail.path !== 'string'));
+  if (malformed) return `${where}: a detail is not {path, message}: ${JSON.stringify(malformed)}`;
   const expected = errorCatalogue[error.code as ErrorCode].status;
   return expected === exchange.status ? undefined : `${where}: ${error.code} belongs to ${expected}`;
 }
