@@ -17,6 +17,7 @@ import * as m0015 from './0015_mark_search_operators_leakproof.js';
 import * as m0016 from './0016_add_id_to_activity_indexes.js';
 import * as m0017 from './0017_check_active_user_day_keys_per_statement.js';
 import * as m0018 from './0018_distribute_on_citus.js';
+import * as m0019 from './0019_stamp_ingest_origin.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '0016_add_id_to_activity_indexes': m0016,
   '0017_check_active_user_day_keys_per_statement': m0017,
   '0018_distribute_on_citus': m0018,
+  '0019_stamp_ingest_origin': m0019,
 };
