@@ -96,7 +96,9 @@ export async function insertRun(db: Kysely<DB>, run: RunRecord): Promise<number>
 }
 
 export async function finishRun(db: Kysely<DB>, runId: number, rowsWritten: number): Promise<void> {
-  await db.updateTable('etl_run').set({ rows_written: rowsWritten, finished_at: sql`clock_timestamp()` })
+  // Read first: Citus refuses a volatile function in an UPDATE of a distributed (or reference) table.
+  const { rows: [clock] } = await sql<{ at: Date }>`select clock_timestamp() as at`.execute(db);
+  await db.updateTable('etl_run').set({ rows_written: rowsWritten, finished_at: clock!.at })
     .where('id', '=', runId).execute();
 }
 
@@ -118,10 +120,11 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   const shrinking = metrics.filter((metric) => metric.value <= 0);
   for (const batch of batches(growing)) {
     const result = await sql`
-      insert into metric (tenant_id, name, dimension, day, value, etl_run_id)
-      select tenant_id, name, dimension, day, value, ${runId} from ${changes(batch)}
+      insert into metric (tenant_id, name, dimension, day, value, etl_run_id, updated_at)
+      select tenant_id, name, dimension, day, value, ${runId}, now() from ${changes(batch)}
       on conflict (tenant_id, name, dimension, day) do update
-        set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = now()`.execute(db);
+        -- excluded.updated_at, not now(): Citus takes only immutable functions in DO UPDATE SET.
+        set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = excluded.updated_at`.execute(db);
     written += affected(result);
   }
   for (const batch of batches(shrinking)) {

@@ -255,7 +255,13 @@ async function lockedRun(database: Database, pipeline: string, mode: Mode, wait:
       // Before the transaction begins: on a cluster each node's snapshot is taken when the run first
       // reaches that node, and it must come after that node's horizon to see every row below it.
       const horizon = mode === 'incremental' ? await commitHorizon(connection) : new Map<number, string>();
-      return await connection.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx, attempt, horizon));
+      return await connection.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
+        // On a Citus cluster a transaction that read shards over parallel connections may not write
+        // the etl_run reference table after ("there was a parallel operation on a distributed
+        // table"): one connection per node, then. A single server keeps it as an unused setting.
+        await sql`select set_config('citus.multi_shard_modify_mode', 'sequential', true)`.execute(trx);
+        return work(trx, attempt, horizon);
+      });
     } catch (error) {
       // A lost connection cannot record anything: the run then shows only as the absence of a success.
       await recordFailure(connection, { pipeline, mode, startedAt, ...attempt }, error).catch(() => undefined);
