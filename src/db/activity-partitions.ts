@@ -4,7 +4,7 @@ import type { Job } from './jobs.js';
 import type { DB } from './schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 // The extractors module, not the pipeline: migrating must not load the whole pipeline for a name.
-import { lastWatermark, PIPELINE } from '../etl/user-analytics/extractors.js';
+import { lastWatermark, PIPELINE, uncountedBy } from '../etl/user-analytics/extractors.js';
 
 /** Months made ahead of the current one (UTC), as `ensure_user_activity_partitions()` does at start. */
 export const MONTHS_AHEAD = 3;
@@ -143,14 +143,14 @@ export async function cutoffFor(db: Kysely<DB>, olderThan: string): Promise<Date
     [{ path: 'older-than', message: 'not a positive interval' }]);
 }
 
-/** Rows of each partition that the analytics pipeline has not counted yet: written at or after its watermark. */
+/** Rows of each partition that the analytics pipeline has not counted yet: at or after its watermark on their node. */
 async function uncountedRows(db: Kysely<DB>, partitions: readonly ActivityPartition[]): Promise<Array<{ name: string; rows: number }>> {
-  const { xid } = await lastWatermark(db, PIPELINE);
+  const { xids } = await lastWatermark(db, PIPELINE);
   const found: Array<{ name: string; rows: number }> = [];
   for (const partition of partitions) {
-    // Served by each partition's (ingest_xid, id) index: old months usually have nothing past the mark.
+    // Served by each partition's (ingest_node, ingest_xid, id) index: old months usually have nothing past the mark.
     const { rows: [row] } = await sql<{ rows: number }>`
-      select count(*)::int as rows from ${sql.table(partition.name)} where ingest_xid >= ${xid}::xid8`.execute(db);
+      select count(*)::int as rows from ${sql.table(partition.name)} where ${uncountedBy(xids)}`.execute(db);
     if (row!.rows > 0) found.push({ name: partition.name, rows: row!.rows });
   }
   return found;

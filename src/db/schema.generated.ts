@@ -120,14 +120,21 @@ export interface EtlRun {
   rows_written: Generated<number>;
   started_at: Generated<Timestamp>;
   status: Generated<string>;
-  xid_from: Generated<string>;
-  xid_to: Generated<string>;
+}
+
+export interface EtlRunWindow {
+  etl_run_id: number;
+  node: number;
+  pipeline: string;
+  xid_from: string;
+  xid_to: string;
 }
 
 export interface Event {
   client_id: string;
   distinct_id: string;
   id: Generated<number>;
+  ingest_node: Generated<number>;
   ingest_xid: Generated<string>;
   name: string;
   occurred_at: Generated<Timestamp>;
@@ -254,6 +261,7 @@ export interface UserActivity {
   activity_type: string;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
+  ingest_node: Generated<number>;
   ingest_xid: Generated<string>;
   metadata: Generated<Json>;
   tenant_id: number;
@@ -277,6 +285,7 @@ export interface DB {
   change_history: ChangeHistory;
   etl_quarantine: EtlQuarantine;
   etl_run: EtlRun;
+  etl_run_window: EtlRunWindow;
   event: Event;
   idempotency_key: IdempotencyKey;
   inventory: Inventory;

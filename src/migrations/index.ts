@@ -19,6 +19,7 @@ import * as m0017 from './0017_check_active_user_day_keys_per_statement.js';
 import * as m0018 from './0018_distribute_on_citus.js';
 import * as m0019 from './0019_add_cache_versions.js';
 import * as m0020 from './0020_add_api_key_scopes.js';
+import * as m0021 from './0021_stamp_ingest_origin.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '0018_distribute_on_citus': m0018,
   '0019_add_cache_versions': m0019,
   '0020_add_api_key_scopes': m0020,
+  '0021_stamp_ingest_origin': m0021,
 };

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
-import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark, uncountedBy, type Watermark } from '../../src/etl/user-analytics/extractors.js';
 import { backfill, PIPELINE, pipelineStatus } from '../../src/etl/user-analytics/pipeline.js';
 import { createReport, generateWeeklyReports } from '../../src/etl/user-analytics/reports.js';
 import { addDays, weekStart } from '../../src/models/analytics.js';
@@ -14,6 +14,10 @@ import {
 
 let database: TestDatabase;
 let tenant: SeededTenant;
+
+/** A backfill's windows: on each node the watermark has reached, every transaction below it. */
+const belowWatermark = (watermark: Watermark) =>
+  [...watermark.xids].sort(([a], [b]) => a - b).map(([node, xid]) => ({ node, xidFrom: '0', xidTo: xid }));
 
 beforeAll(async () => {
   database = await migratedDatabase();
@@ -122,8 +126,8 @@ describe('backfill', () => {
     expect(progress).toEqual([[0, 14], [5, 14], [10, 14], [14, 14]]);
     await expectExact([t]);
     expect(await lastWatermark(database.admin, PIPELINE)).toEqual(watermark);
-    const runs = await database.admin.selectFrom('etl_run').select(['mode', 'status', 'xid_from', 'xid_to']).where('id', 'in', result.runIds).execute();
-    expect(runs).toEqual(result.runIds.map(() => ({ mode: 'backfill', status: 'succeeded', xid_from: '0', xid_to: watermark.xid })));
+    const runs = await database.admin.selectFrom('etl_run').select(['mode', 'status', 'checksums']).where('id', 'in', result.runIds).execute();
+    expect(runs).toEqual(result.runIds.map(() => ({ mode: 'backfill', status: 'succeeded', checksums: expect.objectContaining({ windows: belowWatermark(watermark) }) })));
     const lineage = await lineageViolations(database);
     expect({ metrics: lineage.metrics, userDays: lineage.userDays }).toEqual({ metrics: [], userDays: [] });
   });
@@ -145,9 +149,9 @@ describe('backfill', () => {
     // Source rows of the batch's days below the watermark: what the failed batch read before it threw.
     const { rows: [window] } = await sql<{ rows: number }>`
       select (select count(*) from user_activity where (created_at at time zone 'UTC')::date between '2025-06-01' and '2025-06-07'
-                and ingest_xid < ${state.watermark.xid}::xid8)
+                and not ${uncountedBy(state.watermark.xids)})
            + (select count(*) from event where (occurred_at at time zone 'UTC')::date between '2025-06-01' and '2025-06-07'
-                and ingest_xid < ${state.watermark.xid}::xid8) as rows`.execute(database.admin);
+                and not ${uncountedBy(state.watermark.xids)}) as rows`.execute(database.admin);
     expect(window!.rows).toBeGreaterThan(0);
     // One batch (7 days): the hook throws after clearDays, the reloads and recountNewUsers have run.
     await expect(backfill(database, { ...path, from: '2025-06-01', to: '2025-06-07', hooks: { duringLoad: () => { throw new Error('disk full'); } } }))
@@ -163,7 +167,7 @@ describe('backfill', () => {
     const added = after.runs.filter((run) => run.id > state.lastRunId);
     expect(added).toEqual([expect.objectContaining({
       pipeline: PIPELINE, mode: 'backfill', status: 'failed', error: 'disk full',
-      xid_from: '0', xid_to: state.watermark.xid, rows_read: window!.rows, rows_written: 0,
+      checksums: expect.objectContaining({ windows: belowWatermark(state.watermark) }), rows_read: window!.rows, rows_written: 0,
     })]);
     expect(added[0]!.finished_at).not.toBeNull();
   });
@@ -203,12 +207,12 @@ describe('pipelineStatus', () => {
     expect(after).toMatchObject({ pending: { user_activity: 0, event: 0 }, failuresSinceLastSuccess: 0 });
     expect(after.lagSeconds).toBeGreaterThanOrEqual(0);
     expect(after.lastSucceededAt).toBeInstanceOf(Date);
-    expect(after.watermark).toBe((await lastWatermark(database.admin, PIPELINE)).xid);
+    expect(after.watermark).toEqual(Object.fromEntries((await lastWatermark(database.admin, PIPELINE)).xids));
   });
 
   it('answers before any run has succeeded', async () => {
     const status = await pipelineStatus(database, { pipeline: 'never-ran' });
-    expect(status).toMatchObject({ watermark: '0', lastSucceededAt: null, lagSeconds: null, runs: [] });
+    expect(status).toMatchObject({ watermark: {}, lastSucceededAt: null, lagSeconds: null, runs: [] });
   });
 });
 

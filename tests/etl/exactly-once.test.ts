@@ -2,14 +2,14 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { withTenant } from '../../src/db/tenant.js';
-import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark, type NodeWindow } from '../../src/etl/user-analytics/extractors.js';
 import {
   PIPELINE, pipelineBusy, runPipeline, type PipelineHooks, type RunResult,
 } from '../../src/etl/user-analytics/pipeline.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   catchUp, expectedActiveUserDays, expectedMetrics, horizonPassed, insertActivities, insertEvents, lineageViolations,
-  loadedActiveUserDays, loadedMetrics, paths, seedTenant, succeeded, type SeededTenant,
+  loadedActiveUserDays, loadedMetrics, paths, seedTenant, succeeded, watermarkStarts, windowEnds, windowStarts, type SeededTenant,
 } from './support.js';
 
 let database: TestDatabase;
@@ -70,11 +70,13 @@ describe.each(paths)('on the %s path', (_name, path) => {
 
       expect(await derivedState()).toEqual(before);
       const failed = await database.admin.selectFrom('etl_run').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
-      expect(failed).toMatchObject({ status: 'failed', error: `crash ${stage}`, xid_from: before.watermark.xid, rows_written: 0 });
+      expect(failed).toMatchObject({ status: 'failed', error: `crash ${stage}`, rows_written: 0 });
+      const attempted = (failed.checksums as unknown as { windows: NodeWindow[] }).windows;
+      expect(windowStarts(attempted)).toEqual(watermarkStarts(attempted, before.watermark));
       expect(failed.rows_read).toBe(5);
 
       const next = succeeded(await catchUp(database, path));
-      expect(next.xidFrom).toBe(before.watermark.xid);
+      expect(windowStarts(next.windows)).toEqual(watermarkStarts(next.windows, before.watermark));
       expect(next.rowsRead).toBe(5);
       await expectExact([tenant.tenantId]);
     });
@@ -131,7 +133,7 @@ describe.each(paths)('on the %s path', (_name, path) => {
       const [a, b] = (await Promise.all([first, second])).map(succeeded);
       expect(a!.rowsRead).toBe(3);
       expect(b!.rowsRead).toBe(2);
-      expect(b!.xidFrom).toBe(a!.xidTo);
+      expect(windowStarts(b!.windows)).toEqual(windowEnds(a!.windows));
       expect(await pipelineBusy(database.admin)).toBe(false);
       await expectExact([tenant.tenantId]);
     });
@@ -154,9 +156,13 @@ describe('concurrent runs', () => {
     const tenant = await seedTenant(database, 1);
     await someActivity(tenant, 1, '2025-03-09');
     const run = succeeded(await catchUp(database));
-    const duplicate = database.admin.insertInto('etl_run')
-      .values({ pipeline: PIPELINE, status: 'succeeded', mode: 'incremental', xid_from: run.xidFrom, xid_to: run.xidTo }).execute();
-    await expect(duplicate).rejects.toMatchObject({ code: '23505', constraint: 'etl_run_incremental_chain_key' });
+    const again = await database.admin.insertInto('etl_run')
+      .values({ pipeline: PIPELINE, status: 'succeeded', mode: 'incremental' }).returning('id').executeTakeFirstOrThrow();
+    const window = run.windows.find((candidate) => candidate.xidTo !== candidate.xidFrom)!;
+    const duplicate = database.admin.insertInto('etl_run_window').values({
+      etl_run_id: again.id, pipeline: PIPELINE, node: window.node, xid_from: window.xidFrom, xid_to: window.xidTo,
+    }).execute();
+    await expect(duplicate).rejects.toMatchObject({ code: '23505', constraint: 'etl_run_window_chain_key' });
   });
 });
 

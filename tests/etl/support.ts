@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.js';
 import { runPipeline, type RunOptions, type RunResult } from '../../src/etl/user-analytics/pipeline.js';
-import { waitForCommitHorizon } from '../../src/etl/user-analytics/extractors.js';
+import { waitForCommitHorizon, type NodeWindow, type Watermark } from '../../src/etl/user-analytics/extractors.js';
 import { createTenant } from '../helpers/fixtures.js';
 
 export interface SeededTenant {
@@ -149,6 +149,21 @@ export async function expectedRetention(database: Database, tenantId: number, st
   return rows;
 }
 
+// A run's bound on the row's node: the watermark there once the run had committed (a backfill reads
+// below the watermark it found, which no later run can have moved before it committed).
+const belowRunBound = sql`s.ingest_xid < coalesce((select max(w.xid_to) from etl_run_window w
+  where w.pipeline = r.pipeline and w.node = s.ingest_node and w.etl_run_id <= r.id), '0'::xid8)`;
+// The rows a run read: its own window on the row's node, or everything below the bound for a backfill.
+const inRunWindow = sql`(case when r.mode = 'backfill' then ${belowRunBound} else exists (select 1 from etl_run_window w
+  where w.etl_run_id = r.id and w.node = s.ingest_node and s.ingest_xid >= w.xid_from and s.ingest_xid < w.xid_to) end)`;
+
+/** Each node's start and end of a run's windows (node → xid). */
+export const windowStarts = (windows: readonly NodeWindow[]) => Object.fromEntries(windows.map((window) => [window.node, window.xidFrom]));
+export const windowEnds = (windows: readonly NodeWindow[]) => Object.fromEntries(windows.map((window) => [window.node, window.xidTo]));
+/** The windows of a run that started at the watermark: each node where it stood, or 0. */
+export const watermarkStarts = (windows: readonly NodeWindow[], watermark: Watermark) =>
+  Object.fromEntries(windows.map((window) => [window.node, watermark.xids.get(window.node) ?? '0']));
+
 /**
  * Every derived row against the run it names: the run succeeded, its window holds rows the derived
  * row counted, and the value equals the raw rows below the run's upper bound. Returns the rows that
@@ -157,26 +172,26 @@ export async function expectedRetention(database: Database, tenantId: number, st
 export async function lineageViolations(database: Database) {
   const { rows: metrics } = await sql<{ tenant_id: number; name: string; dimension: string; day: string; problem: string }>`
     with checked as (
-      select m.*, r.status, r.xid_from, r.xid_to,
+      select m.*, r.status,
         case m.name
           when 'activities' then (select count(*) from user_activity s where s.tenant_id = m.tenant_id and s.activity_type = m.dimension
-            and (s.created_at at time zone 'UTC')::date = m.day and s.ingest_xid < r.xid_to and ${notQuarantined('user_activity')})
+            and (s.created_at at time zone 'UTC')::date = m.day and ${belowRunBound} and ${notQuarantined('user_activity')})
           when 'events' then (select count(*) from event s where s.tenant_id = m.tenant_id and s.name = m.dimension
-            and (s.occurred_at at time zone 'UTC')::date = m.day and s.ingest_xid < r.xid_to and ${notQuarantined('event')})
+            and (s.occurred_at at time zone 'UTC')::date = m.day and ${belowRunBound} and ${notQuarantined('event')})
           else (select count(*) from (
             select u.user_id from (
               select s.user_id, (s.created_at at time zone 'UTC')::date as day from user_activity s
-                where s.tenant_id = m.tenant_id and s.ingest_xid < r.xid_to and ${notQuarantined('user_activity')}
+                where s.tenant_id = m.tenant_id and ${belowRunBound} and ${notQuarantined('user_activity')}
               union all
               select s.user_id, (s.occurred_at at time zone 'UTC')::date from event s
-                where s.tenant_id = m.tenant_id and s.user_id is not null and s.ingest_xid < r.xid_to and ${notQuarantined('event')}
+                where s.tenant_id = m.tenant_id and s.user_id is not null and ${belowRunBound} and ${notQuarantined('event')}
             ) as u group by u.user_id having min(u.day) = m.day) as first_seen)
         end as counted,
         case m.name
           when 'activities' then exists (select 1 from user_activity s where s.tenant_id = m.tenant_id and s.activity_type = m.dimension
-            and (s.created_at at time zone 'UTC')::date = m.day and s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to)
+            and (s.created_at at time zone 'UTC')::date = m.day and ${inRunWindow})
           when 'events' then exists (select 1 from event s where s.tenant_id = m.tenant_id and s.name = m.dimension
-            and (s.occurred_at at time zone 'UTC')::date = m.day and s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to)
+            and (s.occurred_at at time zone 'UTC')::date = m.day and ${inRunWindow})
           else true
         end as in_window
       from metric m join etl_run r on r.id = m.etl_run_id
@@ -189,21 +204,21 @@ export async function lineageViolations(database: Database) {
     select a.tenant_id, a.day::text, a.user_id from active_user_day a join etl_run r on r.id = a.etl_run_id
     where r.status <> 'succeeded' or not exists (
       select 1 from user_activity s where s.tenant_id = a.tenant_id and s.user_id = a.user_id
-        and (s.created_at at time zone 'UTC')::date = a.day and s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to
+        and (s.created_at at time zone 'UTC')::date = a.day and ${inRunWindow}
       union all
       select 1 from event s where s.tenant_id = a.tenant_id and s.user_id = a.user_id
-        and (s.occurred_at at time zone 'UTC')::date = a.day and s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to)`.execute(database.admin);
+        and (s.occurred_at at time zone 'UTC')::date = a.day and ${inRunWindow})`.execute(database.admin);
   const { rows: checksums } = await sql<{ id: number }>`
     select r.id from etl_run r
     where r.status = 'succeeded' and r.mode = 'incremental' and (
       (r.checksums -> 'user_activity' ->> 'rows')::bigint <> (select count(*) from user_activity s
-        where s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to and ${notQuarantined('user_activity')})
+        where ${inRunWindow} and ${notQuarantined('user_activity')})
       or (r.checksums -> 'user_activity' ->> 'idSum') <> (select coalesce(sum(s.id), 0)::text from user_activity s
-        where s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to and ${notQuarantined('user_activity')})
+        where ${inRunWindow} and ${notQuarantined('user_activity')})
       or (r.checksums -> 'event' ->> 'rows')::bigint <> (select count(*) from event s
-        where s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to and ${notQuarantined('event')})
+        where ${inRunWindow} and ${notQuarantined('event')})
       or (r.checksums -> 'event' ->> 'idSum') <> (select coalesce(sum(s.id), 0)::text from event s
-        where s.ingest_xid >= r.xid_from and s.ingest_xid < r.xid_to and ${notQuarantined('event')}))`.execute(database.admin);
+        where ${inRunWindow} and ${notQuarantined('event')}))`.execute(database.admin);
   const { rows: [checked] } = await sql<{ metrics: number; days: number; runs: number }>`
     select (select count(*) from metric) as metrics, (select count(*) from active_user_day) as days,
       (select count(*) from etl_run where status = 'succeeded') as runs`.execute(database.admin);

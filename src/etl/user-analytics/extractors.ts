@@ -18,13 +18,22 @@ export interface SourceRow {
   day: string;
 }
 
-/**
- * The rows a run reads: those written by transactions in [xidFrom, xidTo); a backfill also narrows
- * them to the days it rebuilds. Rows already quarantined are never read again.
- */
-export interface ExtractScope {
+/** A node's Citus group id (0 on a single server) and an xid8 of that node, as decimal text. */
+export type NodeXids = ReadonlyMap<number, string>;
+
+/** The transactions [xidFrom, xidTo) of one node: rows stored on it that they wrote. */
+export interface NodeWindow {
+  node: number;
   xidFrom: string;
   xidTo: string;
+}
+
+/**
+ * The rows a run reads: on each node, those written by transactions in that node's window; a
+ * backfill also narrows them to the days it rebuilds. Rows already quarantined are never read again.
+ */
+export interface ExtractScope {
+  windows: readonly NodeWindow[];
   days?: { from: string; to: string };
 }
 
@@ -33,20 +42,26 @@ const shape = {
   event: { table: sql.table('event'), name: sql.ref('s.name'), at: sql.ref('s.occurred_at') },
 } as const;
 
+function inWindows(windows: readonly NodeWindow[]): RawBuilder<unknown> {
+  if (windows.length === 0) return sql`false`;
+  return sql`(${sql.join(windows.map((window) => sql`(s.ingest_node = ${window.node}::int
+    and s.ingest_xid >= ${window.xidFrom}::xid8 and s.ingest_xid < ${window.xidTo}::xid8)`), sql` or `)})`;
+}
+
 function inScope(source: Source, scope: ExtractScope): RawBuilder<unknown> {
   const { at } = shape[source];
   const days = scope.days
     ? sql`and ${at} >= (${scope.days.from}::date)::timestamp at time zone 'UTC'
           and ${at} < (${scope.days.to}::date + 1)::timestamp at time zone 'UTC'`
     : sql``;
-  return sql`s.ingest_xid >= ${scope.xidFrom}::xid8 and s.ingest_xid < ${scope.xidTo}::xid8 ${days}
+  return sql`${inWindows(scope.windows)} ${days}
     and not exists (select 1 from etl_quarantine q
       where q.tenant_id = s.tenant_id and q.source = ${source} and q.source_id = s.id)`;
 }
 
 export interface Watermark {
-  /** Every row of a transaction below this xid has been counted (or quarantined). */
-  xid: string;
+  /** Per node: every row of a transaction below this xid has been counted (or quarantined). */
+  xids: NodeXids;
   runId: number | null;
 }
 
@@ -54,59 +69,118 @@ export interface Watermark {
 export const PIPELINE = 'user-analytics';
 
 /**
- * Where the last succeeded incremental run of the pipeline stopped; '0' before the first. Runs form
- * a chain (each starts where the last ended, and an empty window writes no run), so the last one
- * also has the highest xid_from: etl_run_incremental_chain_key finds it.
+ * Where the succeeded incremental runs of the pipeline stopped on each node; a node absent has had
+ * nothing counted yet. A node's windows form a chain (each starts where the last ended, an empty
+ * one is not written), so its last also has the highest xid_from: etl_run_window_chain_key finds it.
  */
 export async function lastWatermark(db: Kysely<DB>, pipeline: string): Promise<Watermark> {
-  const last = await db.selectFrom('etl_run').select(['id', sql<string>`xid_to::text`.as('xid')])
-    .where('pipeline', '=', pipeline).where('status', '=', 'succeeded').where('mode', '=', 'incremental')
-    .orderBy(sql`xid_from`, 'desc').limit(1).executeTakeFirst();
-  return { xid: last?.xid ?? '0', runId: last?.id ?? null };
+  const { rows } = await sql<{ node: number; xid: string; run_id: number }>`
+    select distinct on (node) node, xid_to::text as xid, etl_run_id as run_id
+    from etl_run_window where pipeline = ${pipeline} order by node, xid_from desc`.execute(db);
+  const runId = rows.reduce<number | null>((last, row) => (last === null || row.run_id > last ? row.run_id : last), null);
+  return { xids: new Map(rows.map((row) => [row.node, row.xid])), runId };
 }
 
 /**
- * The lowest transaction still running when this snapshot was taken: every transaction below it
- * has committed or aborted, so no row behind it can appear later, whatever its id.
+ * Rows a watermark has not counted: at or past its xid on their node, or on a node it has nothing
+ * for. Spelled as ranges of (ingest_node, ingest_xid) so each is an index range, not a scan.
  */
-export async function commitHorizon(db: Kysely<DB>): Promise<string> {
-  const { rows } = await sql<{ xid: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xid`.execute(db);
-  return rows[0]!.xid;
+export function uncountedBy(watermark: NodeXids): RawBuilder<boolean> {
+  const parts: RawBuilder<unknown>[] = [];
+  let previous: number | null = null;
+  for (const [node, xid] of [...watermark].sort(([a], [b]) => a - b)) {
+    parts.push(previous === null ? sql`ingest_node < ${node}::int` : sql`(ingest_node > ${previous}::int and ingest_node < ${node}::int)`);
+    parts.push(sql`(ingest_node = ${node}::int and ingest_xid >= ${xid}::xid8)`);
+    previous = node;
+  }
+  parts.push(previous === null ? sql`true` : sql`ingest_node > ${previous}::int`);
+  return sql<boolean>`(${sql.join(parts, sql` or `)})`;
+}
+
+async function onCluster(db: Kysely<DB>): Promise<boolean> {
+  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
+  return rows[0]!.citus;
 }
 
 /**
- * Waits until every transaction that committed before this call is below the commit horizon, so the
- * next run is certain to read its rows; open transactions elsewhere on the server hold it back.
+ * The same query on this node and on every Citus worker, by node. Worker results come over
+ * connections of their own, outside any transaction of the caller.
+ */
+async function onEveryNode(db: Kysely<DB>, query: string): Promise<Map<number, string>> {
+  if (!(await onCluster(db))) {
+    const { rows } = await sql<{ value: string }>`select (${sql.raw(query)}) as value`.execute(db);
+    return new Map([[0, rows[0]!.value]]);
+  }
+  const { rows } = await sql<{ node: number; success: boolean; value: string }>`
+    select groupid as node, true as success, (${sql.raw(query)}) as value from pg_dist_local_group
+    union all
+    select n.groupid, r.success, r.result
+    from run_command_on_workers(${`select (${query})`}) r
+    join pg_dist_node n on n.nodename = r.nodename and n.nodeport = r.nodeport and n.noderole = 'primary'
+    where n.groupid <> (select groupid from pg_dist_local_group)`.execute(db);
+  const failed = rows.find((row) => !row.success);
+  if (failed) throw new Error(`node ${failed.node} did not answer: ${failed.value}`);
+  return new Map(rows.map((row) => [row.node, row.value]));
+}
+
+/**
+ * On each node, the lowest transaction still running when its snapshot was taken: every
+ * transaction below it has committed or aborted (a prepared one counts as running until COMMIT
+ * PREPARED), so no row behind it can appear on that node later, whatever its id. Take it before
+ * the run's transaction begins: the run's snapshot on each node is then taken after it.
+ */
+export async function commitHorizon(db: Kysely<DB>): Promise<NodeXids> {
+  return onEveryNode(db, 'select pg_snapshot_xmin(pg_current_snapshot())::text');
+}
+
+/**
+ * Waits until every transaction that committed on any node before this call is below that node's
+ * commit horizon, so the next run is certain to read its rows; open transactions elsewhere hold it back.
  */
 export async function waitForCommitHorizon(db: Kysely<DB>): Promise<void> {
-  const { rows: [mark] } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(db);
-  while (BigInt(await commitHorizon(db)) <= BigInt(mark!.xid)) {
+  const marks = await onEveryNode(db, 'select pg_current_xact_id()::text');
+  const behind = (horizon: NodeXids) => [...marks].some(([node, mark]) => BigInt(horizon.get(node) ?? '0') <= BigInt(mark));
+  while (behind(await commitHorizon(db))) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
+/** Each node's window from the watermark to its horizon; a node without a watermark starts at 0. */
+export function windowsTo(watermark: NodeXids, horizon: NodeXids): NodeWindow[] {
+  return [...horizon].sort(([a], [b]) => a - b).map(([node, to]) => {
+    const from = watermark.get(node) ?? '0';
+    // A horizon never moves back, so this is empty at worst; never inverted even if it did.
+    return { node, xidFrom: from, xidTo: BigInt(to) > BigInt(from) ? to : from };
+  });
+}
+
 async function* keysetChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
   const { table, name, at } = shape[source];
-  let after = { xid: scope.xidFrom, id: 0 };
-  for (;;) {
-    const { rows } = await sql<{ tenant_id: number; id: number; xid: string; user_id: number | null; name: string; day: string }>`
-      select s.tenant_id, s.id, s.ingest_xid::text as xid, s.user_id, ${name} as name,
-        (${at} at time zone 'UTC')::date as day
-      from ${table} s
-      where (s.ingest_xid, s.id) > (${after.xid}::xid8, ${after.id}::bigint) and ${inScope(source, scope)}
-      order by s.ingest_xid, s.id
-      limit ${chunkSize}`.execute(db);
-    if (rows.length === 0) return;
-    yield rows.map((row) => ({ source, tenantId: row.tenant_id, id: row.id, xid: row.xid, userId: row.user_id, name: row.name, day: String(row.day) }));
-    if (rows.length < chunkSize) return;
-    const last = rows[rows.length - 1]!;
-    after = { xid: last.xid, id: last.id };
+  // One node at a time: each is one range of the (ingest_node, ingest_xid, id) index.
+  for (const window of scope.windows) {
+    const windowScope = { ...scope, windows: [window] };
+    let after = { xid: window.xidFrom, id: 0 };
+    for (;;) {
+      const { rows } = await sql<{ tenant_id: number; id: number; xid: string; user_id: number | null; name: string; day: string }>`
+        select s.tenant_id, s.id, s.ingest_xid::text as xid, s.user_id, ${name} as name,
+          (${at} at time zone 'UTC')::date as day
+        from ${table} s
+        where s.ingest_node = ${window.node}::int and (s.ingest_xid, s.id) > (${after.xid}::xid8, ${after.id}::bigint)
+          and ${inScope(source, windowScope)}
+        order by s.ingest_node, s.ingest_xid, s.id
+        limit ${chunkSize}`.execute(db);
+      if (rows.length === 0) break;
+      yield rows.map((row) => ({ source, tenantId: row.tenant_id, id: row.id, xid: row.xid, userId: row.user_id, name: row.name, day: String(row.day) }));
+      if (rows.length < chunkSize) break;
+      const last = rows[rows.length - 1]!;
+      after = { xid: last.xid, id: last.id };
+    }
   }
 }
 
 /**
- * Keyset chunks of the scope, in commit-key order (ingest_xid, id), served by the (ingest_xid, id)
- * index. Must run inside a transaction: it changes a planner setting for the transaction's duration.
+ * Keyset chunks of the scope, in commit-key order (ingest_node, ingest_xid, id), served by the index
+ * on those columns. Must run inside a transaction: it changes a planner setting for the transaction's duration.
  */
 export async function* extractChunks(db: Kysely<DB>, source: Source, scope: ExtractScope, chunkSize: number): AsyncGenerator<SourceRow[]> {
   // The planner estimates the keyset bound from its first column alone: when a batch shares one
@@ -158,10 +232,10 @@ export interface SourceTotal {
  */
 export function windowRows(scope: ExtractScope): RawBuilder<unknown> {
   return sql`(select 'user_activity'::text as source, s.tenant_id, s.id, s.user_id, s.activity_type as name,
-      (s.created_at at time zone 'UTC')::date as day, s.ingest_xid
+      (s.created_at at time zone 'UTC')::date as day, s.ingest_node, s.ingest_xid
     from user_activity s where ${inScope('user_activity', scope)}
     union all
-    select 'event', s.tenant_id, s.id, s.user_id, s.name, (s.occurred_at at time zone 'UTC')::date, s.ingest_xid
+    select 'event', s.tenant_id, s.id, s.user_id, s.name, (s.occurred_at at time zone 'UTC')::date, s.ingest_node, s.ingest_xid
     from event s where ${inScope('event', scope)})`;
 }
 
@@ -189,6 +263,6 @@ export async function suspectRows(db: Kysely<DB>, scope: ExtractScope, flagged: 
   const { rows } = await sql<{ source: Source; tenant_id: number; id: number; xid: string; user_id: number | null; name: string; day: string }>`
     select w.source, w.tenant_id, w.id, w.ingest_xid::text as xid, w.user_id, w.name, w.day
     from ${windowRows(scope)} as w where ${flagged}
-    order by w.source, w.ingest_xid, w.id`.execute(db);
+    order by w.source, w.ingest_node, w.ingest_xid, w.id`.execute(db);
   return rows.map((row) => ({ source: row.source, tenantId: row.tenant_id, id: row.id, xid: row.xid, userId: row.user_id, name: row.name, day: String(row.day) }));
 }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
-import type { Source, SourceRow } from './extractors.js';
+import type { NodeWindow, Source, SourceRow } from './extractors.js';
 import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
 
@@ -56,8 +56,8 @@ export interface RunRecord {
   pipeline: string;
   mode: 'incremental' | 'backfill';
   status: 'succeeded' | 'failed';
-  xidFrom: string;
-  xidTo: string;
+  /** What the run read (or attempted) on each node. */
+  windows: readonly NodeWindow[];
   rowsRead: number;
   checksums: { user_activity: SourceChecksum; event: SourceChecksum; quarantined: number; days?: { from: string; to: string } };
   startedAt: Date;
@@ -65,8 +65,10 @@ export interface RunRecord {
 }
 
 /**
- * Writes the run's lineage row. A succeeded incremental run is refused by etl_run_incremental_chain_key
- * if another already started from the same watermark: that batch is loaded once, whatever the callers do.
+ * Writes the run's lineage row, its windows among its checksums. A succeeded incremental run also
+ * writes the windows it moves the watermark by, the non-empty ones: an empty window starts where the
+ * next one on its node will, and etl_run_window_chain_key refuses a second window starting at the
+ * same point, which is what keeps a batch loaded once, whatever the callers do.
  */
 export async function insertRun(db: Kysely<DB>, run: RunRecord): Promise<number> {
   const { user_activity: activities, event: events } = run.checksums;
@@ -74,23 +76,29 @@ export async function insertRun(db: Kysely<DB>, run: RunRecord): Promise<number>
     pipeline: run.pipeline,
     mode: run.mode,
     status: run.status,
-    xid_from: run.xidFrom,
-    xid_to: run.xidTo,
     activity_from: activities.minId,
     activity_to: activities.maxId,
     event_from: events.minId,
     event_to: events.maxId,
     rows_read: run.rowsRead,
-    checksums: JSON.stringify(run.checksums),
+    checksums: JSON.stringify({ ...run.checksums, windows: run.windows }),
     error: run.error ?? null,
     started_at: run.startedAt,
     finished_at: run.status === 'failed' ? sql`clock_timestamp()` : null,
   }).returning('id').executeTakeFirstOrThrow();
+  const moved = run.windows.filter((window) => BigInt(window.xidTo) > BigInt(window.xidFrom));
+  if (run.status === 'succeeded' && run.mode === 'incremental' && moved.length > 0) {
+    await db.insertInto('etl_run_window').values(moved.map((window) => ({
+      etl_run_id: row.id, pipeline: run.pipeline, node: window.node, xid_from: window.xidFrom, xid_to: window.xidTo,
+    }))).execute();
+  }
   return row.id;
 }
 
 export async function finishRun(db: Kysely<DB>, runId: number, rowsWritten: number): Promise<void> {
-  await db.updateTable('etl_run').set({ rows_written: rowsWritten, finished_at: sql`clock_timestamp()` })
+  // Read first: Citus refuses a volatile function in an UPDATE of a distributed (or reference) table.
+  const { rows: [clock] } = await sql<{ at: Date }>`select clock_timestamp() as at`.execute(db);
+  await db.updateTable('etl_run').set({ rows_written: rowsWritten, finished_at: clock!.at })
     .where('id', '=', runId).execute();
 }
 
@@ -112,10 +120,11 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   const shrinking = metrics.filter((metric) => metric.value <= 0);
   for (const batch of batches(growing)) {
     const result = await sql`
-      insert into metric (tenant_id, name, dimension, day, value, etl_run_id)
-      select tenant_id, name, dimension, day, value, ${runId} from ${changes(batch)}
+      insert into metric (tenant_id, name, dimension, day, value, etl_run_id, updated_at)
+      select tenant_id, name, dimension, day, value, ${runId}, now() from ${changes(batch)}
       on conflict (tenant_id, name, dimension, day) do update
-        set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = now()`.execute(db);
+        -- excluded.updated_at, not now(): Citus takes only immutable functions in DO UPDATE SET.
+        set value = metric.value + excluded.value, etl_run_id = excluded.etl_run_id, updated_at = excluded.updated_at`.execute(db);
     written += affected(result);
   }
   for (const batch of batches(shrinking)) {

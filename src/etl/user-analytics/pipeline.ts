@@ -7,8 +7,8 @@ import {
 } from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
 import {
-  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, PIPELINE, sources, sourceTotals, suspectRows, windowRows,
-  windowSizeUpTo, type ExtractScope,
+  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, PIPELINE, sources, sourceTotals, suspectRows, uncountedBy,
+  windowRows, windowSizeUpTo, windowsTo, type ExtractScope, type NodeWindow, type NodeXids,
 } from './extractors.js';
 import {
   addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, quarantineRows,
@@ -59,7 +59,7 @@ export interface RunOptions {
 }
 
 export type RunResult =
-  | { status: 'succeeded'; runId: number; rowsRead: number; rowsWritten: number; xidFrom: string; xidTo: string }
+  | { status: 'succeeded'; runId: number; rowsRead: number; rowsWritten: number; windows: readonly NodeWindow[] }
   | { status: 'failed'; runId: number; rowsRead: number; quarantined: number }
   | { status: 'skipped'; reason: 'busy' | 'up to date' };
 
@@ -174,7 +174,7 @@ async function loadUserDays(trx: Kysely<DB>, runId: number, output: RunOutput): 
   return output.activeUserDays === 'staged' ? insertStagedUserDays(trx, runId) : insertActiveUserDays(trx, runId, output.activeUserDays);
 }
 
-function runRecord(base: Pick<RunRecord, 'pipeline' | 'mode' | 'xidFrom' | 'xidTo' | 'startedAt'>, extracted: Extracted, status: RunRecord['status'], error?: string, days?: { from: string; to: string }): RunRecord {
+function runRecord(base: Pick<RunRecord, 'pipeline' | 'mode' | 'windows' | 'startedAt'>, extracted: Extracted, status: RunRecord['status'], error?: string, days?: { from: string; to: string }): RunRecord {
   return {
     ...base,
     status,
@@ -197,18 +197,16 @@ async function refuse(trx: Kysely<DB>, record: RunRecord, rejected: Rejection[])
 }
 
 interface Attempt {
-  xidFrom: string;
-  xidTo: string;
+  windows: readonly NodeWindow[];
   rowsRead: number;
 }
 
-async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: RunOptions, attempt: Attempt): Promise<RunResult> {
+async function incrementalRun(trx: Transaction<DB>, pipeline: string, horizon: NodeXids, options: RunOptions, attempt: Attempt): Promise<RunResult> {
   const hooks = options.hooks ?? {};
   const startedAt = new Date();
   const watermark = await lastWatermark(trx, pipeline);
-  // The horizon never moves back, so [watermark, horizon) is empty at worst, never inverted.
-  const scope: ExtractScope = { xidFrom: watermark.xid, xidTo: await commitHorizon(trx) };
-  Object.assign(attempt, scope);
+  const scope: ExtractScope = { windows: windowsTo(watermark.xids, horizon) };
+  attempt.windows = scope.windows;
 
   const extracted = await extractValidated(trx, scope, options);
   attempt.rowsRead = extracted.rowsRead;
@@ -228,7 +226,7 @@ async function incrementalRun(trx: Transaction<DB>, pipeline: string, options: R
   const rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
-  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, ...scope };
+  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows: scope.windows };
 }
 
 /** Records a run that threw; its transaction rolled back, so the run changed nothing else. */
@@ -249,12 +247,21 @@ type Mode = RunRecord['mode'];
  * the transaction is rolled back and a failed etl_run records why and which window it attempted.
  */
 async function lockedRun(database: Database, pipeline: string, mode: Mode, wait: boolean,
-  work: (trx: Transaction<DB>, attempt: Attempt) => Promise<RunResult>): Promise<RunResult> {
+  work: (trx: Transaction<DB>, attempt: Attempt, horizon: NodeXids) => Promise<RunResult>): Promise<RunResult> {
   const result = await withPipelineLock(database.admin, pipeline, wait, async (connection) => {
-    const attempt: Attempt = { xidFrom: '0', xidTo: '0', rowsRead: 0 };
+    const attempt: Attempt = { windows: [], rowsRead: 0 };
     const startedAt = new Date();
     try {
-      return await connection.transaction().setIsolationLevel('repeatable read').execute((trx) => work(trx, attempt));
+      // Before the transaction begins: on a cluster each node's snapshot is taken when the run first
+      // reaches that node, and it must come after that node's horizon to see every row below it.
+      const horizon = mode === 'incremental' ? await commitHorizon(connection) : new Map<number, string>();
+      return await connection.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
+        // On a Citus cluster a transaction that read shards over parallel connections may not write
+        // the etl_run reference table after ("there was a parallel operation on a distributed
+        // table"): one connection per node, then. A single server keeps it as an unused setting.
+        await sql`select set_config('citus.multi_shard_modify_mode', 'sequential', true)`.execute(trx);
+        return work(trx, attempt, horizon);
+      });
     } catch (error) {
       // A lost connection cannot record anything: the run then shows only as the absence of a success.
       await recordFailure(connection, { pipeline, mode, startedAt, ...attempt }, error).catch(() => undefined);
@@ -271,7 +278,7 @@ async function lockedRun(database: Database, pipeline: string, mode: Mode, wait:
  */
 export async function runPipeline(database: Database, options: RunOptions = {}): Promise<RunResult> {
   const pipeline = options.pipeline ?? PIPELINE;
-  return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt) => incrementalRun(trx, pipeline, options, attempt));
+  return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt, horizon) => incrementalRun(trx, pipeline, horizon, options, attempt));
 }
 
 export interface BackfillOptions extends Omit<RunOptions, 'wait'> {
@@ -291,12 +298,14 @@ export interface BackfillResult {
 async function backfillBatch(trx: Transaction<DB>, pipeline: string, days: { from: string; to: string }, options: BackfillOptions, attempt: Attempt): Promise<RunResult> {
   const startedAt = new Date();
   const watermark = await lastWatermark(trx, pipeline);
-  // Rows above the watermark are the next incremental run's: counting them here would count them twice.
-  const scope: ExtractScope = { xidFrom: '0', xidTo: watermark.xid, days };
-  Object.assign(attempt, { xidFrom: scope.xidFrom, xidTo: scope.xidTo });
+  // Rows at or above a node's watermark are the next incremental run's: counting them here would
+  // count them twice. A node without one has had nothing counted yet.
+  const windows = [...watermark.xids].sort(([a], [b]) => a - b).map(([node, xid]) => ({ node, xidFrom: '0', xidTo: xid }));
+  const scope: ExtractScope = { windows, days };
+  attempt.windows = windows;
   const extracted = await extractValidated(trx, scope, options);
   attempt.rowsRead = extracted.rowsRead;
-  const base = { pipeline, mode: 'backfill' as const, startedAt, xidFrom: scope.xidFrom, xidTo: scope.xidTo };
+  const base = { pipeline, mode: 'backfill' as const, startedAt, windows };
   if (extracted.rejected.length) {
     return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`, days), extracted.rejected);
   }
@@ -312,7 +321,7 @@ async function backfillBatch(trx: Transaction<DB>, pipeline: string, days: { fro
   rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
   await options.hooks?.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
-  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, ...scope };
+  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows };
 }
 
 /**
@@ -345,7 +354,8 @@ export interface PipelineStatus {
   pipeline: string;
   /** A run or backfill holds the lock now. */
   busy: boolean;
-  watermark: string;
+  /** Per node (0 on a single server): the xid below which every row has been counted. */
+  watermark: Record<number, string>;
   lastSucceededAt: Date | null;
   /** Seconds since the last succeeded run finished: how stale the metrics may be. */
   lagSeconds: number | null;
@@ -364,9 +374,9 @@ export async function pipelineStatus(database: Database, options: { pipeline?: s
     : await db.selectFrom('etl_run').select(['finished_at']).where('id', '=', watermark.runId).executeTakeFirst();
   const { rows: [counts] } = await sql<{ activities: number; events: number; failures: number; quarantined: number; now: Date }>`
     select
-      (select count(*) from user_activity s where s.ingest_xid >= ${watermark.xid}::xid8
+      (select count(*) from user_activity s where ${uncountedBy(watermark.xids)}
         and not exists (select 1 from etl_quarantine q where q.tenant_id = s.tenant_id and q.source = 'user_activity' and q.source_id = s.id)) as activities,
-      (select count(*) from event s where s.ingest_xid >= ${watermark.xid}::xid8
+      (select count(*) from event s where ${uncountedBy(watermark.xids)}
         and not exists (select 1 from etl_quarantine q where q.tenant_id = s.tenant_id and q.source = 'event' and q.source_id = s.id)) as events,
       (select count(*) from etl_run where pipeline = ${pipeline} and status = 'failed' and id > ${watermark.runId ?? 0}) as failures,
       (select count(*) from etl_quarantine) as quarantined,
@@ -378,7 +388,7 @@ export async function pipelineStatus(database: Database, options: { pipeline?: s
   return {
     pipeline,
     busy: await pipelineBusy(db, pipeline),
-    watermark: watermark.xid,
+    watermark: Object.fromEntries(watermark.xids),
     lastSucceededAt,
     lagSeconds: lastSucceededAt ? Math.max(0, Math.round((counts!.now.getTime() - lastSucceededAt.getTime()) / 1000)) : null,
     pending: { user_activity: counts!.activities, event: counts!.events },
