@@ -20,7 +20,7 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   product_tenant_slug_key: { path: 'slug', message: 'already taken in this tenant' },
   event_tenant_client_id_key: { path: 'id', message: 'an event with this id is already stored' },
   etl_quarantine_source_row_key: { path: '(root)', message: 'the row is already quarantined' },
-  etl_run_incremental_chain_key: { path: '(root)', message: 'another run already committed this range' },
+  etl_run_window_chain_key: { path: '(root)', message: 'another run already committed this range' },
 
   // 23514: a data rule.
   tenant_name_length: { path: 'name', message: 'must be 1 to 200 characters' },
@@ -57,7 +57,7 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   etl_run_mode_known: { path: '(root)', message: 'unknown pipeline mode' },
   etl_run_ranges_ordered: { path: '(root)', message: 'a range ends before it starts' },
   etl_run_status_known: { path: '(root)', message: 'unknown run status' },
-  etl_run_xids_ordered: { path: '(root)', message: 'a range ends before it starts' },
+  etl_run_window_xids_ordered: { path: '(root)', message: 'a range ends before it starts' },
   metric_value_non_negative: { path: '(root)', message: 'a metric must not be negative' },
   report_kind_known: { path: 'kind', message: 'unknown report kind' },
   report_period_ordered: { path: 'from', message: 'the period ends before it starts' },
@@ -83,6 +83,7 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   event_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   event_tenant_id_user_id_fkey: { path: 'userId', message: 'no such user in this tenant' },
   metric_etl_run_id_fkey: { path: '(root)', message: 'the pipeline run does not exist' },
+  etl_run_window_etl_run_id_fkey: { path: '(root)', message: 'the pipeline run does not exist' },
   metric_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   report_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   audit_log_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
