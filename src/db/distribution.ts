@@ -1,4 +1,6 @@
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
+import type { Database } from './database.js';
 import type { DB } from './schema.generated.js';
 
 /** Where Strata's tables live: one PostgreSQL server, or a Citus cluster. */
@@ -17,6 +19,32 @@ export interface Distribution {
 export async function hasCitus(db: Kysely<DB>): Promise<boolean> {
   const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
   return rows[0]!.citus;
+}
+
+const citusByPool = new WeakMap<pg.Pool, Promise<boolean>>();
+
+/**
+ * Whether the database runs on Citus, asked once per database handle over a connection of its own,
+ * so that no pooled connection's work (nor the statements its tests count) carries the question.
+ */
+export function onCitusCluster(database: Pick<Database, 'pool' | 'url'>): Promise<boolean> {
+  let answer = citusByPool.get(database.pool);
+  if (!answer) {
+    answer = (async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ citus: boolean }>(`select exists (select 1 from pg_extension where extname = 'citus') as citus`);
+        return rows[0]!.citus;
+      } finally {
+        await client.end();
+      }
+    })();
+    // A failed question (database down) is asked again next time.
+    answer.catch(() => citusByPool.delete(database.pool));
+    citusByPool.set(database.pool, answer);
+  }
+  return answer;
 }
 
 /**

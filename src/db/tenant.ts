@@ -49,15 +49,21 @@ export function parseContext(context: TenantContext): { tenantId: number; actorI
 // Transaction-local, so a pooled connection never carries them past COMMIT. SET LOCAL rather than
 // set_config(): on a Citus cluster only SET LOCAL is propagated to the workers, where the tenant
 // policy and the audit triggers of the shards read these settings (citus.propagate_set_commands).
-export function scopeStatement({ tenantId, actorId }: { tenantId: number; actorId: number | null }): string {
+export function scopeStatement({ tenantId, actorId }: { tenantId: number; actorId: number | null }, role = true): string {
   // Both ids are validated safe integers, so writing them into the statement cannot inject anything.
-  return `set local role ${APP_ROLE}; set local app.tenant_id = '${tenantId}'; set local app.actor_id = '${actorId ?? ''}'`;
+  return `${role ? `set local role ${APP_ROLE}; ` : ''}set local app.tenant_id = '${tenantId}'; set local app.actor_id = '${actorId ?? ''}'`;
 }
 
-/** Switches an already open transaction (e.g. the admin's, creating a tenant) to one tenant's scope. */
-export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext): Promise<TenantTx> {
+/**
+ * Switches an already open transaction (e.g. the admin's) to one tenant's scope. `keepRole` leaves
+ * the admin's role in place, for the one write that must see rows the admin wrote just before: on a
+ * Citus cluster a role switch moves the work to new worker connections, opened as that role, which
+ * cannot see the transaction's earlier writes (a new tenant's row, to its first key's foreign key).
+ * Such a write is guarded by the tenant id the scope stamps, not by the policy.
+ */
+export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext, { keepRole = false } = {}): Promise<TenantTx> {
   const scope = parseContext(context);
-  await sql.raw(scopeStatement(scope)).execute(trx);
+  await sql.raw(scopeStatement(scope, !keepRole)).execute(trx);
   contexts.set(trx, scope);
   return trx as TenantTx;
 }

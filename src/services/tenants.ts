@@ -11,7 +11,7 @@ export async function createTenantWithKey(database: Database, input: TenantInput
   try {
     return await database.admin.transaction().execute(async (trx) => {
       const tenant = await trx.insertInto('tenant').values(values).returningAll().executeTakeFirstOrThrow();
-      const apiKey = await issueTenantKey(await scopeTransaction(trx, { tenantId: tenant.id }), 'default');
+      const apiKey = await issueTenantKey(await scopeTransaction(trx, { tenantId: tenant.id }, { keepRole: true }), 'default');
       return { tenant, apiKey };
     });
   } catch (error) {
