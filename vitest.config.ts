@@ -11,7 +11,10 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts'],
       exclude: ['src/db/schema.generated.ts', 'src/cli/main.ts'],
-      thresholds: { lines: 90, branches: 90 },
+      reporter: ['text', 'json'],
+      // CI keeps each run's report apart and holds their union to 90% of lines and branches
+      // (scripts/check-coverage.mjs): some code runs only on a Citus cluster.
+      reportsDirectory: process.env.STRATA_COVERAGE_DIR ?? 'coverage',
     },
   },
 });

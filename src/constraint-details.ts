@@ -107,6 +107,7 @@ const fallbacks: Record<string, string> = {
  * without an entry) still reports nothing of PostgreSQL's text: only the catalogue's kind of error.
  */
 export function constraintDetail(sqlState: string, constraint: string | undefined): ErrorDetail {
-  const known = constraint === undefined ? undefined : constraintDetails[constraint];
+  // On a Citus cluster the error names the shard's constraint: app_user_tenant_email_key_102008.
+  const known = constraint === undefined ? undefined : constraintDetails[constraint] ?? constraintDetails[constraint.replace(/_\d+$/, '')];
   return known ? { ...known } : { path: '(root)', message: fallbacks[sqlState] ?? 'the change was refused' };
 }

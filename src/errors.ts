@@ -127,11 +127,22 @@ function notNullViolation(error: PgError): StrataError {
   return new StrataError('VALIDATION_FAILED', `${path} is required`, [{ path, message: 'is required' }], { cause: error });
 }
 
+/**
+ * A Citus coordinator relays a worker's error with its code and message but without the
+ * constraint and column fields; both are named in the message, so they are read back from it.
+ */
+function recoverRelayedFields(error: PgError & { message?: string }): void {
+  const message = error.message ?? '';
+  error.constraint ??= /constraint "([^"]+)"/.exec(message)?.[1];
+  error.column ??= /value in column "([^"]+)"/.exec(message)?.[1];
+}
+
 /** Translates a PostgreSQL error into the catalogue; anything else is returned unchanged. */
 export function translateDatabaseError(error: unknown): unknown {
   if (error instanceof StrataError) return error;
   if (isDatabaseUnavailable(error)) return new StrataError('DATABASE_UNAVAILABLE', undefined, [], { cause: error });
   if (!isPgError(error)) return error;
+  recoverRelayedFields(error);
   const detail: ErrorDetail = { message: error.detail ?? error.message };
   if (error.column) detail.path = error.column;
   switch (error.code) {

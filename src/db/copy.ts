@@ -89,17 +89,6 @@ function quoteIdentifier(name: string): string {
 }
 
 /**
- * Citus moves an INSERT … SELECT from a coordinator-local table into the shards with COPY, which it
- * refuses under row-level security ("COPY FROM not supported with row-level security"); from
- * unnest it sends plain INSERTs. So on a cluster every batch goes through unnest. Asked only for
- * batches large enough to stage, where one more round trip is noise.
- */
-async function onCitus(trx: Transaction<DB>): Promise<boolean> {
-  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(trx);
-  return rows[0]!.citus;
-}
-
-/**
  * Hands `write` the batch as a relation aliased `incoming` with the shape's columns, for one
  * INSERT … SELECT: small batches as unnest of one array per column, large ones as a temporary table
  * filled by COPY. PostgreSQL refuses COPY FROM into a table with row-level security, so staging keeps
@@ -110,7 +99,7 @@ export async function withRowSource<Row, T>(
   write: (source: RawBuilder<unknown>) => Promise<T>, options: RowSourceOptions = {},
 ): Promise<T> {
   const names = shape.columns.map((column) => sql.ref(column.name));
-  if (rows.length < (options.copyThreshold ?? COPY_THRESHOLD) || await onCitus(trx)) {
+  if (rows.length < (options.copyThreshold ?? COPY_THRESHOLD)) {
     const arrays = shape.columns.map((column) => sql`${rows.map(column.value)}::${sql.raw(column.type)}[]`);
     return write(sql`unnest(${sql.join(arrays)}) as incoming (${sql.join(names)})`);
   }
@@ -122,4 +111,50 @@ export async function withRowSource<Row, T>(
   // Dropped now rather than at commit, so the same transaction can stage another batch.
   await sql`drop table ${sql.table(staging)}`.execute(trx);
   return result;
+}
+
+/** Per-row expressions of an INSERT, over the batch's columns (each a typed value of one row). */
+export type RowProjection = (columns: Record<string, RawBuilder<unknown>>) => RawBuilder<unknown>[];
+
+export interface InsertRows {
+  readonly table: string;
+  readonly targets: readonly string[];
+  readonly project: RowProjection;
+  /** e.g. `on conflict (tenant_id, client_id) do nothing` */
+  readonly conflict?: RawBuilder<unknown>;
+}
+
+// Under PostgreSQL's 65,535 parameters per statement for every shape Strata inserts.
+const VALUES_CHUNK_ROWS = 5_000;
+
+// Citus moves an INSERT … SELECT whose rows come from the coordinator (unnest, a staging table)
+// into the shards with COPY, which it refuses under row-level security ("COPY FROM not supported
+// with row-level security"); a multi-row INSERT … VALUES it routes to the shards as it is.
+/**
+ * Inserts a batch, each row projected by `insert.project`: on a single server as one INSERT …
+ * SELECT over withRowSource's relation (unnest, or COPY staging for large batches); on a Citus
+ * cluster as INSERT … VALUES in chunks, the tenant policy checking every row either way.
+ * Returns the rows inserted.
+ */
+export async function insertRows<Row>(
+  trx: Transaction<DB>, shape: BatchShape<Row>, rows: readonly Row[], insert: InsertRows, options: RowSourceOptions & { cluster?: boolean } = {},
+): Promise<number> {
+  const targets = sql.join(insert.targets.map((target) => sql.ref(target)));
+  const conflict = insert.conflict ?? sql``;
+  if (!options.cluster) {
+    const refs = Object.fromEntries(shape.columns.map((column) => [column.name, sql.ref(`incoming.${column.name}`)]));
+    const result = await withRowSource(trx, shape, rows, (incoming) => sql`
+      insert into ${sql.table(insert.table)} (${targets}) select ${sql.join(insert.project(refs))} from ${incoming} ${conflict}`.execute(trx), options);
+    return Number(result.numAffectedRows ?? 0n);
+  }
+  let inserted = 0;
+  for (let start = 0; start < rows.length; start += VALUES_CHUNK_ROWS) {
+    const tuples = rows.slice(start, start + VALUES_CHUNK_ROWS).map((row) => {
+      const values = Object.fromEntries(shape.columns.map((column) => [column.name, sql`${column.value(row)}::${sql.raw(column.type)}`]));
+      return sql`(${sql.join(insert.project(values))})`;
+    });
+    const result = await sql`insert into ${sql.table(insert.table)} (${targets}) values ${sql.join(tuples)} ${conflict}`.execute(trx);
+    inserted += Number(result.numAffectedRows ?? 0n);
+  }
+  return inserted;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { DB } from './schema.generated.js';
 import { APP_ROLE, type Database } from './database.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
+import { onCitusCluster } from './distribution.js';
 
 declare const tenantScoped: unique symbol;
 
@@ -24,6 +25,13 @@ const contextSchema = z.object({
 });
 
 const contexts = new WeakMap<object, TenantContext>();
+// Transactions opened by withTenant on a Citus cluster; some statements take another form there.
+const onCluster = new WeakSet<object>();
+
+/** Whether a scoped transaction runs on a Citus cluster (known for those withTenant opened). */
+export function runsOnCluster(trx: TenantTx): boolean {
+  return onCluster.has(trx);
+}
 
 /** Marks a builder or connection as scoped to a tenant, for tenantOf. */
 export function bindTenant(target: object, scope: TenantContext): void {
@@ -94,12 +102,16 @@ export async function withTenant<T>(
   if (gone) throw gone;
   const db = options.pool === 'ingest' ? database.ingest : database.admin;
   try {
+    // Asked once per database, over a connection of its own.
+    const citus = await onCitusCluster(database);
     return await db.connection().execute(async (connection) => {
       try {
         // Inside the try: a scope that fails after BEGIN must not leave the pooled connection in an
         // aborted transaction, where every later request on it would fail.
         await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
         contexts.set(connection, scope);
+        if (citus) onCluster.add(connection);
+        else onCluster.delete(connection);
         const result = await fn(connection as unknown as TenantTx);
         // Checked last: the work is done, but a write nobody will hear about must not become durable.
         const goneBeforeCommit = abandoned(options.signal);

@@ -33,6 +33,17 @@ const activeDayTriggers = [
   { name: 'etl_run_update_named_runs', definition: 'AFTER UPDATE ON etl_run REFERENCING OLD TABLE AS old_runs FOR EACH STATEMENT EXECUTE FUNCTION etl_run_keep_named_runs()' },
 ];
 
+// The audit trigger names the table it fired on, and on a cluster it fires on a shard
+// (app_user_102008): the logical name is the shard's without its id.
+const shardTableName = "regexp_replace(TG_TABLE_NAME, '_[0-9]+$', '')";
+
+async function rewriteAuditTableName(db: Kysely<any>, from: string, to: string): Promise<void> {
+  const { rows } = await sql<{ definition: string }>`select pg_get_functiondef('audit_row_change'::regproc) as definition`.execute(db);
+  const definition = rows[0]!.definition;
+  if (!definition.includes(from)) throw new Error(`audit_row_change() does not hold ${from}`);
+  await sql.raw(definition.replace(from, () => to)).execute(db);
+}
+
 async function hasCitus(db: Kysely<any>): Promise<boolean> {
   const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
   return rows[0]?.citus ?? false;
@@ -78,6 +89,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     await sql`select create_distributed_table(${first}, 'tenant_id')`.execute(db);
     for (const table of rest) await sql`select create_distributed_table(${table}, 'tenant_id', colocate_with => ${first})`.execute(db);
   });
+  await rewriteAuditTableName(db, 'VALUES (row_tenant, TG_TABLE_NAME,', `VALUES (row_tenant, ${shardTableName},`);
   await sql`ALTER TABLE active_user_day
     ADD CONSTRAINT active_user_day_run_exists FOREIGN KEY (etl_run_id) REFERENCES etl_run (id)`.execute(db);
   await sql`ALTER TABLE active_user_day ADD CONSTRAINT active_user_day_user_exists FOREIGN KEY (tenant_id, user_id) REFERENCES app_user (tenant_id, id) ON DELETE CASCADE`.execute(db);
@@ -99,6 +111,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     await sql`DROP TRIGGER ${sql.id(key.trigger)} ON ${sql.table(key.parent)}`.execute(db);
     await sql`DROP FUNCTION ${sql.id(key.trigger)}()`.execute(db);
   }
+  await rewriteAuditTableName(db, `VALUES (row_tenant, ${shardTableName},`, 'VALUES (row_tenant, TG_TABLE_NAME,');
   await sql`ALTER TABLE active_user_day DROP CONSTRAINT active_user_day_run_exists`.execute(db);
   await sql`ALTER TABLE active_user_day DROP CONSTRAINT active_user_day_user_exists`.execute(db);
   const setNull = new Map(setNullKeys.map((key) => [key.constraint, key]));

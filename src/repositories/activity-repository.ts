@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
-import { withRowSource, type BatchShape, type RowSourceOptions } from '../db/copy.js';
+import { insertRows, type BatchShape, type RowSourceOptions } from '../db/copy.js';
 import { executePrepared } from '../db/prepared.js';
-import { tenantOf, type TenantTx } from '../db/tenant.js';
+import { runsOnCluster, tenantOf, type TenantTx } from '../db/tenant.js';
 import {
   activityBatch, activityInput, activityListOptions, recentActivityOptions, type ActivityBatch, type ActivityInput,
   type ActivityListOptions, type ParsedActivity, type RecentActivityOptions,
@@ -113,10 +113,11 @@ export class ActivityRepository {
   async insertBatch(batch: ActivityBatch): Promise<{ inserted: number }> {
     if (batch.length === 0) return { inserted: 0 };
     const tenantId = tenantOf(this.trx);
-    const result = await withRowSource(this.trx, activityShape, batch, (incoming) => sql`
-      insert into user_activity (tenant_id, user_id, activity_type, metadata, created_at)
-      select ${tenantId}::bigint, incoming.user_id, incoming.activity_type, incoming.metadata, coalesce(incoming.created_at, now())
-      from ${incoming}`.execute(this.trx), this.ingest);
-    return { inserted: Number(result.numAffectedRows) };
+    const inserted = await insertRows(this.trx, activityShape, batch, {
+      table: 'user_activity',
+      targets: ['tenant_id', 'user_id', 'activity_type', 'metadata', 'created_at'],
+      project: (row) => [sql`${tenantId}::bigint`, row.user_id!, row.activity_type!, row.metadata!, sql`coalesce(${row.created_at}, now())`],
+    }, { ...this.ingest, cluster: runsOnCluster(this.trx) });
+    return { inserted };
   }
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { withRowSource, type BatchShape } from '../db/copy.js';
-import { tenantOf, type TenantTx } from '../db/tenant.js';
+import { insertRows, type BatchShape } from '../db/copy.js';
+import { runsOnCluster, tenantOf, type TenantTx } from '../db/tenant.js';
 import {
   eventBatch, type EventBatch, type EventIngestResult, type EventInput, type ParsedEvent,
 } from '../models/event.js';
@@ -49,13 +49,13 @@ export class EventRepository {
     const distinct = firstOfEachId(batch);
     if (distinct.length === 0) return { received: 0, inserted: 0, duplicates: 0 };
     const tenantId = tenantOf(this.trx);
-    const result = await withRowSource(this.trx, eventShape, distinct, (incoming) => sql`
-      insert into event (tenant_id, client_id, distinct_id, user_id, name, properties, occurred_at)
-      select ${tenantId}::bigint, incoming.client_id, incoming.distinct_id, incoming.user_id, incoming.name, incoming.properties,
-        coalesce(incoming.occurred_at, now())
-      from ${incoming}
-      on conflict (tenant_id, client_id) do nothing`.execute(this.trx));
-    const inserted = Number(result.numAffectedRows);
+    const inserted = await insertRows(this.trx, eventShape, distinct, {
+      table: 'event',
+      targets: ['tenant_id', 'client_id', 'distinct_id', 'user_id', 'name', 'properties', 'occurred_at'],
+      project: (row) => [sql`${tenantId}::bigint`, row.client_id!, row.distinct_id!, row.user_id!, row.name!, row.properties!,
+        sql`coalesce(${row.occurred_at}, now())`],
+      conflict: sql`on conflict (tenant_id, client_id) do nothing`,
+    }, { cluster: runsOnCluster(this.trx) });
     return { received: batch.length, inserted, duplicates: batch.length - inserted };
   }
 

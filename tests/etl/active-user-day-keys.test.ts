@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrator.js';
 import { withTenant } from '../../src/db/tenant.js';
 import { runPipeline } from '../../src/etl/user-analytics/pipeline.js';
-import { emptyDatabase, migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyDatabase, migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import {
   catchUp, expectedActiveUserDays, expectedMetrics, horizonPassed, insertActivities, lineageViolations, loadedActiveUserDays,
   loadedMetrics, seedTenant, succeeded, type SeededTenant,
@@ -81,7 +81,7 @@ describe('active_user_day keys', () => {
     await withTenant(database, { tenantId: a.tenantId }, (trx) => trx.insertInto('active_user_day').values(day(a.tenantId, a.userIds[0]!)).execute());
     await expect(withTenant(database, { tenantId: a.tenantId }, (trx) => trx.insertInto('active_user_day')
       .values(day(a.tenantId, b.userIds[0]!, runId, '2025-07-02')).execute()))
-      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: 'active_user_day_user_exists' } });
+      .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: constraintNamed('active_user_day_user_exists') } });
     expect(await daysOf(a.tenantId)).toHaveLength(1);
   });
 
@@ -89,8 +89,8 @@ describe('active_user_day keys', () => {
     const tenant = await seedTenant(database, 1);
     await database.admin.insertInto('active_user_day').values(day(tenant.tenantId, tenant.userIds[0]!)).execute();
     const own = database.admin.updateTable('active_user_day').where('tenant_id', '=', tenant.tenantId);
-    await expect(own.set({ user_id: 2_000_000_000 }).execute()).rejects.toMatchObject({ code: '23503', constraint: 'active_user_day_user_exists' });
-    await expect(own.set({ etl_run_id: 2_000_000_000 }).execute()).rejects.toMatchObject({ code: '23503', constraint: 'active_user_day_run_exists' });
+    await expect(own.set({ user_id: 2_000_000_000 }).execute()).rejects.toMatchObject({ code: '23503', constraint: constraintNamed('active_user_day_user_exists') });
+    await expect(own.set({ etl_run_id: 2_000_000_000 }).execute()).rejects.toMatchObject({ code: '23503', constraint: constraintNamed('active_user_day_run_exists') });
   });
 
   it('deletes a user\'s active days with the user, and a tenant\'s with the tenant, leaving everyone else\'s', async () => {
@@ -124,7 +124,7 @@ describe('active_user_day keys', () => {
     const [named, unnamed] = tenant.userIds as [number, number];
     await database.admin.insertInto('active_user_day').values(day(tenant.tenantId, named)).execute();
     const renumber = (userId: number) => sql`update app_user set id = default where tenant_id = ${tenant.tenantId} and id = ${userId}`;
-    await expect(renumber(named).execute(database.admin)).rejects.toMatchObject({ code: '23503', constraint: 'active_user_day_user_exists' });
+    await expect(renumber(named).execute(database.admin)).rejects.toMatchObject({ code: '23503', constraint: constraintNamed('active_user_day_user_exists') });
     await renumber(unnamed).execute(database.admin);
     expect(await daysOf(tenant.tenantId)).toEqual([{ day: '2025-07-01', user_id: named }]);
   });
@@ -134,9 +134,9 @@ describe('active_user_day keys', () => {
     const [named, unnamed] = [await newRun(), await newRun()];
     await database.admin.insertInto('active_user_day').values(day(tenant.tenantId, tenant.userIds[0]!, named)).execute();
     await expect(database.admin.deleteFrom('etl_run').where('id', '=', named).execute())
-      .rejects.toMatchObject({ code: '23503', constraint: 'active_user_day_run_exists' });
+      .rejects.toMatchObject({ code: '23503', constraint: constraintNamed('active_user_day_run_exists') });
     await expect(sql`update etl_run set id = default where id = ${named}`.execute(database.admin))
-      .rejects.toMatchObject({ code: '23503', constraint: 'active_user_day_run_exists' });
+      .rejects.toMatchObject({ code: '23503', constraint: constraintNamed('active_user_day_run_exists') });
     await database.admin.deleteFrom('etl_run').where('id', '=', unnamed).execute();
     expect(await database.admin.selectFrom('etl_run').select('id').where('id', 'in', [named, unnamed]).execute()).toEqual([{ id: named }]);
   });

@@ -6,7 +6,7 @@ import { lastWatermark, type NodeWindow } from '../../src/etl/user-analytics/ext
 import {
   PIPELINE, pipelineBusy, runPipeline, type PipelineHooks, type RunResult,
 } from '../../src/etl/user-analytics/pipeline.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import {
   catchUp, expectedActiveUserDays, expectedMetrics, horizonPassed, insertActivities, insertEvents, lineageViolations,
   loadedActiveUserDays, loadedMetrics, paths, seedTenant, succeeded, watermarkStarts, windowEnds, windowStarts, type SeededTenant,
@@ -162,7 +162,7 @@ describe('concurrent runs', () => {
     const duplicate = database.admin.insertInto('etl_run_window').values({
       etl_run_id: again.id, pipeline: PIPELINE, node: window.node, xid_from: window.xidFrom, xid_to: window.xidTo,
     }).execute();
-    await expect(duplicate).rejects.toMatchObject({ code: '23505', constraint: 'etl_run_window_chain_key' });
+    await expect(duplicate).rejects.toMatchObject({ code: '23505', constraint: constraintNamed('etl_run_window_chain_key') });
   });
 });
 

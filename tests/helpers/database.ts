@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { openDatabase, withDatabaseName, type Database } from '../../src/db/database.js';
 import { atFileEnd } from './cleanup.js';
 import { cloneEverywhere, createEverywhere, dropEverywhere } from './cluster.js';
@@ -38,4 +38,12 @@ export async function emptyDatabase(): Promise<TestDatabase> {
 /** Whether this run's server is a Citus coordinator (DATABASE_URL at a cluster). */
 export function onCitus(): boolean {
   return inject('servers').citus;
+}
+
+/**
+ * A constraint's name as an error reports it: on Citus the error names the shard's copy of the
+ * constraint, with the shard id appended (app_user_tenant_email_key_102008).
+ */
+export function constraintNamed(name: string): string {
+  return onCitus() ? expect.stringMatching(new RegExp(`^${name}(_\\d+)?$`)) as unknown as string : name;
 }

@@ -4,7 +4,7 @@ import { withTenant } from '../../src/db/tenant.js';
 import { StrataError } from '../../src/errors.js';
 import { InventoryRepository } from '../../src/repositories/inventory-repository.js';
 import { ProductRepository } from '../../src/repositories/product-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import { createTenant } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -122,7 +122,7 @@ describe('inventory rules in the database', () => {
     const product = await newProduct(tenant.id);
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into inventory (tenant_id, product_id, quantity) values (${tenant.id}, ${product.id}, -5)`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'delta' }], cause: { constraint: 'inventory_quantity_non_negative' } });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'delta' }], cause: { constraint: constraintNamed('inventory_quantity_non_negative') } });
     expect(await storedQuantity(tenant.id, product.id)).toBeUndefined();
   });
 });

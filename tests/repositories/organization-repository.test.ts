@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
 import { OrganizationRepository } from '../../src/repositories/organization-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -49,7 +49,7 @@ describe('OrganizationRepository organizations', () => {
     const tenant = await createTenant(database);
     await asTenant(tenant.id, (organizations) => organizations.create({ name: 'One', slug: 'dup' }));
     await expect(asTenant(tenant.id, (organizations) => organizations.create({ name: 'Two', slug: 'dup' })))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: 'organization_tenant_slug_key' } });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: constraintNamed('organization_tenant_slug_key') } });
     expect(await countRows('organization', tenant.id)).toBe(1);
   });
 
@@ -126,7 +126,7 @@ describe('OrganizationRepository teams', () => {
     await expect(asTenant(tenant.id, async (organizations) => {
       const other = await organizations.create({ name: 'Other', slug: 'other' });
       return organizations.createTeam(other.id, { name: 'Core again', slug: 'core' });
-    })).rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: 'team_tenant_slug_key' } });
+    })).rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: constraintNamed('team_tenant_slug_key') } });
     expect(await countRows('team', tenant.id)).toBe(1);
   });
 
@@ -187,7 +187,7 @@ describe('OrganizationRepository memberships', () => {
       .rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'role' }] });
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into membership (tenant_id, team_id, user_id, role) values (${tenant.id}, ${team.id}, ${user.id}, 'god')`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'role' }], cause: { constraint: 'membership_role_known' } });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'role' }], cause: { constraint: constraintNamed('membership_role_known') } });
     for (const role of ['owner', 'admin', 'member', 'viewer'] as const) {
       expect(await asTenant(tenant.id, (organizations) => organizations.putMember(team.id, user.id, role))).toMatchObject({ role });
     }

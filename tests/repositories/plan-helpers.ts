@@ -67,8 +67,25 @@ export async function explain(database: Database, tenantId: number, statement: S
   });
 }
 
+interface CitusJob {
+  // Each task's remote plan is EXPLAIN's own output: a list holding one { Plan }.
+  Job?: { Tasks?: Array<{ 'Remote Plan'?: Array<Array<{ Plan: PlanNode }>> }> };
+}
+
+// A shard's relations and indexes carry the shard id: user_activity_p2026_12_102345.
+function withoutShardId(node: PlanNode): PlanNode {
+  const strip = (name: unknown) => (typeof name === 'string' ? name.replace(/_\d+$/, '') : name);
+  return { ...node, 'Relation Name': strip(node['Relation Name']) as string | undefined, 'Index Name': strip(node['Index Name']) as string | undefined };
+}
+
+/**
+ * Every node of a plan. On a Citus coordinator the plan is a Custom Scan whose tasks carry each
+ * shard's own plan: those nodes are included, named as the logical table and index they copy.
+ */
 export function planNodes(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(planNodes)];
+  const remote = ((plan['Distributed Query'] as CitusJob | undefined)?.Job?.Tasks ?? [])
+    .flatMap((task) => (task['Remote Plan'] ?? []).flat()).flatMap((remotePlan) => planNodes(remotePlan.Plan).map(withoutShardId));
+  return [plan, ...remote, ...(plan.Plans ?? []).flatMap(planNodes)];
 }
 
 const indexScanTypes = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan']);

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant, type TenantTx } from '../../src/db/tenant.js';
 import { prefixTsQuery } from '../../src/models/catalog.js';
 import { ProductRepository } from '../../src/repositories/product-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import { createTenant } from '../helpers/fixtures.js';
 import { explain, indexScans, planNodes, recordStatements, statementOn } from './plan-helpers.js';
 
@@ -44,7 +44,7 @@ describe('ProductRepository.create', () => {
     const tenant = await createTenant(database);
     await asTenant(tenant.id, (products) => products.create({ name: 'Product 1', slug: 'product' }));
     await expect(asTenant(tenant.id, (products) => products.create({ name: 'Product 2', slug: 'product' })))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: 'product_tenant_slug_key' } });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: constraintNamed('product_tenant_slug_key') } });
     expect((await productRows(tenant.id)).map((row) => row.name)).toEqual(['Product 1']);
   });
 
@@ -78,7 +78,7 @@ describe('ProductRepository.create', () => {
     const tenant = await createTenant(database);
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into product (tenant_id, name, slug, price) values (${tenant.id}, 'Raw', 'raw', -1)`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'price' }], cause: { constraint: 'product_price_non_negative' } });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'price' }], cause: { constraint: constraintNamed('product_price_non_negative') } });
     expect(await productRows(tenant.id)).toEqual([]);
   });
 });

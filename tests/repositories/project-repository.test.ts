@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
 import { OrganizationRepository } from '../../src/repositories/organization-repository.js';
 import { ProjectRepository } from '../../src/repositories/project-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -58,7 +58,7 @@ describe('ProjectRepository projects', () => {
   it('rejects a duplicate slug in the same tenant and allows it in another', async () => {
     const { tenant } = await tenantWithProject();
     await expect(asTenant(tenant.id, (projects) => projects.create({ name: 'Apollo 2', slug: 'apollo' })))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: 'project_tenant_slug_key' } });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'slug' }], cause: { constraint: constraintNamed('project_tenant_slug_key') } });
     expect(await countRows('project', tenant.id)).toBe(1);
     const other = await createTenant(database, 'Other');
     expect(await asTenant(other.id, (projects) => projects.create({ name: 'Apollo', slug: 'apollo' }))).toMatchObject({ tenant_id: other.id });
@@ -72,7 +72,7 @@ describe('ProjectRepository projects', () => {
       .rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'status' }] });
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       update project set status = 'done' where id = ${project.id}`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'status' }], cause: { constraint: 'project_status_known' } });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'status' }], cause: { constraint: constraintNamed('project_status_known') } });
     for (const status of ['planned', 'active', 'paused', 'archived'] as const) {
       expect(await asTenant(tenant.id, (projects) => projects.update(project.id, { status }))).toMatchObject({ status });
     }
@@ -147,7 +147,7 @@ describe('ProjectRepository members', () => {
       .rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'role' }] });
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into project_member (tenant_id, project_id, user_id, role) values (${tenant.id}, ${project.id}, ${user.id}, 'admin')`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'role' }], cause: { constraint: 'project_member_role_known' } });
+      .rejects.toMatchObject({ code: 'CHECK_VIOLATION', details: [{ path: 'role' }], cause: { constraint: constraintNamed('project_member_role_known') } });
   });
 
   it('refuses a member whose user belongs to another tenant, in the repository and in the schema', async () => {

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant, type TenantTx } from '../../src/db/tenant.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, constraintNamed } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -395,6 +395,6 @@ describe('app_user constraints in the database', () => {
     await createUser(database, tenant.id, 'raw@x.io');
     await expect(withTenant(database, { tenantId: tenant.id }, (trx) => sql`
       insert into app_user (tenant_id, email, username) values (${tenant.id}, 'RAW@X.IO', 'raw')`.execute(trx)))
-      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'email' }], cause: { constraint: 'app_user_tenant_email_key' } });
+      .rejects.toMatchObject({ code: 'CONFLICT', details: [{ path: 'email' }], cause: { constraint: constraintNamed('app_user_tenant_email_key') } });
   });
 });
