@@ -13,6 +13,8 @@ export interface IngestLoadOptions {
   hardDeadline: number;
   /** Pause between attempts of an unacknowledged batch. */
   retryDelayMs: number;
+  /** Hears every attempt's status (or why there was none) and when it came. */
+  onAnswer?: (outcome: string | number, at: number) => void;
 }
 
 interface Batch {
@@ -76,6 +78,7 @@ export function startIngestLoad(options: IngestLoadOptions): IngestLoad {
           key: options.tenant.key, body: payload, headers: { 'idempotency-key': batch.key }, timeoutMs: 5000,
         }));
         outcomes.add(typeof answer === 'string' ? answer : answer.status);
+        options.onAnswer?.(typeof answer === 'string' ? answer : answer.status, performance.now());
         // A replay: the batch was stored by an attempt whose answer never arrived.
         if (typeof answer !== 'string' && answer.headers.get('idempotent-replayed') === 'true') replayed += 1;
         if (typeof answer !== 'string' && answer.status >= 200 && answer.status < 300) {
