@@ -8,7 +8,7 @@ import { TenantRead } from '../../src/db/tenant-read.js';
 import { StrataError } from '../../src/errors.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';
 import { atFileEnd } from '../helpers/cleanup.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -34,7 +34,7 @@ const profileOf = (tenantId: number, userId: number) => profileRead.run(single, 
 const readOnce = <R>(on: Database, context: TenantContext, build: (trx: TenantTx) => Compilable<R>) => new TenantRead(build).run(on, context);
 
 describe('TenantRead: the round trip', () => {
-  it('reads in one round trip, preparing the statement only on the first call of a connection', async () => {
+  it.runIf(!onCitus())('reads in one round trip, preparing the statement only on the first call of a connection (single server)', async () => {
     const first = await single.queries.measure(() => profileOf(tenantA, userA));
     const second = await single.queries.measure(() => profileOf(tenantA, userA));
     expect(first.result).toHaveLength(1);
@@ -44,6 +44,16 @@ describe('TenantRead: the round trip', () => {
     expect(second.statements[0]).not.toMatch(/prepare/);
     const { rows } = await sql<{ name: string }>`select name from pg_prepared_statements where name like 'strata_r_%'`.execute(single.admin);
     expect(rows).toHaveLength(1);
+  });
+
+  it.runIf(onCitus())('on Citus, sends the scope in a message of its own, then the statement: Citus replays a SET LOCAL as its whole message', async () => {
+    const first = await single.queries.measure(() => profileOf(tenantA, userA));
+    const second = await single.queries.measure(() => profileOf(tenantA, userA));
+    expect(second.result).toEqual(first.result);
+    expect([first.queries, second.queries]).toEqual([2, 2]);
+    expect(first.statements[0]).toMatch(/^begin; set local role strata_app; set local app\.tenant_id = '\d+'; set local app\.actor_id = ''$/);
+    expect(first.statements[1]).toMatch(/^prepare strata_r_\w+ as select/);
+    expect(second.statements[1]).toMatch(/^execute strata_r_\w+/);
   });
 
   it('answers as getUserProfile in a tenant transaction does', async () => {
@@ -121,7 +131,7 @@ describe('TenantRead: the round trip', () => {
 });
 
 describe('TenantRead: compiled once', () => {
-  it('builds its query once and then reads in one round trip per call, for any tenant and argument', async () => {
+  it.runIf(!onCitus())('builds its query once and then reads in one round trip per call, for any tenant and argument (single server)', async () => {
     let builds = 0;
     const read = new TenantRead((trx, userId: number) => {
       builds += 1;
