@@ -16,8 +16,10 @@ export interface Distribution {
   misplaced: Array<{ table: string; expected: 'distributed' | 'reference'; actual: string }>;
 }
 
+const citusInstalled = `select exists (select 1 from pg_extension where extname = 'citus') as citus`;
+
 export async function hasCitus(db: Kysely<DB>): Promise<boolean> {
-  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
+  const { rows } = await sql<{ citus: boolean }>`${sql.raw(citusInstalled)}`.execute(db);
   return rows[0]!.citus;
 }
 
@@ -34,7 +36,7 @@ export function onCitusCluster(database: Pick<Database, 'pool' | 'url'>): Promis
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
       try {
-        const { rows } = await client.query<{ citus: boolean }>(`select exists (select 1 from pg_extension where extname = 'citus') as citus`);
+        const { rows } = await client.query<{ citus: boolean }>(citusInstalled);
         return rows[0]!.citus;
       } finally {
         await client.end();

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { hasCitus } from '../../db/distribution.js';
 import type { DB } from '../../db/schema.generated.js';
 
 export type Source = 'user_activity' | 'event';
@@ -97,17 +98,12 @@ export function uncountedBy(watermark: NodeXids): RawBuilder<boolean> {
   return sql<boolean>`(${sql.join(parts, sql` or `)})`;
 }
 
-async function onCluster(db: Kysely<DB>): Promise<boolean> {
-  const { rows } = await sql<{ citus: boolean }>`select exists (select 1 from pg_extension where extname = 'citus') as citus`.execute(db);
-  return rows[0]!.citus;
-}
-
 /**
  * The same query on this node and on every Citus worker, by node. Worker results come over
  * connections of their own, outside any transaction of the caller.
  */
 async function onEveryNode(db: Kysely<DB>, query: string): Promise<Map<number, string>> {
-  if (!(await onCluster(db))) {
+  if (!(await hasCitus(db))) {
     const { rows } = await sql<{ value: string }>`select (${sql.raw(query)}) as value`.execute(db);
     return new Map([[0, rows[0]!.value]]);
   }
