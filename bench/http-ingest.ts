@@ -7,11 +7,11 @@ import {
 } from './support.js';
 
 const TARGET_ROWS_PER_SECOND = 50_000;
-const BATCH = 1_000;
-const CONNECTIONS = 4;
+export const BATCH = 1_000;
+export const CONNECTIONS = 4;
 
 /** Runs the load client in a process of its own, so that its work does not share the server's event loop. */
-function runLoadClient(load: LoadRequest): Promise<LoadReport> {
+export function runLoadClient(load: LoadRequest): Promise<LoadReport> {
   return new Promise((resolve, reject) => {
     const child = fork(new URL('./load-client.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (report) => resolve(report as LoadReport));

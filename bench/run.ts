@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Database } from '../src/db/database.js';
 import { runHostileBodiesBench } from './hostile-bodies.js';
+import { runClusterBench } from './cluster.js';
 import { runFloodBench } from './flood.js';
 import { runHttpIngestBench } from './http-ingest.js';
 import { runIngestBench } from './ingest.js';
@@ -50,6 +51,7 @@ const suites: Suite[] = [
   { name: 'memory', run: (server) => runMemoryBench(server, { quick }) },
   { name: 'hostile-bodies', run: (server) => runHostileBodiesBench(server, { quick }) },
   { name: 'flood', run: (server) => runFloodBench(server, { quick }) },
+  { name: 'cluster', run: (server) => runClusterBench(server, { quick }) },
   optionalSuite('cache', './cache.js', 'runCacheBench'),
   optionalSuite('etl', './etl.js', 'runEtlBench'),
 ];
