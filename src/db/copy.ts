@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompiledQuery, sql, type RawBuilder, type Transaction } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
+import { hasCitus } from './distribution.js';
 import type { DB } from './schema.generated.js';
 
 /**
@@ -141,7 +142,8 @@ export async function insertRows<Row>(
 ): Promise<number> {
   const targets = sql.join(insert.targets.map((target) => sql.ref(target)));
   const conflict = insert.conflict ?? sql``;
-  if (!options.cluster) {
+  // A transaction withTenant did not open (scopeTransaction's) does not know: it asks.
+  if (!(options.cluster ?? await hasCitus(trx))) {
     const refs = Object.fromEntries(shape.columns.map((column) => [column.name, sql.ref(`incoming.${column.name}`)]));
     const result = await withRowSource(trx, shape, rows, (incoming) => sql`
       insert into ${sql.table(insert.table)} (${targets}) select ${sql.join(insert.project(refs))} from ${incoming} ${conflict}`.execute(trx), options);

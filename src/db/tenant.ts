@@ -25,12 +25,13 @@ const contextSchema = z.object({
 });
 
 const contexts = new WeakMap<object, TenantContext>();
-// Transactions opened by withTenant on a Citus cluster; some statements take another form there.
-const onCluster = new WeakSet<object>();
+// Whether the transactions withTenant opened run on a Citus cluster; some statements take another
+// form there.
+const onCluster = new WeakMap<object, boolean>();
 
-/** Whether a scoped transaction runs on a Citus cluster (known for those withTenant opened). */
-export function runsOnCluster(trx: TenantTx): boolean {
-  return onCluster.has(trx);
+/** Whether a scoped transaction runs on a Citus cluster; undefined when withTenant did not open it. */
+export function runsOnCluster(trx: TenantTx): boolean | undefined {
+  return onCluster.get(trx);
 }
 
 /** Marks a builder or connection as scoped to a tenant, for tenantOf. */
@@ -110,8 +111,7 @@ export async function withTenant<T>(
         // aborted transaction, where every later request on it would fail.
         await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
         contexts.set(connection, scope);
-        if (citus) onCluster.add(connection);
-        else onCluster.delete(connection);
+        onCluster.set(connection, citus);
         const result = await fn(connection as unknown as TenantTx);
         // Checked last: the work is done, but a write nobody will hear about must not become durable.
         const goneBeforeCommit = abandoned(options.signal);

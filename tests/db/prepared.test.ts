@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { executePrepared } from '../../src/db/prepared.js';
 import { scopeTransaction } from '../../src/db/tenant.js';
 import { ActivityRepository } from '../../src/repositories/activity-repository.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { migratedDatabase, type TestDatabase, onCitus } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 
 let database: TestDatabase;
@@ -25,7 +25,9 @@ describe('executePrepared', () => {
     });
   });
 
-  it('lets the activity reads settle on one cached generic plan, whatever the tenant asks for', async () => {
+  // Citus re-plans a router query on each execution (it prunes shards with the parameters), so the
+  // generic-plan count that this case reads stays at zero there: it holds on a single server only.
+  it.runIf(!onCitus())('lets the activity reads settle on one cached generic plan, whatever the tenant asks for (single server)', async () => {
     const tenant = await createTenant(database);
     const user = await createUser(database, tenant.id);
     await database.admin.transaction().execute(async (trx) => {
