@@ -80,6 +80,8 @@ describe('ProjectRepository projects', () => {
 
   it('updates only the fields in the patch and rejects an empty one', async () => {
     const { tenant, project } = await tenantWithProject();
+    // updated_at is the transaction's start: with both in the same millisecond, the bump would not show in a Date.
+    await new Promise((resolve) => setTimeout(resolve, 2));
     const updated = await asTenant(tenant.id, (projects) => projects.update(project.id, { description: 'To the moon' }));
     expect(updated).toMatchObject({ id: project.id, name: 'Apollo', slug: 'apollo', description: 'To the moon' });
     expect(updated.updated_at.getTime()).toBeGreaterThan(project.updated_at.getTime());

@@ -177,6 +177,8 @@ describe('UserRepository.getById, update and delete', () => {
   it('changes only the fields in the patch and returns the user with the profile', async () => {
     const tenant = await createTenant(database);
     const user = await asTenant(tenant.id, (users) => users.create({ email: 'old@x.io', username: 'old', profile: { bio: 'kept' } }));
+    // updated_at is the transaction's start: with both in the same millisecond, the bump would not show in a Date.
+    await new Promise((resolve) => setTimeout(resolve, 2));
     const updated = await asTenant(tenant.id, (users) => users.update(user.id, { username: 'new', is_active: false }));
     expect(updated).toMatchObject({ id: user.id, email: 'old@x.io', username: 'new', is_active: false, profile: { bio: 'kept' } });
     expect(updated.updated_at.getTime()).toBeGreaterThan(user.updated_at.getTime());
