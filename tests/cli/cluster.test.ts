@@ -178,9 +178,10 @@ async function underTraffic(tenantId: number, userId: number, operation: Promise
   };
   const done = operation.finally(() => { running = false; });
   [result.printed] = await Promise.all([done, writer(), writer(), reader(), reader()]);
-  // The traffic overlapped the operation: without it the test would prove nothing.
-  expect(result.acknowledged.length).toBeGreaterThan(10);
-  expect(result.reads).toBeGreaterThan(10);
+  // The traffic overlapped the operation: without it the test would prove nothing. A few of each
+  // suffice (a read on a loaded 2-core cluster can take 80 ms, and a move about a second).
+  expect(result.acknowledged.length).toBeGreaterThan(2);
+  expect(result.reads).toBeGreaterThan(2);
   return result;
 }
 
