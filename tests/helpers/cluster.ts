@@ -77,16 +77,7 @@ export async function freezeTemplate(servers: Servers, name: string): Promise<vo
 export async function cloneEverywhere(servers: Servers, template: string, name: string): Promise<void> {
   for (const url of servers.urls) {
     await onServer(url, async (client) => {
-      for (let attempt = 0; ; attempt += 1) {
-        try {
-          await client.query(`create database ${name} template ${template}`);
-          break;
-        } catch (error) {
-          // 55006: a connection to the template is still closing.
-          if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
+      await whileInUse(client, `create database ${name} template ${template}`);
       const { rows } = await client.query<{ setting: string }>(
         `select unnest(setconfig) as setting from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
          where d.datname = $1 and s.setrole = 0`, [template]);
@@ -98,9 +89,22 @@ export async function cloneEverywhere(servers: Servers, template: string, name: 
   }
 }
 
+/** Runs `statement`, again while it fails with 55006: a connection (Citus's maintenance worker) is still closing or reopening. */
+async function whileInUse(client: pg.Client, statement: string): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await client.query(statement);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 export async function dropEverywhere(servers: Servers, name: string): Promise<void> {
   for (const url of [...servers.urls].reverse()) {
-    await onServer(url, (client) => client.query(`drop database if exists ${name} with (force)`));
+    await onServer(url, (client) => whileInUse(client, `drop database if exists ${name} with (force)`));
   }
 }
 
@@ -110,7 +114,7 @@ export async function dropMatching(servers: Servers, pattern: string, exact: str
     await onServer(url, async (client) => {
       const { rows } = await client.query<{ datname: string }>(
         'select datname from pg_database where datname like $1 or datname = $2', [pattern, exact]);
-      for (const { datname } of rows) await client.query(`drop database if exists ${datname} with (force)`);
+      for (const { datname } of rows) await whileInUse(client, `drop database if exists ${datname} with (force)`);
     });
   }
 }
