@@ -9,6 +9,7 @@ import {
   findCitusKit, nodeShares, splitRecentOfType, startCitusCluster, type CitusCluster, type NodeShare, type QuerySplit,
 } from './citus-cluster.js';
 import { BATCH, CONNECTIONS, runLoadClient } from './http-ingest.js';
+import { LOADERS, perTenant } from './load-and-query.js';
 import {
   ACTIVITY_TYPES, activityRows, createTenantsAndUsers, median, msSince, percentile, printTable, round, startApiServer, tenantKeys, timed,
   writeResults, type BenchServer,
@@ -21,8 +22,6 @@ import {
  * figures, not the totals, are what carries over to separate machines.
  */
 const TENANTS = 100;
-/** Concurrent loaders, one tenant's transaction each, as load-and-query loads. */
-const LOADERS = 2;
 const CLUSTERS = [{ port: 9730, workers: 1 }, { port: 9740, workers: 2 }];
 const EXPLAINS = 21;
 const MULTI_SHARD_RUNS = 5;
@@ -55,17 +54,6 @@ interface TargetResult {
 
 function latency(samples: number[]): Latency {
   return { medianMs: round(median(samples), 3), p95Ms: round(percentile(samples, 95), 3), count: samples.length };
-}
-
-async function perTenant(count: number, load: (index: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: LOADERS }, async () => {
-    while (next < count) {
-      const index = next;
-      next += 1;
-      await load(index);
-    }
-  }));
 }
 
 /** The same (tenant, type) pairs on every target. */

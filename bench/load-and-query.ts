@@ -20,10 +20,10 @@ const QUERIES = 1_000;
 /** Users per tenant that the cached-read mix asks for: real traffic concentrates on a few. */
 const HOT_USERS = 20;
 /** Concurrent loaders: one per core of this machine, each a tenant's transaction at a time. */
-const LOADERS = 2;
+export const LOADERS = 2;
 
 /** Runs `load(tenantIndex)` for every tenant, LOADERS at a time. */
-async function perTenant(count: number, load: (index: number) => Promise<unknown>): Promise<void> {
+export async function perTenant(count: number, load: (index: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: LOADERS }, async () => {
     while (next < count) {
