@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.js';
+import { onCitusCluster } from '../db/distribution.js';
 import { scopeTransaction } from '../db/tenant.js';
 import { translateDatabaseError } from '../errors.js';
 import { tenantInput, type TenantInput } from '../models/tenant.js';
@@ -9,9 +10,10 @@ import { issueTenantKey } from './api-keys.js';
 export async function createTenantWithKey(database: Database, input: TenantInput) {
   const values = parseInput(tenantInput, input);
   try {
+    const cluster = await onCitusCluster(database);
     return await database.admin.transaction().execute(async (trx) => {
       const tenant = await trx.insertInto('tenant').values(values).returningAll().executeTakeFirstOrThrow();
-      const apiKey = await issueTenantKey(await scopeTransaction(trx, { tenantId: tenant.id }, { keepRole: true }), 'default');
+      const apiKey = await issueTenantKey(await scopeTransaction(trx, { tenantId: tenant.id }, { keepRole: true, cluster }), 'default');
       return { tenant, apiKey };
     });
   } catch (error) {
