@@ -6,9 +6,10 @@ import {
   addDays, backfillInput, daysBetween, type ActiveUserDayRow, type DayBounds, type MetricDelta,
 } from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
+import { lastWatermark, PIPELINE, uncountedBy, type NodeXids } from '../../repositories/pipeline-watermark.js';
 import {
-  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, PIPELINE, sources, sourceTotals, suspectRows, uncountedBy,
-  windowRows, windowSizeUpTo, windowsTo, type ExtractScope, type NodeWindow, type NodeXids,
+  commitHorizon, extractChunks, loadedFirstDays, sources, sourceTotals, suspectRows, windowRows, windowSizeUpTo, windowsTo,
+  type ExtractScope, type NodeWindow,
 } from './extractors.js';
 import {
   addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, quarantineRows,
