@@ -25,7 +25,10 @@ export interface Problems { list: string[] }
 
 export function watch(page: Page, allowStatus: (url: string, status: number) => boolean = () => false): Problems {
   const problems: Problems = { list: [] };
-  page.on('console', (message) => { if (message.type() === 'error') problems.list.push(`console: ${message.text()}`); });
+  // A refused request is judged by its status below (some views expect a 404 or a 422).
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.list.push(`console: ${message.text()}`);
+  });
   page.on('pageerror', (error) => problems.list.push(`page error: ${error.message}`));
   page.on('requestfailed', (request) => problems.list.push(`failed: ${request.url()} ${request.failure()?.errorText}`));
   page.on('response', (response) => {

@@ -16,7 +16,7 @@ function ProductFields({ product }: { product?: Product }) {
   return (
     <>
       <label>Name <input name="name" value={product?.name} required /></label>
-      <label>Slug <input name="slug" value={product?.slug} required pattern="[a-z0-9-]+" /></label>
+      <label>Slug <input name="slug" value={product?.slug} required pattern="[a-z0-9\-]+" /></label>
       <label>Price <input name="price" type="number" step="0.01" min="0" value={product?.price} required /></label>
       <label>Tags <input name="tags" value={product?.tags.join(', ')} placeholder="home, sale" /></label>
       <label class="wide">Description <textarea name="description" rows={2} value={product?.description ?? ''} /></label>

@@ -32,7 +32,7 @@ export function Tenants({ params }: { params: Record<string, string> }) {
         }
       }}>
         <label>Name <input name="name" required /></label>
-        <label>Slug <input name="slug" required pattern="[a-z0-9-]+" /></label>
+        <label>Slug <input name="slug" required pattern="[a-z0-9\-]+" /></label>
         <button type="submit">Create tenant</button>
       </form>
       {error ? <ErrorBox error={error} /> : null}
