@@ -6,8 +6,9 @@ import {
 } from '../../models/analytics.js';
 import { AnalyticsRepository } from '../../repositories/analytics-repository.js';
 import {
-  callerTenant, decodeCursor, idCursor, idParams, page, pageQuery, toApi,
+  decodeCursor, idCursor, idParams, page, pageQuery, toApi,
 } from '../http.js';
+import { callerTenant } from '../auth.js';
 import type { App, RouteOptions } from '../types.js';
 
 const reportListQuery = z.strictObject({ kind: z.enum(reportKinds).optional(), ...pageQuery });
