@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { MAX_ERROR_DETAILS } from '../errors.js';
 
+/** The most rows one ingest batch may carry. */
+export const MAX_BATCH_ROWS = 10_000;
+
 /** Identifiers are bigint in PostgreSQL and JSON numbers at the edge: safe below 2^53. */
 export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const slug = z.string().min(1).max(63).regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and inner dashes');

@@ -11,7 +11,7 @@ describe('POST /v1/tenants', () => {
   it('creates a tenant and returns its first key once, stored only as a hash', async () => {
     const response = await api.call('POST', '/v1/tenants', api.adminKey, { name: 'Acme', slug: 'acme' });
     expect(response.statusCode).toBe(201);
-    const body = response.json();
+    const body = response.json().data;
     expect(body.tenant).toMatchObject({ name: 'Acme', slug: 'acme' });
     expect(body.apiKey.key).toMatch(new RegExp(`^strata_${body.tenant.id}_`));
     const stored = await api.database.admin.selectFrom('api_key').selectAll().where('tenant_id', '=', body.tenant.id).execute();

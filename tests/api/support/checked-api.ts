@@ -68,7 +68,7 @@ export async function checkedApi(): Promise<CheckedApi> {
       const response = await call('POST', '/v1/tenants', api.adminKey, { name, slug });
       if (response.statusCode !== 201) throw new Error(`tenant creation failed: ${response.body}`);
       const body = response.json();
-      return { id: body.tenant.id, key: body.apiKey.key };
+      return { id: body.data.tenant.id, key: body.data.apiKey.key };
     },
   };
 }
