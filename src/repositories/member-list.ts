@@ -31,7 +31,7 @@ export class MemberList<T extends MemberTable> {
   }
 
   private get db(): Kysely<any> {
-    return this.trx as unknown as Kysely<any>;
+    return this.trx;
   }
 
   /**
@@ -72,6 +72,6 @@ export class MemberList<T extends MemberTable> {
       .select([`${table}.user_id`, `${table}.role`, `${table}.created_at`, 'app_user.username', 'app_user.email'])
       .where(`${table}.tenant_id`, '=', tenantOf(this.trx)).where(`${table}.${this.key}`, '=', parentId)
       .orderBy(`${table}.user_id`)
-      .execute() as Promise<ListedMember[]>;
+      .execute();
   }
 }
