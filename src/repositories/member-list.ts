@@ -30,6 +30,8 @@ export class MemberList<T extends MemberTable> {
     ({ parent: this.parent, key: this.key } = memberTables[table]);
   }
 
+  // An untyped handle on purpose: the table is chosen at run time (see the class comment).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private get db(): Kysely<any> {
     return this.trx;
   }
