@@ -4,15 +4,12 @@ import { constraintDetails } from '../../src/constraint-details.js';
 import { StrataError, translateDatabaseError } from '../../src/errors.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { seeder, unique } from './support/seed.js';
+import { twoTenants, type ApiTenant } from './support/two-tenants.js';
 
-let api: CheckedApi;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: CheckedApi, a: ApiTenant, b: ApiTenant;
 
 beforeAll(async () => {
-  api = await checkedApi();
-  a = await api.tenant('Constraints A');
-  b = await api.tenant('Constraints B');
+  ({ api, a, b } = await twoTenants(checkedApi(), 'Constraints'));
 });
 
 /** Every name PostgreSQL can put in a 23505, 23514 or 23503 error's `constraint` field. */

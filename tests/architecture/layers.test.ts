@@ -58,7 +58,7 @@ function reachableFrom(entry: string, arrows: readonly Arrow[]): Set<string> {
   const pending = [entry];
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     for (const { to } of arrows.filter((arrow) => arrow.from === file)) {
-      if (!seen.has(to)) pending.push(to), seen.add(to);
+      if (!seen.has(to)) { pending.push(to); seen.add(to); }
     }
   }
   return seen;
