@@ -30,8 +30,9 @@ export class MemberList<T extends MemberTable> {
     ({ parent: this.parent, key: this.key } = memberTables[table]);
   }
 
-  private get db(): Kysely<any> {
-    return this.trx as unknown as Kysely<any>;
+  /** Every table and column by name, values unknown: the queries below name them at run time. */
+  private get db(): Kysely<Record<string, Record<string, unknown>>> {
+    return this.trx as unknown as Kysely<Record<string, Record<string, unknown>>>;
   }
 
   /**
