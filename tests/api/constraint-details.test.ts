@@ -15,8 +15,10 @@ beforeAll(async () => {
 /** Every name PostgreSQL can put in a 23505, 23514 or 23503 error's `constraint` field. */
 async function schemaConstraints(): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
+    -- Joined to its table through pg_class, where Citus hides its shards: the coordinator holds a
+    -- copy of each reference table, whose constraints carry the shard id (tenant_slug_key_102008).
     select con.conname as name
-      from pg_constraint con join pg_namespace n on n.oid = con.connamespace
+      from pg_constraint con join pg_namespace n on n.oid = con.connamespace join pg_class t on t.oid = con.conrelid
      where con.contype in ('u', 'c', 'f', 'x') and n.nspname = 'public'
     union
     -- A unique index without a constraint (on an expression such as lower(email)) is named as one.
