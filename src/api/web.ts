@@ -3,7 +3,8 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { publicByDefault } from './auth.js';
 
-const webRoot = fileURLToPath(new URL('../web/', import.meta.url));
+// The static files stay in src/web/, also for the compiled dist/api/: both sit at the same depth.
+const webRoot = fileURLToPath(new URL('../../src/web/', import.meta.url));
 
 /** The dashboard: static files under /dashboard/, talking to the same /v1 API with a tenant key. */
 export async function dashboard(app: FastifyInstance): Promise<void> {

@@ -23,8 +23,10 @@ describe('the strata program', () => {
 });
 
 describe('defaultContext', () => {
-  it('reads the config from the environment and prints lines to stdout and stderr', () => {
+  it('reads the config from the environment once loaded, and prints lines to stdout and stderr', async () => {
     const context = defaultContext();
+    expect(() => context.config).toThrow(/loadConfig/);
+    await context.loadConfig();
     expect(context.config).toEqual(loadConfig());
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
