@@ -73,7 +73,7 @@ export async function tenantWithUser(base: string, adminKey: string, name: strin
   const slug = `${name}-${randomBytes(3).toString('hex')}`;
   const tenant = await call(base, 'POST', '/v1/tenants', { key: adminKey, body: { name, slug } });
   if (tenant.status !== 201) throw new Error(`tenant creation answered ${tenant.status}: ${JSON.stringify(tenant.body)}`);
-  const key: string = tenant.body.apiKey.key;
+  const key: string = tenant.body.data.apiKey.key;
   const user = await call(base, 'POST', '/v1/users', { key, body: { email: `${slug}@example.com`, username: slug, profile: { bio: 'v0' } } });
   if (user.status !== 201) throw new Error(`user creation answered ${user.status}: ${JSON.stringify(user.body)}`);
   return { key, userId: user.body.data.id };

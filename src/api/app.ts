@@ -11,7 +11,7 @@ import { apiCachePlugin } from '../caching/api-cache.js';
 import { disabledCaches, type Caches } from '../caching/index.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 import { IngestAdmission } from './admission.js';
-import { authPlugin, publicByDefault } from './auth.js';
+import { authPlugin, publicByDefault, tenantScopeOf } from './auth.js';
 import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerJsonBodyParser } from './json-body.js';
@@ -75,7 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(apiCachePlugin, {
     caches,
     database: options.database,
-    tenantOf: (request) => (request.principal?.kind === 'tenant' ? request.principal.tenantId : undefined),
+    tenantOf: (request) => tenantScopeOf(request)?.tenantId,
   });
 
   const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };

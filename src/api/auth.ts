@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Database } from '../db/database.js';
-import { withTenant, type TenantTransactionOptions, type TenantTx } from '../db/tenant.js';
+import { withTenant, type TenantContext, type TenantTransactionOptions, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 
@@ -13,7 +13,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null;
-    /** Runs fn in a transaction scoped to the caller's tenant, with the key as the audit actor. */
+    /**
+     * Runs fn in a transaction scoped to the caller's tenant, with the key as the audit actor: the one
+     * way a route reaches tenant data (a repository or a use case built on the transaction).
+     */
     inTenant<T>(fn: (trx: TenantTx) => Promise<T>, options?: TenantTransactionOptions): Promise<T>;
   }
 }
@@ -30,6 +33,27 @@ export function bearer(request: FastifyRequest): string | null {
   if (typeof header !== 'string') return null;
   const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
   return match ? match[1]! : null;
+}
+
+/**
+ * The caller's tenant and key as a tenant scope: the one place a request's tenant is read from its
+ * principal. Undefined for an admin or anonymous caller.
+ */
+export function tenantScopeOf(request: FastifyRequest): TenantContext | undefined {
+  const principal = request.principal;
+  return principal?.kind === 'tenant' ? { tenantId: principal.tenantId, actorId: principal.keyId } : undefined;
+}
+
+/** The caller's tenant scope on a tenant route (the onRequest hook has refused every other caller). */
+export function callerScope(request: FastifyRequest): TenantContext {
+  const scope = tenantScopeOf(request);
+  if (!scope) throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
+  return scope;
+}
+
+/** The caller's tenant id on a tenant route, for cache keys and invalidation. */
+export function callerTenant(request: FastifyRequest): number {
+  return callerScope(request).tenantId;
 }
 
 /**
@@ -50,9 +74,7 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
   const resolve = options.resolve ?? ((key: string) => authenticate(options.database.admin, key));
   app.decorateRequest('principal', null);
   app.decorateRequest('inTenant', function inTenant<T>(this: FastifyRequest, fn: (trx: TenantTx) => Promise<T>, transaction?: TenantTransactionOptions) {
-    const principal = this.principal;
-    if (principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
-    return withTenant(options.database, { tenantId: principal.tenantId, actorId: principal.keyId }, fn, transaction);
+    return withTenant(options.database, callerScope(this), fn, transaction);
   });
   app.addHook('onRequest', async (request) => {
     // Fails closed: a route that says nothing is tenant-only, wherever it is.

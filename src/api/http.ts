@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import type { TenantTx } from '../db/tenant.js';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
+import { camel, type ApiNames } from '../models/api-spelling.js';
 
 export const MAX_PAGE_SIZE = 500;
 
@@ -39,38 +39,35 @@ export const idCursor = z.number().int().positive();
 export { refuseUnstorableText } from '../models/common.js';
 
 /** A page of rows and the cursor of the next page (null on the last). */
-export function page<T>(rows: T[], limit: number, keyOf: (row: T) => unknown, present: (row: T) => unknown = toApi) {
+export function page<T extends object>(rows: T[], limit: number, keyOf: (row: T) => unknown, present: (row: T) => unknown = toApi) {
   const last = rows.length === limit ? rows[rows.length - 1] : undefined;
   return { data: rows.map(present), nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
 }
 
 export const hiddenColumns = new Set(['tenant_id', 'search', 'key_hash', 'ingest_xid']);
 
-export function camel(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+export interface Presentation {
+  /** Columns the API names otherwise than in camelCase (declared beside the model). */
+  names?: ApiNames;
+  /** Columns holding a related row, presented the same way; every other value is data, shown as stored. */
+  nested?: readonly string[];
 }
 
-/** Database rows are snake_case; the API speaks camelCase and never shows tenant_id or internals. */
-export function toApi<T>(row: T): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(row as Record<string, unknown>)) {
-    if (hiddenColumns.has(key)) continue;
-    out[camel(key)] = value !== null && typeof value === 'object' && !(value instanceof Date) && !Array.isArray(value)
-      && key !== 'metadata' && key !== 'properties' && key !== 'settings' && key !== 'body'
-      && key !== 'old_value' && key !== 'new_value'
-      ? toApi(value) : value;
-  }
-  return out;
+/**
+ * Database rows are snake_case; the API speaks camelCase and never shows tenant_id or internals. A
+ * JSON value (metadata, settings, an audit's old and new values) is the client's data and keeps its keys.
+ */
+export function presenter(presentation: Presentation) {
+  return (row: object): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      if (hiddenColumns.has(key)) continue;
+      const nested = presentation.nested?.includes(key) && value !== null && typeof value === 'object';
+      out[presentation.names?.[key] ?? camel(key)] = nested ? toApi(value as object) : value;
+    }
+    return out;
+  };
 }
 
-/** Runs fn with a repository bound to the caller's tenant transaction. */
-export function scoped<R>(Repository: new (trx: TenantTx) => R) {
-  return <T>(request: FastifyRequest, fn: (repository: R) => Promise<T>): Promise<T> =>
-    request.inTenant((trx) => fn(new Repository(trx)));
-}
-
-// Tenant routes only ever run for a tenant principal: auth.ts refuses every other caller first.
-export function callerTenant(request: FastifyRequest): number {
-  if (request.principal?.kind !== 'tenant') throw new StrataError('UNAUTHENTICATED', 'a tenant API key is required');
-  return request.principal.tenantId;
-}
+/** A row as the API shows it, every column a value of its own. */
+export const toApi = presenter({});

@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
+import { MAX_BATCH_ROWS } from '../models/common.js';
 import { once } from '../services/idempotency.js';
 import { admitIngest, departureOf, type IngestAdmission } from './admission.js';
 
-/** The most rows one ingest request may carry (issue 3's contract). */
-export const MAX_BATCH_ROWS = 10_000;
+export { MAX_BATCH_ROWS };
 
 /**
  * Body limit of the ingest routes. A 10,000-row batch of typical activities is ~1.5 MB; this leaves

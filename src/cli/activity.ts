@@ -14,7 +14,7 @@ export function registerActivityCommands(program: Command, context: CliContext):
     .option('--dry-run', 'print what would be dropped, drop nothing')
     .option('--drop-uncounted', 'drop partitions even if they hold rows the analytics pipeline has not counted yet')
     .action(async (options: { olderThan: string; dryRun?: boolean; dropUncounted?: boolean }) => withRuntime(context, async ({ database }) => {
-      const { pruneActivityPartitions } = await import('../db/activity-partitions.js');
+      const { pruneActivityPartitions } = await import('../services/activity-retention.js');
       const range = await rangeFormatter();
       const result = await pruneActivityPartitions(database, options.olderThan, { dryRun: options.dryRun, dropUncounted: options.dropUncounted });
       const verb = options.dryRun ? 'would drop' : 'dropped';

@@ -15,7 +15,7 @@ export interface JobOptions {
   /** How often each instance looks for due schedules and sends their jobs (pg-boss's defaults: 30 s and 5 s). */
   cronMonitorIntervalSeconds?: number;
   /** Connection trouble and failed jobs: pg-boss reports them as events, and an unhandled one would end the process. */
-  onError?(error: unknown): void;
+  onError?: (error: unknown) => void;
 }
 
 /** A pg-boss queue with a cron schedule (UTC) and the handler that works its jobs. */

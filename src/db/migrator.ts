@@ -1,10 +1,8 @@
-import {
-  DummyDriver, Kysely, Migrator, NO_MIGRATIONS, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
-  sql, type MigrationResultSet,
-} from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
 import { migrations } from '../migrations/index.js';
 import { StrataError } from '../errors.js';
 import { ensureMonthlyPartitions } from './activity-partitions.js';
+import { compileOnlyKysely } from './compile-only.js';
 import type { Database } from './database.js';
 
 export interface MigrationStatus {
@@ -86,17 +84,9 @@ export async function ensureActivityPartitions(database: Database): Promise<numb
 export async function sqlForMigration(prefix: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
   const name = resolveMigrationName(prefix);
   const statements: string[] = [];
-  const recorder = new Kysely<any>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-    log: (event) => {
-      if (event.level === 'query') statements.push(event.query.sql.trim());
-    },
-  });
+  // Migrations take Kysely<any>: they are frozen in time, not typed by today's schema.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+  const recorder = compileOnlyKysely<any>((query) => statements.push(query.sql.trim()));
   const migration = migrations[name]!;
   await (direction === 'up' ? migration.up(recorder) : migration.down!(recorder));
   await recorder.destroy();

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { JsonObject } from '../db/schema.generated.js';
 import { EARLIEST_DAY } from './analytics.js';
-import { id, isStorableString } from './common.js';
+import { apiSchema } from './api-spelling.js';
+import { MAX_BATCH_ROWS, id, isStorableString } from './common.js';
+import { parseInput } from './validation.js';
 
 export type { UserActivity } from '../db/schema.generated.js';
 
@@ -76,9 +78,21 @@ export const activityInput = z.strictObject({
 export type ActivityInput = z.input<typeof activityInput>;
 export type ParsedActivity = z.output<typeof activityInput>;
 
+/** The API's names where they are not the camelCase of the model's. */
+export const activityApiNames = { activity_type: 'type' } as const;
+/** An activity as clients send it: activityInput itself, under the API's names. */
+export const activityApiInput = apiSchema(activityInput, { names: activityApiNames });
+
 /** A validated batch: the brand lets the ingest path take it without validating a second time. */
 export const activityBatch = z.array(activityInput).brand<'ActivityBatch'>();
 export type ActivityBatch = z.output<typeof activityBatch>;
+/** A request's batch: rows parsed by activityInput (through its API spelling) earn the same brand. */
+export const activityApiBatch = z.array(activityApiInput).min(1).max(MAX_BATCH_ROWS).brand<'ActivityBatch'>();
+
+/** Validates activities from code (the CLI, scripts) at that edge, as a request's batch is at its own. */
+export function activityBatchOf(rows: readonly ActivityInput[]): ActivityBatch {
+  return parseInput(activityBatch, rows);
+}
 
 const limit = (fallback: number) => z.number().int().min(1).max(1000).default(fallback);
 

@@ -22,7 +22,7 @@ beforeAll(async () => {
 const history = async (query: string, key = a.key) => {
   const response = await api.call('GET', `/v1/audit?${query}`, key);
   expect(response.statusCode, response.body).toBe(200);
-  return response.json() as { data: Record<string, unknown>[]; nextCursor: string | null };
+  return response.json<{ data: Record<string, unknown>[]; nextCursor: string | null }>();
 };
 
 describe('GET /v1/audit', () => {

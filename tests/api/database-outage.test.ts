@@ -43,7 +43,7 @@ describe('a database outage', () => {
     const { app, adminKey, proxy, lines } = await appBehindProxy();
     const created = await app.inject({ method: 'POST', url: '/v1/tenants', headers: { authorization: `Bearer ${adminKey}` }, payload: { name: 'Outage', slug: 'outage' } });
     expect(created.statusCode).toBe(201);
-    const tenantKey = created.json().apiKey.key as string;
+    const tenantKey = created.json().data.apiKey.key as string;
 
     await proxy.stop();
     const requests: { method: 'GET' | 'POST'; url: string; key: string; payload?: object }[] = [

@@ -38,7 +38,7 @@ export async function testApi(env: Record<string, string> = {}): Promise<TestApi
       const response = await call('POST', '/v1/tenants', adminKey, { name, slug });
       if (response.statusCode !== 201) throw new Error(`tenant creation failed: ${response.body}`);
       const body = response.json();
-      return { id: body.tenant.id, key: body.apiKey.key };
+      return { id: body.data.tenant.id, key: body.data.apiKey.key };
     },
   };
 }

@@ -94,7 +94,7 @@ function isGuarded(operation: Operation, path?: string): boolean {
 
 /** The body with the value at a dotted path (array indexes as numbers) replaced by raw JSON text. */
 function replaced(base: Record<string, unknown>, path: string, value: HostileValue): string {
-  const copy = structuredClone(base) as Record<string, unknown>;
+  const copy = structuredClone(base);
   const keys = path.split('.');
   let parent: Record<string, unknown> = copy;
   for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;

@@ -11,7 +11,7 @@ describe('POST /v1/tenants', () => {
   it('creates a tenant and returns its first key once, stored only as a hash', async () => {
     const response = await api.call('POST', '/v1/tenants', api.adminKey, { name: 'Acme', slug: 'acme' });
     expect(response.statusCode).toBe(201);
-    const body = response.json();
+    const body = response.json().data;
     expect(body.tenant).toMatchObject({ name: 'Acme', slug: 'acme' });
     expect(body.apiKey.key).toMatch(new RegExp(`^strata_${body.tenant.id}_`));
     const stored = await api.database.admin.selectFrom('api_key').selectAll().where('tenant_id', '=', body.tenant.id).execute();
@@ -83,7 +83,7 @@ describe('/v1/api-keys', () => {
     while (cursor !== null) {
       const response = await api.call('GET', `/v1/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`, a.key);
       expect(response.statusCode).toBe(200);
-      const body = response.json() as { data: Array<{ id: number; name: string }>; nextCursor: string | null };
+      const body = response.json<{ data: Array<{ id: number; name: string }>; nextCursor: string | null }>();
       pages.push(body.data);
       cursor = body.nextCursor;
     }

@@ -24,7 +24,7 @@ async function serve(prefix: string): Promise<string> {
   servers.push(child);
   return new Promise((resolve, reject) => {
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const listening = /listening on (\S+)/.exec(output);
       if (listening) resolve(listening[1]!);
@@ -75,7 +75,7 @@ describe.skipIf(!redisReachable)('two strata serve processes sharing one Redis',
     const slug = `processes-${randomBytes(3).toString('hex')}`;
     const created = await call(a, 'POST', '/v1/tenants', adminKey, { name: 'Processes', slug });
     expect(created.status).toBe(201);
-    const key: string = created.body.apiKey.key;
+    const key: string = created.body.data.apiKey.key;
     const userId: number = (await call(a, 'POST', '/v1/users', key, { email: `${slug}@example.com`, username: slug, profile: { bio: 'first' } })).body.data.id;
     expect((await call(b, 'GET', `/v1/users/${userId}/full`, key)).body.data.profile.bio).toBe('first');
     // B's second read is answered by B's caches: one session hit and one profile hit, no miss. So

@@ -124,7 +124,7 @@ export async function tenantWithUser(call: Call, adminKey: string, name = 'Tenan
   const slug = `${name.toLowerCase()}-${randomBytes(3).toString('hex')}`;
   const created = await call('POST', '/v1/tenants', adminKey, { name, slug });
   if (created.statusCode !== 201) throw new Error(`tenant creation failed: ${created.body}`);
-  const { tenant, apiKey } = created.json();
+  const { tenant, apiKey } = created.json().data;
   const user = await call('POST', '/v1/users', apiKey.key, {
     email: `${slug}@example.com`, username: slug, profile: { bio: 'first' },
   });
@@ -168,7 +168,7 @@ export async function privateRedis(options: { persistent?: boolean } = {}): Prom
       child = started;
       await new Promise<void>((resolve, reject) => {
         let output = '';
-        started.stdout!.on('data', (chunk: Buffer) => {
+        started.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();
           if (output.includes('Ready to accept connections')) resolve();
         });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   b = await createTenant(database, 'Beta');
   for (const table of tables) {
     if (!seeders[table]) continue;
-    for (const tenant of [a, b]) await (await seeders[table]!(database.admin, tenant.id)).execute(database.admin);
+    for (const tenant of [a, b]) await (await seeders[table](database.admin, tenant.id)).execute(database.admin);
   }
 });
 

@@ -181,6 +181,7 @@ describe('TenantRead: compiled once', () => {
 
 describe('withTenant', () => {
   it('rolls back when the scope fails after BEGIN: the pooled connection serves the next transaction', async () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to put the prototype back
     const query = pg.Client.prototype.query;
     let broken = false;
     // The scope travels with BEGIN in one batch; make that batch fail once, after BEGIN has run.

@@ -127,9 +127,9 @@ describe('ProductRepository.update and delete', () => {
     const tenant = await createTenant(database);
     const [first] = await asTenant(tenant.id, async (products) => [
       await products.create({ name: 'One', slug: 'one' }), await products.create({ name: 'Two', slug: 'two' })]);
-    await expect(asTenant(tenant.id, (products) => products.update(first!.id, {})))
+    await expect(asTenant(tenant.id, (products) => products.update(first.id, {})))
       .rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(asTenant(tenant.id, (products) => products.update(first!.id, { slug: 'two' })))
+    await expect(asTenant(tenant.id, (products) => products.update(first.id, { slug: 'two' })))
       .rejects.toMatchObject({ code: 'CONFLICT' });
     expect((await productRows(tenant.id)).map((row) => row.slug)).toEqual(['one', 'two']);
   });

@@ -236,7 +236,7 @@ describe('UserRepository.search', () => {
     ]);
     await asTenant(b.id, (users) => users.create({ email: 'john@b.io', username: 'john' }));
     const found = await asTenant(a.id, (users) => users.search('john'));
-    expect(found.map((user) => user.id).sort()).toEqual([byEmail!.id, byUsername!.id].sort());
+    expect(found.map((user) => user.id).sort()).toEqual([byEmail.id, byUsername.id].sort());
   });
 
   it('requires every word of the query to match, each as a prefix', async () => {
@@ -245,7 +245,7 @@ describe('UserRepository.search', () => {
       await users.create({ email: 'john.smith@acme.io', username: 'js' }),
       await users.create({ email: 'john.brown@acme.io', username: 'jb' }),
     ]);
-    expect((await asTenant(tenant.id, (users) => users.search('JOHN smi'))).map((user) => user.id)).toEqual([match!.id]);
+    expect((await asTenant(tenant.id, (users) => users.search('JOHN smi'))).map((user) => user.id)).toEqual([match.id]);
   });
 
   it('treats tsquery operators and quotes in the query as plain words', async () => {

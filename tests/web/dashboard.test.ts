@@ -20,7 +20,7 @@ let tenantKey: string;
 let otherKey: string;
 
 async function call(method: string, path: string, key: string, body?: unknown) {
-  const response = await app.inject({ method: method as 'POST', url: `/v1${path}`, headers: { authorization: `Bearer ${key}` }, ...(body ? { payload: body as object } : {}) });
+  const response = await app.inject({ method: method as 'POST', url: `/v1${path}`, headers: { authorization: `Bearer ${key}` }, ...(body ? { payload: body } : {}) });
   return response.json();
 }
 

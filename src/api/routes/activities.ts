@@ -1,23 +1,11 @@
 import { z } from 'zod';
-import { activityType, isoTimestamp, jsonbObject, occurredAt } from '../../models/activity.js';
-import { id } from '../../models/common.js';
+import { activityApiBatch, activityApiNames, activityType, isoTimestamp, jsonbObject } from '../../models/activity.js';
 import { ActivityRepository } from '../../repositories/activity-repository.js';
-import { decodeCursor, idCursor, idParam, page, pageQuery, scoped } from '../http.js';
+import { decodeCursor, idCursor, idParam, page, pageQuery, presenter } from '../http.js';
 import { MAX_BATCH_ROWS, ingestOnce, ingestRoute } from '../ingest.js';
 import type { App, RouteOptions } from '../types.js';
 
-/** One activity as the API spells it, turned into the repository's row. */
-const apiActivity = z.strictObject({
-  userId: id,
-  type: activityType,
-  metadata: jsonbObject.optional(),
-  createdAt: occurredAt.optional(),
-}).transform(({ userId, type, metadata, createdAt }) => ({ user_id: userId, activity_type: type, metadata, created_at: createdAt }));
-
-const postBody = z.strictObject({
-  // Branded as the repository's validated batch: the rows are checked here once, not again below.
-  activities: z.array(apiActivity).min(1).max(MAX_BATCH_ROWS).brand<'ActivityBatch'>(),
-});
+const postBody = z.strictObject({ activities: activityApiBatch });
 
 const jsonQuery = z.string().max(4096).transform((text, context) => {
   try {
@@ -40,20 +28,7 @@ const listQuery = z.strictObject({
   metadata: jsonQuery.optional(),
 });
 
-interface ActivityRow {
-  id: number;
-  user_id: number;
-  activity_type: string;
-  metadata: unknown;
-  created_at: Date;
-}
-
-const toApiActivity = (row: ActivityRow) => ({
-  id: row.id, userId: row.user_id, type: row.activity_type, metadata: row.metadata, createdAt: row.created_at,
-});
-
 export async function activityRoutes(app: App, options: RouteOptions): Promise<void> {
-  const activities = scoped(ActivityRepository);
   const tags = ['activities'];
 
   app.post('/activities', {
@@ -78,9 +53,9 @@ export async function activityRoutes(app: App, options: RouteOptions): Promise<v
   }, async (request) => {
     const { limit, cursor, userId, type, since, until, metadata } = request.query;
     const afterId = decodeCursor(cursor, idCursor);
-    const rows = await activities(request, (repository) => repository.list({
+    const rows = await request.inTenant((trx) => new ActivityRepository(trx).list({
       userId, type, since, until, metadataContains: metadata, afterId, limit,
     }));
-    return page(rows, limit, (row) => row.id, toApiActivity);
+    return page(rows, limit, (row) => row.id, presenter({ names: activityApiNames }));
   });
 }

@@ -1,13 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { createReport } from '../../etl/user-analytics/reports.js';
+import { createReport } from '../../services/reports.js';
 import {
   activeUsersQuery, metricsQuery, reportInput, reportKinds, retentionQuery,
 } from '../../models/analytics.js';
 import { AnalyticsRepository } from '../../repositories/analytics-repository.js';
 import {
-  callerTenant, decodeCursor, idCursor, idParams, page, pageQuery, toApi,
+  decodeCursor, idCursor, idParams, page, pageQuery, toApi,
 } from '../http.js';
+import { callerTenant } from '../auth.js';
 import type { App, RouteOptions } from '../types.js';
 
 const reportListQuery = z.strictObject({ kind: z.enum(reportKinds).optional(), ...pageQuery });

@@ -4,6 +4,7 @@ import { text } from '../../models/common.js';
 import { TenantRepository } from '../../repositories/tenant-repository.js';
 import { issueTenantKey, listTenantKeys, revokeTenantKey } from '../../services/api-keys.js';
 import { decodeCursor, idCursor, idParam, idParams, page, pageQuery, toApi } from '../http.js';
+import { callerTenant } from '../auth.js';
 import type { App, RouteOptions } from '../types.js';
 
 const keyInput = z.strictObject({
@@ -32,8 +33,7 @@ export async function apiKeyRoutes(app: App, { database }: RouteOptions): Promis
   app.delete('/api-keys/:id', { schema: { tags, summary: 'Revoke an API key (never the tenant\'s last read-write one)', params: idParams } },
     async (request, reply) => {
       // The tenant's sessions are bumped after the commit: the key is refused on its next request, on every instance.
-      const tenantId = request.principal?.kind === 'tenant' ? request.principal.tenantId : 0;
-      await app.caches.invalidation.apiKeyWrite(tenantId,
+      await app.caches.invalidation.apiKeyWrite(callerTenant(request),
         () => request.inTenant((trx) => revokeTenantKey(trx, request.params.id, { keepOneActive: true })));
       return reply.status(204).send();
     });

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { auditEntity, auditEntityId, auditEntityOfTable, type AuditedTable } from '../../models/audit.js';
 import { AuditRepository } from '../../repositories/audit-repository.js';
 import { StrataError } from '../../errors.js';
-import { camel, decodeCursor, hiddenColumns, idCursor, page, pageQuery, scoped } from '../http.js';
+import { camel } from '../../models/api-spelling.js';
+import { decodeCursor, hiddenColumns, idCursor, page, pageQuery } from '../http.js';
 import type { App } from '../types.js';
 
 const historyQuery = z.strictObject({
@@ -41,7 +42,6 @@ const toApiEntry = (row: AuditRow) => ({
 });
 
 export async function auditRoutes(app: App): Promise<void> {
-  const audit = scoped(AuditRepository);
 
   app.get('/audit', {
     schema: {
@@ -52,7 +52,7 @@ export async function auditRoutes(app: App): Promise<void> {
   }, async (request) => {
     const { entity, entityId, limit, cursor } = request.query;
     const beforeId = decodeCursor(cursor, idCursor);
-    const rows = await audit(request, (repository) => repository.historyOf(entity, entityId, { beforeId, limit }));
+    const rows = await request.inTenant((trx) => new AuditRepository(trx).historyOf(entity, entityId, { beforeId, limit }));
     // An entity with no history is one this tenant never had: 404, the same answer as another tenant's id.
     if (rows.length === 0 && beforeId === undefined) {
       throw new StrataError('NOT_FOUND', `no history for ${entity} ${entityId}`);

@@ -1,27 +1,10 @@
 import { z } from 'zod';
-import { jsonbObject, occurredAt } from '../../models/activity.js';
-import { id, text } from '../../models/common.js';
+import { eventApiBatch } from '../../models/event.js';
 import { EventRepository } from '../../repositories/event-repository.js';
 import { MAX_BATCH_ROWS, ingestOnce, ingestRoute } from '../ingest.js';
 import type { App, RouteOptions } from '../types.js';
 
-/** One product event as the API spells it, turned into the repository's row. */
-const apiEvent = z.strictObject({
-  /** The client's uuid for this event: sending it again never stores it twice. */
-  id: z.uuid(),
-  distinctId: text(200).min(1),
-  userId: id.nullable().optional(),
-  name: text(200).min(1),
-  properties: jsonbObject.optional(),
-  timestamp: occurredAt.optional(),
-}).transform(({ id: clientId, distinctId, userId, name, properties, timestamp }) => ({
-  client_id: clientId, distinct_id: distinctId, user_id: userId, name, properties, occurred_at: timestamp,
-}));
-
-const postBody = z.strictObject({
-  // Branded as the repository's validated batch: the rows are checked here once, not again below.
-  events: z.array(apiEvent).min(1).max(MAX_BATCH_ROWS).brand<'EventBatch'>(),
-});
+const postBody = z.strictObject({ events: eventApiBatch });
 
 export async function eventRoutes(app: App, options: RouteOptions): Promise<void> {
   app.post('/events', {

@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { apiSchema } from '../../models/api-spelling.js';
 import { StrataError } from '../../errors.js';
-import { inventoryDelta, productInput, productPatch, tag, type ProductInput } from '../../models/catalog.js';
+import { inventoryDelta, productInput, productPatch, tag } from '../../models/catalog.js';
 import { InventoryRepository } from '../../repositories/inventory-repository.js';
 import { ProductRepository } from '../../repositories/product-repository.js';
-import { camelCaseBody, toSnakeCase } from '../casing.js';
 import { ingestOnce } from '../ingest.js';
-import { decodeCursor, idCursor, idParams, page, pageQuery, scoped, toApi } from '../http.js';
+import { decodeCursor, idCursor, idParams, page, pageQuery, toApi } from '../http.js';
 import type { App } from '../types.js';
 
 const listQuery = z.strictObject({
@@ -32,47 +32,46 @@ function stockOverflow(error: unknown): StrataError | undefined {
 }
 
 export async function productRoutes(app: App): Promise<void> {
-  const products = scoped(ProductRepository);
-  const inventory = scoped(InventoryRepository);
   const tags = ['products'];
 
-  app.post('/products', { schema: { tags, summary: 'Create a product', body: camelCaseBody(productInput) } },
+  app.post('/products', { schema: { tags, summary: 'Create a product', body: apiSchema(productInput, { storableText: true }) } },
     async (request, reply) => {
-      const input = toSnakeCase(request.body) as ProductInput;
-      return reply.status(201).send({ data: toApi(await products(request, (repository) => repository.create(input))) });
+      return reply.status(201).send({ data: toApi(await request.inTenant((trx) => new ProductRepository(trx).create(request.body))) });
     });
 
   app.get('/products', { schema: { tags, summary: 'List products; q= full-text search, tag= by tag', querystring: listQuery } },
     async (request) => {
       const { limit, cursor, q, tag: byTag, active } = request.query;
       if (q !== undefined) {
-        const found = await products(request, (repository) => repository.search(q, { limit }));
+        const found = await request.inTenant((trx) => new ProductRepository(trx).search(q, { limit }));
         return { data: found.map(toApi), nextCursor: null };
       }
       const afterId = decodeCursor(cursor, idCursor);
-      const rows = await products(request, (repository) => (byTag !== undefined
+      const rows = await request.inTenant((trx) => {
+        const repository = new ProductRepository(trx);
+        return (byTag !== undefined
         ? repository.findByTag(byTag, { afterId, limit })
-        : repository.list({ afterId, limit, active })));
+        : repository.list({ afterId, limit, active }));
+      });
       return page(rows, limit, (row) => row.id);
     });
 
   app.get('/products/:id', { schema: { tags, summary: 'Get a product', params: idParams } },
-    async (request) => ({ data: toApi(await products(request, (repository) => repository.get(request.params.id))) }));
+    async (request) => ({ data: toApi(await request.inTenant((trx) => new ProductRepository(trx).get(request.params.id))) }));
 
-  app.patch('/products/:id', { schema: { tags, summary: 'Change a product', params: idParams, body: camelCaseBody(productPatch) } },
+  app.patch('/products/:id', { schema: { tags, summary: 'Change a product', params: idParams, body: apiSchema(productPatch, { storableText: true }) } },
     async (request) => {
-      const patch = toSnakeCase(request.body);
-      return { data: toApi(await products(request, (repository) => repository.update(request.params.id, patch))) };
+      return { data: toApi(await request.inTenant((trx) => new ProductRepository(trx).update(request.params.id, request.body))) };
     });
 
   app.delete('/products/:id', { schema: { tags, summary: 'Delete a product and its inventory', params: idParams } },
     async (request, reply) => {
-      await products(request, (repository) => repository.delete(request.params.id));
+      await request.inTenant((trx) => new ProductRepository(trx).delete(request.params.id));
       return reply.status(204).send();
     });
 
   app.get('/products/:id/inventory', { schema: { tags, summary: 'Get a product\'s stock', params: idParams } },
-    async (request) => ({ data: toApi(await inventory(request, (repository) => repository.get(request.params.id))) }));
+    async (request) => ({ data: toApi(await request.inTenant((trx) => new InventoryRepository(trx).get(request.params.id))) }));
 
   app.post('/products/:id/inventory/adjust', {
     schema: {

@@ -13,7 +13,7 @@ export async function tenantRoutes(app: App, { database }: RouteOptions): Promis
   app.post('/tenants', { config, schema: { tags, summary: 'Create a tenant and its first API key (shown once)', body: tenantInput } },
     async (request, reply) => {
       const { tenant, apiKey } = await createTenantWithKey(database, request.body);
-      return reply.status(201).send({ tenant: toApi(tenant), apiKey: { ...toApi(apiKey) } });
+      return reply.status(201).send({ data: { tenant: toApi(tenant), apiKey: toApi(apiKey) } });
     });
 
   app.get('/tenants', { config, schema: { tags, summary: 'List tenants', querystring: z.strictObject(pageQuery) } },

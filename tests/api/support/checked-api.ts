@@ -61,14 +61,14 @@ export async function checkedApi(): Promise<CheckedApi> {
   return {
     ...api,
     call,
-    uncheckedCall: api.call,
+    uncheckedCall: (...args) => api.call(...args),
     exchanges,
     async tenant(name = 'Tenant') {
       const slug = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${randomBytes(3).toString('hex')}`;
       const response = await call('POST', '/v1/tenants', api.adminKey, { name, slug });
       if (response.statusCode !== 201) throw new Error(`tenant creation failed: ${response.body}`);
       const body = response.json();
-      return { id: body.tenant.id, key: body.apiKey.key };
+      return { id: body.data.tenant.id, key: body.data.apiKey.key };
     },
   };
 }
