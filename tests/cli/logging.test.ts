@@ -19,7 +19,7 @@ describe('the server\'s logs', () => {
     const out = terminal(true);
     const destination = await logDestination(out.stream);
     expect(destination).toBeDefined();
-    const log = pino({ name: 'strata-test', serializers: logSerializers }, destination!);
+    const log = pino({ name: 'strata-test', serializers: logSerializers }, destination);
     log.info({ reqId: 'req-1', res: { statusCode: 201 } }, 'request completed');
     const lines = out.written().trimEnd().split('\n');
     expect(lines).toHaveLength(1);
