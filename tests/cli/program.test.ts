@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { CommanderError } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { defaultContext } from '../../src/cli/context.js';
@@ -12,6 +13,13 @@ describe('the strata program', () => {
     const commands = cli.program().commands.map((command) => command.name());
     expect(commands).toEqual(expect.arrayContaining(
       ['serve', 'migrate', 'rollback', 'showmigrations', 'sqlmigrate', 'makemigrations', 'tenants', 'dbshell']));
+  });
+
+  it('prints the package\'s version with --version, without opening the database', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    await expect(cli.run('--version')).rejects.toMatchObject({ code: 'commander.version', exitCode: 0 });
+    expect(cli.out).toEqual([version]);
+    expect(cli.runtimes.opened).toBe(0);
   });
 
   it('refuses an unknown command without opening the database', async () => {
