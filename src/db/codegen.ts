@@ -17,9 +17,10 @@ export async function renderSchemaTypes(database: Database): Promise<string> {
     // Strata's tables live in public; other schemas belong to others (pg-boss's job queue in
     // pgboss, Citus's own), and their tables are not Strata's row types.
     includePattern: 'public.*',
-    // Only Kysely's bookkeeping: kysely-codegen already leaves partitions out, and a wider pattern
-    // (say user_activity_*) would silently drop a future table from the types and from the check.
-    excludePattern: 'kysely_migration*',
+    // Only Kysely's bookkeeping and the two views the citus extension puts in public: kysely-codegen
+    // already leaves partitions out, and a wider pattern (say user_activity_* or citus_*) would
+    // silently drop a future table from the types and from the check.
+    excludePattern: '{kysely_migration*,citus_tables,citus_schemas}',
     print: false,
     outFile: null,
     logger: undefined,

@@ -1,17 +1,40 @@
-import { Migrator, NO_MIGRATIONS, sql, type MigrationResultSet } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type Kysely, type MigrationResultSet } from 'kysely';
 import { migrations } from '../migrations/index.js';
 import { StrataError } from '../errors.js';
 import { ensureMonthlyPartitions } from './activity-partitions.js';
 import { compileOnlyKysely } from './compile-only.js';
 import type { Database } from './database.js';
+import type { DB } from './schema.generated.js';
+import { onCitusCluster } from './distribution.js';
 
 export interface MigrationStatus {
   name: string;
   executedAt: Date | null;
 }
 
-function migratorFor(database: Database): Migrator {
-  return new Migrator({ db: database.admin, provider: { getMigrations: async () => migrations } });
+function migratorOn(db: Kysely<DB>): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+}
+
+/**
+ * Runs fn with a migrator. On a Citus cluster its connection works in sequential mode (one
+ * connection per node) for the whole run, which the migrator makes one transaction: Citus refuses to
+ * change a reference table (etl_run, say) after a statement of the same transaction read or changed
+ * a distributed table's shards over several connections, and migrations do both, in either order and
+ * across migration boundaries, going up or down. Triggers on distributed tables are allowed too (as
+ * migration 0018 allows them for the database): a connection opened before 0018 ran does not carry
+ * that database setting, and later migrations create and drop such triggers.
+ */
+async function withMigrator<T>(database: Database, fn: (migrator: Migrator) => Promise<T>): Promise<T> {
+  if (!(await onCitusCluster(database))) return fn(migratorOn(database.admin));
+  return database.admin.connection().execute(async (connection) => {
+    await sql`set citus.multi_shard_modify_mode = 'sequential'; set citus.enable_unsafe_triggers = on`.execute(connection);
+    try {
+      return await fn(migratorOn(connection));
+    } finally {
+      await sql`reset citus.multi_shard_modify_mode; reset citus.enable_unsafe_triggers`.execute(connection).catch(() => undefined);
+    }
+  });
 }
 
 function unwrap(outcome: MigrationResultSet): string[] {
@@ -45,10 +68,9 @@ export function resolveMigrationName(name: string): string {
 
 /** Applies pending migrations up to `target` (all when omitted) and creates the coming activity partitions. */
 export async function migrate(database: Database, target?: string): Promise<string[]> {
-  const migrator = migratorFor(database);
   const resolved = target === undefined || target === 'zero' ? target : resolveMigrationName(target);
-  const done = unwrap(resolved === undefined ? await migrator.migrateToLatest()
-    : await migrator.migrateTo(resolved === 'zero' ? NO_MIGRATIONS : resolved));
+  const done = unwrap(await withMigrator(database, (migrator) => (resolved === undefined ? migrator.migrateToLatest()
+    : migrator.migrateTo(resolved === 'zero' ? NO_MIGRATIONS : resolved))));
   await ensureActivityPartitions(database);
   return done;
 }
@@ -61,11 +83,11 @@ export async function rollback(database: Database, steps = 1): Promise<string[]>
   if (executed.length === 0) return [];
   const keep = executed.length - steps;
   const target = keep <= 0 ? NO_MIGRATIONS : executed[keep - 1]!.name;
-  return unwrap(await migratorFor(database).migrateTo(target));
+  return unwrap(await withMigrator(database, (migrator) => migrator.migrateTo(target)));
 }
 
 export async function showMigrations(database: Database): Promise<MigrationStatus[]> {
-  const infos = await migratorFor(database).getMigrations();
+  const infos = await migratorOn(database.admin).getMigrations();
   return infos.map((info) => ({ name: info.name, executedAt: info.executedAt ?? null }));
 }
 

@@ -53,7 +53,7 @@ async function runScoped<R>(database: Database, scope: { tenantId: number; actor
     // Citus replays a propagated SET LOCAL on the workers as the whole message it came in, so there
     // the scope must travel alone, ahead of the statement: two round trips instead of one.
     const results = await (await onCitusCluster(database)
-      ? client.query(`begin; ${scopeStatement(scope)}`).then(() => client.query(`${prepare}execute ${name}${argumentList}; commit`))
+      ? client.query(`begin; ${scopeStatement(scope, { cluster: true })}`).then(() => client.query(`${prepare}execute ${name}${argumentList}; commit`))
       : client.query(`${scopeStatement(scope)}; ${prepare}execute ${name}${argumentList}`)) as unknown as pg.QueryResult[];
     prepared.add(name);
     client.release();

@@ -3,19 +3,13 @@ import { auditedTables, auditEntityOfTable, auditEntityTables } from '../../src/
 import { expectAuthRequired } from './support/auth.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { forgedCursors, walkPages } from './support/pages.js';
-import { seeder } from './support/seed.js';
+import { twoTenants, type ApiTenant, type Seeder } from './support/two-tenants.js';
 
-let api: CheckedApi;
-let seed: ReturnType<typeof seeder>;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: CheckedApi, seed: Seeder, a: ApiTenant, b: ApiTenant;
 let keyOfA: number;
 
 beforeAll(async () => {
-  api = await checkedApi();
-  seed = seeder(api);
-  a = await api.tenant('Audit A');
-  b = await api.tenant('Audit B');
+  ({ api, seed, a, b } = await twoTenants(checkedApi(), 'Audit'));
   keyOfA = (await api.call('GET', '/v1/api-keys', a.key)).json().data[0].id;
 });
 
