@@ -106,6 +106,28 @@ describe.skipIf(!chromiumAvailable)('dashboard interactions', () => {
     await context.close();
   });
 
+  it('creates a product, and names the field the API refused when the slug is taken', async () => {
+    const context = await signedInContext(browser, tenant.key, VIEWPORTS.phone);
+    const page = await context.newPage();
+    // A new product has no stock history yet: the view asks, gets 404 and says so.
+    const problems = watch(page, (url, status) => (status === 409 && url.endsWith('/v1/products')) || (status === 404 && url.includes('/v1/audit?entity=inventory')));
+    await openView(page, base, '/products');
+    await page.getByRole('button', { name: 'New product' }).click();
+    const form = page.getByRole('form', { name: 'new product' });
+    await form.getByLabel('Name').fill('Lamp shade');
+    await form.getByLabel('Slug').fill('desk-lamp');
+    await form.getByLabel('Price').fill('12.5');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => form.locator('[role="alert"]').textContent(), { timeout: 15_000 }).toContain('CONFLICT');
+    await form.getByLabel('Slug').fill('lamp-shade');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: /Lamp shade/ }).waitFor();
+    const listed = (await api.call('GET', '/v1/products?q=shade', tenant.key)).json().data;
+    expect(listed.map((product: { slug: string }) => product.slug)).toEqual(['lamp-shade']);
+    expect(problems.list).toEqual([]);
+    await context.close();
+  });
+
   it('keeps view and filters in the URL: the back button returns to them and the keyboard reaches the views', async () => {
     const context = await signedInContext(browser, tenant.key, VIEWPORTS.desktop);
     const page = await context.newPage();

@@ -4,11 +4,13 @@ import { navigate } from '../router';
 import { Async, ErrorBox, formatNumber, Pager, Table, useAsync } from '../ui';
 import { HistoryList } from './history';
 
-function productBody(form: FormData): Partial<Product> {
+/** A new product leaves an empty description out; an edit sends it as typed (emptied, it is cleared). */
+function productBody(form: FormData, editing = false): Partial<Product> {
   const text = (name: string) => String(form.get(name) ?? '').trim();
+  const description = text('description');
   return {
     name: text('name'), slug: text('slug'), price: Number(text('price')),
-    description: text('description') || null, tags: text('tags').split(',').map((tag) => tag.trim()).filter(Boolean),
+    ...(description || editing ? { description } : {}), tags: text('tags').split(',').map((tag) => tag.trim()).filter(Boolean),
   };
 }
 
@@ -90,7 +92,7 @@ export function ProductDetail({ id }: { id: number }) {
   const stock = useAsync(() => api.inventory(id), [id]);
   const [round, setRound] = useState(0);
   const [saved, setSaved] = useState('');
-  const edit = useSubmit((form) => api.updateProduct(id, productBody(form)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
+  const edit = useSubmit((form) => api.updateProduct(id, productBody(form, true)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
   const adjust = useSubmit((form) => api.adjustInventory(id, Number(form.get('delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
   return (
     <section aria-labelledby="product-title">
