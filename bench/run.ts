@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Database } from '../src/db/database.js';
 import { runHostileBodiesBench } from './hostile-bodies.js';
+import { runCliBench } from './cli.js';
 import { runClusterBench } from './cluster.js';
 import { runDashboardBench } from './dashboard.js';
 import { runFloodBench } from './flood.js';
@@ -53,6 +54,7 @@ const suites: Suite[] = [
   { name: 'hostile-bodies', run: (server) => runHostileBodiesBench(server, { quick }) },
   { name: 'flood', run: (server) => runFloodBench(server, { quick }) },
   { name: 'cluster', run: (server) => runClusterBench(server, { quick }) },
+  { name: 'cli', run: (server) => runCliBench(server, { quick }) },
   { name: 'dashboard', run: (server) => runDashboardBench(server, { quick }) },
   optionalSuite('cache', './cache.js', 'runCacheBench'),
   optionalSuite('etl', './etl.js', 'runEtlBench'),

@@ -1,13 +1,8 @@
 import type { Command } from 'commander';
-import {
-  MONTHS_AHEAD, MONTHS_BACK, ensureMonthlyPartitions, listActivityPartitions, type ActivityPartition,
-} from '../db/activity-partitions.js';
-import { pruneActivityPartitions } from '../services/activity-retention.js';
-import { utcDay } from '../models/analytics.js';
+import type { ActivityPartition } from '../db/activity-partitions.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
 
-const range = (partition: ActivityPartition) => `[${utcDay(partition.from!)}, ${utcDay(partition.to!)})`;
 const months = (name: string, value: string) => integerOption(name, value, 0, 9999);
 
 export function registerActivityCommands(program: Command, context: CliContext): void {
@@ -19,6 +14,8 @@ export function registerActivityCommands(program: Command, context: CliContext):
     .option('--dry-run', 'print what would be dropped, drop nothing')
     .option('--drop-uncounted', 'drop partitions even if they hold rows the analytics pipeline has not counted yet')
     .action(async (options: { olderThan: string; dryRun?: boolean; dropUncounted?: boolean }) => withRuntime(context, async ({ database }) => {
+      const { pruneActivityPartitions } = await import('../services/activity-retention.js');
+      const range = await rangeFormatter();
       const result = await pruneActivityPartitions(database, options.olderThan, { dryRun: options.dryRun, dropUncounted: options.dropUncounted });
       const verb = options.dryRun ? 'would drop' : 'dropped';
       for (const partition of result.dropped) context.out(`${verb} ${partition.name} ${range(partition)}`);
@@ -28,11 +25,16 @@ export function registerActivityCommands(program: Command, context: CliContext):
 
   activity.command('partitions')
     .description('create the missing monthly partitions now (the daily job does the same), then list them')
-    .option('--months-ahead <n>', 'months after the current one', String(MONTHS_AHEAD))
-    .option('--months-back <n>', 'months before the current one; rows of those months in the default partition move into them', String(MONTHS_BACK))
-    .action(async (options: { monthsAhead: string; monthsBack: string }) => {
-      const window = { monthsAhead: months('--months-ahead', options.monthsAhead), monthsBack: months('--months-back', options.monthsBack) };
+    .option('--months-ahead <n>', 'months after the current one (default: the daily job\'s)')
+    .option('--months-back <n>', 'months before the current one; rows of those months in the default partition move into them (default: the daily job\'s)')
+    .action(async (options: { monthsAhead?: string; monthsBack?: string }) => {
+      const { MONTHS_AHEAD, MONTHS_BACK, ensureMonthlyPartitions, listActivityPartitions } = await import('../db/activity-partitions.js');
+      const window = {
+        monthsAhead: options.monthsAhead === undefined ? MONTHS_AHEAD : months('--months-ahead', options.monthsAhead),
+        monthsBack: options.monthsBack === undefined ? MONTHS_BACK : months('--months-back', options.monthsBack),
+      };
       await withRuntime(context, async ({ database }) => {
+        const range = await rangeFormatter();
         const { created, moved } = await ensureMonthlyPartitions(database, window);
         context.out(`created ${created.length} partition${created.length === 1 ? '' : 's'}${created.length ? `: ${created.join(', ')}` : ''}`
           + `${moved ? `; moved ${moved} rows out of the default partition` : ''}`);
@@ -41,4 +43,9 @@ export function registerActivityCommands(program: Command, context: CliContext):
         }
       });
     });
+}
+
+async function rangeFormatter(): Promise<(partition: ActivityPartition) => string> {
+  const { utcDay } = await import('../models/analytics.js');
+  return (partition) => `[${utcDay(partition.from!)}, ${utcDay(partition.to!)})`;
 }

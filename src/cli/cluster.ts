@@ -1,13 +1,10 @@
-import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import {
-  clusterStatus, isolateTenant, lighterWorker, moveShardGroup, rebalancePlan, requireCluster,
-  requireWorker, transferMode, type ClusterStatus, type ShardMove, type TransferMode,
-} from '../db/cluster.js';
+import type { ClusterStatus, ShardMove, TransferMode } from '../db/cluster.js';
 import type { Database } from '../db/database.js';
-import { hasCitus } from '../db/distribution.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
+
+type ProgressBars = typeof import('cli-progress');
 
 const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const;
 
@@ -56,9 +53,9 @@ export function statusLines(status: ClusterStatus): string[] {
   ];
 }
 
-function progressBar(enabled: boolean, total: number): SingleBar | null {
+function progressBar(bars: ProgressBars, enabled: boolean, total: number): InstanceType<ProgressBars['SingleBar']> | null {
   if (!enabled || !process.stderr.isTTY) return null;
-  const bar = new SingleBar({ stream: process.stderr, format: '{bar} {value}/{total} shard groups | {move}' }, Presets.shades_classic);
+  const bar = new bars.SingleBar({ stream: process.stderr, format: '{bar} {value}/{total} shard groups | {move}' }, bars.Presets.shades_classic);
   bar.start(total, 0, { move: '' });
   return bar;
 }
@@ -80,6 +77,7 @@ export async function rebalance(
   database: Database,
   options: { strategy?: string; drainOnly?: boolean; onPlan?: (moves: ShardMove[]) => void; onMove?: (done: number, move: ShardMove) => void },
 ): Promise<RebalanceResult> {
+  const { clusterStatus, moveShardGroup, rebalancePlan, transferMode } = await import('../db/cluster.js');
   const db = database.admin;
   const moves = await rebalancePlan(db, options);
   const mode = await transferMode(db);
@@ -103,6 +101,7 @@ export interface IsolationResult {
 export async function isolateAndMove(
   database: Database, tenantId: number, target: { to?: string; leastLoaded?: boolean },
 ): Promise<IsolationResult> {
+  const { isolateTenant, lighterWorker, moveShardGroup, requireCluster, requireWorker, transferMode } = await import('../db/cluster.js');
   const db = database.admin;
   await requireCluster(db);
   const to = target.to ? await requireWorker(db, target.to) : undefined;
@@ -123,6 +122,8 @@ export function registerClusterCommands(program: Command, context: CliContext): 
     .description('nodes, shard groups, tenants and bytes per node, and the biggest tenants')
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => withRuntime(context, async ({ database }) => {
+      const { hasCitus } = await import('../db/distribution.js');
+      const { clusterStatus } = await import('../db/cluster.js');
       if (!(await hasCitus(database.admin))) {
         if (options.json) context.out(JSON.stringify({ mode: 'single-server' }));
         else context.out('not on a Citus cluster (no citus extension): every tenant lives on this one server');
@@ -139,10 +140,11 @@ export function registerClusterCommands(program: Command, context: CliContext): 
     .option('--drain-only', 'only move shard groups off nodes marked not to hold shards')
     .option('--no-progress', 'do not draw a progress bar')
     .action(async (options: { strategy?: string; drainOnly?: boolean; progress: boolean }) => withRuntime(context, async ({ database }) => {
-      const progress: { bar: SingleBar | null } = { bar: null };
+      const bars = await import('cli-progress');
+      const progress: { bar: ReturnType<typeof progressBar> } = { bar: null };
       const result = await rebalance(database, {
         ...options,
-        onPlan: (moves) => { progress.bar = moves.length > 0 ? progressBar(options.progress, moves.length) : null; },
+        onPlan: (moves) => { progress.bar = moves.length > 0 ? progressBar(bars, options.progress, moves.length) : null; },
         onMove: (done, move) => progress.bar?.update(done, { move: `shard ${move.shardId} ${move.from} → ${move.to}` }),
       });
       progress.bar?.update(result.moves.length, { move: 'done' });

@@ -1,10 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { Console } from 'node:console';
+import { constants as osConstants } from 'node:os';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import type { QueryResult } from 'pg';
 import type { Database } from '../db/database.js';
+import { StrataError } from '../errors.js';
 import { withRuntime, type CliContext } from './context.js';
 
 function tableOf(rows: unknown[]): string {
@@ -41,16 +43,30 @@ export async function runLineShell(
   lines.close();
 }
 
+/** psql on the database with the caller's arguments; resolves to psql's exit status (128 + the signal number when killed). */
+function runPsql(url: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    spawn('psql', [...args, url], { stdio: 'inherit' })
+      .on('error', reject)
+      .on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+  });
+}
+
 export function registerDbshellCommand(program: Command, context: CliContext): void {
   program.command('dbshell')
-    .description('open an SQL shell on the database (psql when installed, else a built-in line shell)')
-    .action(async () => withRuntime(context, async ({ database }) => {
-      if (spawnSync('psql', ['--version']).status === 0) {
-        await new Promise<void>((resolve) => {
-          spawn('psql', [database.url], { stdio: 'inherit' }).on('exit', () => resolve());
-        });
-        return;
+    .description('open an SQL shell on the database (psql when installed, else a built-in line shell); arguments after -- go to psql')
+    .argument('[psql-args...]', 'passed to psql, e.g. strata dbshell -- -c "select 1"')
+    .action(async (args: string[]) => {
+      const hasPsql = spawnSync('psql', ['--version']).status === 0;
+      if (!hasPsql && args.length > 0) {
+        throw new StrataError('VALIDATION_FAILED', `psql arguments (${args.join(' ')}) need psql, which is not installed: install the PostgreSQL client`);
       }
-      await runLineShell(database, context);
-    }));
+      const status = await withRuntime(context, async ({ database }) => {
+        if (hasPsql) return runPsql(database.url, args);
+        await runLineShell(database, context);
+        return 0;
+      });
+      // psql printed its own error; strata only passes its status on, as Django's dbshell does.
+      if (status !== 0) throw new CommanderError(status, 'strata.dbshell', `psql exited with status ${status}`);
+    });
 }

@@ -1,9 +1,11 @@
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { StrataError } from '../errors.js';
-import { backfill, pipelineStatus, runPipeline, type RunResult } from '../etl/user-analytics/pipeline.js';
+import type { PipelineStatus, RunResult } from '../etl/user-analytics/pipeline.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
+import { formatTable } from './table.js';
+
+const pipeline = () => import('../etl/user-analytics/pipeline.js');
 
 function describeRun(result: RunResult): string {
   switch (result.status) {
@@ -23,7 +25,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
     .description('load every row committed since the last run')
     .option('--no-wait', 'return at once if another run is in progress')
     .action(async (options: { wait: boolean }) => withRuntime(context, async ({ database }) => {
-      const result = await runPipeline(database, { wait: options.wait });
+      const result = await (await pipeline()).runPipeline(database, { wait: options.wait });
       if (result.status === 'failed') {
         throw new StrataError('VALIDATION_FAILED', `${describeRun(result)}; see \`strata etl status\``);
       }
@@ -37,6 +39,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
     .option('--days-per-batch <n>', 'days rebuilt per transaction', '7')
     .action(async (options: { from: string; to: string; daysPerBatch: string }) => {
       const daysPerBatch = integerOption('--days-per-batch', options.daysPerBatch);
+      const [{ backfill }, { default: cliProgress }] = await Promise.all([pipeline(), import('cli-progress')]);
       await withRuntime(context, async ({ database }) => {
         const bar = new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} days | {eta_formatted} left' },
           cliProgress.Presets.shades_classic);
@@ -57,19 +60,24 @@ export function registerEtlCommands(program: Command, context: CliContext): void
     .action(async (options: { limit: string; json?: boolean }) => {
       const limit = integerOption('--limit', options.limit);
       await withRuntime(context, async ({ database }) => {
-        const status = await pipelineStatus(database, { limit });
-        if (options.json) {
-          context.out(JSON.stringify(status));
-          return;
-        }
-        context.out(`pipeline ${status.pipeline}${status.busy ? ' (running now)' : ''}`);
-        context.out(`last success: ${status.lastSucceededAt?.toISOString() ?? 'never'}; lag: ${status.lagSeconds ?? '-'} s`);
-        context.out(`pending: ${status.pending.user_activity} activities, ${status.pending.event} events`);
-        context.out(`failures since last success: ${status.failuresSinceLastSuccess}; quarantined rows: ${status.quarantined}`);
-        for (const run of status.runs) {
-          const took = run.finishedAt ? `${run.finishedAt.getTime() - run.startedAt.getTime()} ms` : '-';
-          context.out(`${run.id}\t${run.mode}\t${run.status}\tread ${run.rowsRead}\twritten ${run.rowsWritten}\t${took}\t${run.startedAt.toISOString()}${run.error ? `\t${run.error}` : ''}`);
-        }
+        const status = await (await pipeline()).pipelineStatus(database, { limit });
+        if (options.json) context.out(JSON.stringify(status));
+        else for (const line of statusLines(status)) context.out(line);
       });
     });
+}
+
+export function statusLines(status: PipelineStatus): string[] {
+  const summary = [
+    `pipeline ${status.pipeline}${status.busy ? ' (running now)' : ''}`,
+    `last success: ${status.lastSucceededAt?.toISOString() ?? 'never'}; lag: ${status.lagSeconds ?? '-'} s`,
+    `pending: ${status.pending.user_activity} activities, ${status.pending.event} events`,
+    `failures since last success: ${status.failuresSinceLastSuccess}; quarantined rows: ${status.quarantined}`,
+    '',
+  ];
+  if (status.runs.length === 0) return [...summary, 'no runs yet: `strata etl run` starts one (serve runs it on ETL_CRON)'];
+  return [...summary, ...formatTable(['run', 'mode', 'status', 'read', 'written', 'took', 'started', 'error'], status.runs.map((run) => [
+    String(run.id), run.mode, run.status, String(run.rowsRead), String(run.rowsWritten),
+    run.finishedAt ? `${run.finishedAt.getTime() - run.startedAt.getTime()} ms` : '-', run.startedAt.toISOString(), run.error ?? '',
+  ]), ['right', 'left', 'left', 'right', 'right', 'right'])];
 }

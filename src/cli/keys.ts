@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
-import pino from 'pino';
-import { createCaches } from '../caching/index.js';
-import { withTenant } from '../db/tenant.js';
-import { TenantRepository } from '../repositories/tenant-repository.js';
-import { issueTenantKey, listTenantKeys, revokeTenantKey } from '../services/api-keys.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
+import { formatTable } from './table.js';
+
+/** What every keys command needs, imported when one runs. */
+async function keyModules() {
+  const [{ withTenant }, { TenantRepository }, apiKeys] = await Promise.all([
+    import('../db/tenant.js'), import('../repositories/tenant-repository.js'), import('../services/api-keys.js'),
+  ]);
+  return { withTenant, TenantRepository, ...apiKeys };
+}
 
 export function registerKeyCommands(program: Command, context: CliContext): void {
   const keys = program.command('keys').description('manage a tenant\'s API keys (what the admin key does through /v1/tenants/:id/api-keys)');
@@ -16,6 +20,7 @@ export function registerKeyCommands(program: Command, context: CliContext): void
     .option('--read-only', 'the key can only GET and HEAD')
     .action(async (options: { tenant: string; name: string; readOnly?: boolean }) => withRuntime(context, async ({ database }) => {
       const tenantId = integerOption('--tenant', options.tenant);
+      const { withTenant, TenantRepository, issueTenantKey } = await keyModules();
       await new TenantRepository(database.admin).getById(tenantId);
       const issued = await withTenant(database, { tenantId }, (trx) => issueTenantKey(trx, options.name, { readOnly: options.readOnly ?? false }));
       context.out(JSON.stringify({ id: issued.id, name: issued.name, readOnly: issued.readOnly, key: issued.key }));
@@ -25,11 +30,15 @@ export function registerKeyCommands(program: Command, context: CliContext): void
     .requiredOption('--tenant <id>', 'the tenant')
     .action(async (options: { tenant: string }) => withRuntime(context, async ({ database }) => {
       const tenantId = integerOption('--tenant', options.tenant);
+      const { withTenant, TenantRepository, listTenantKeys } = await keyModules();
       await new TenantRepository(database.admin).getById(tenantId);
       const rows = await withTenant(database, { tenantId }, (trx) => listTenantKeys(trx, { limit: 1000 }));
-      for (const row of rows) {
-        context.out([row.id, row.name, row.prefix, row.read_only ? 'read-only' : 'read-write', row.revoked_at ? 'revoked' : 'active'].join('\t'));
+      if (rows.length === 0) {
+        context.out(`tenant ${tenantId} has no API keys: \`strata keys create --tenant ${tenantId}\` issues one`);
+        return;
       }
+      const table = rows.map((row) => [String(row.id), row.name, row.prefix, row.read_only ? 'read-only' : 'read-write', row.revoked_at ? 'revoked' : 'active']);
+      for (const line of formatTable(['id', 'name', 'prefix', 'access', 'state'], table, ['right'])) context.out(line);
     }));
   keys.command('revoke <keyId>')
     .description('revoke a tenant\'s key (its last one too: issue another with keys create)')
@@ -37,9 +46,11 @@ export function registerKeyCommands(program: Command, context: CliContext): void
     .action(async (keyId: string, options: { tenant: string }) => withRuntime(context, async ({ database }) => {
       const tenantId = integerOption('--tenant', options.tenant);
       const id = integerOption('keyId', keyId);
+      const { withTenant, TenantRepository, revokeTenantKey } = await keyModules();
       await new TenantRepository(database.admin).getById(tenantId);
       const revoke = () => withTenant(database, { tenantId }, (trx) => revokeTenantKey(trx, id));
       if (context.config.REDIS_URL) {
+        const [{ createCaches }, { default: pino }] = await Promise.all([import('../caching/index.js'), import('pino')]);
         const caches = createCaches({ config: context.config, database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL }) });
         try {
           await caches.ready(2000);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerActivityCommands } from './activity.js';
 import { registerCacheCommands } from './cache.js';
@@ -12,9 +13,17 @@ import { registerSeedCommand } from './seed.js';
 import { registerServeCommand } from './serve.js';
 import { registerTenantCommands } from './tenants.js';
 
+// The same relative path from src/cli/ and from the compiled dist/cli/.
+const packageJson = new URL('../../package.json', import.meta.url);
+
+export function strataVersion(): string {
+  return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(context: CliContext): Command {
   const program = new Command('strata')
     .description('Strata: the multi-tenant data platform on PostgreSQL')
+    .version(strataVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   registerServeCommand(program, context);

@@ -1,94 +1,11 @@
 import type { Command } from 'commander';
-import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
-import { buildApp } from '../api/app.js';
-import { OutageLog, type WarningLog } from '../api/outage-log.js';
-import { createCaches, type Caches } from '../caching/index.js';
-import { partitionMaintenanceJob } from '../db/activity-partitions.js';
-import { takeOverShutdownSignals } from '../db/embedded.js';
-import { migrate } from '../db/migrator.js';
-import { isDatabaseUnavailable } from '../errors.js';
-import { startEtlScheduler, type EtlScheduler } from '../etl/user-analytics/schedulers.js';
-import { logSerializers } from '../logging.js';
-import { ensureAdminKey } from '../services/api-keys.js';
-import { idempotencyPruningJob } from '../services/idempotency.js';
 import type { CliContext } from './context.js';
-
-export interface RunningServer {
-  readonly address: string;
-  close(): Promise<void>;
-}
-
-/**
- * Migrates, then serves the API on HOST:PORT until close(). A failure on the way (a migration, a
- * port in use) closes what was opened: a pool or an embedded server left open would keep the
- * process alive after the error was reported.
- */
-export async function startServer(context: CliContext): Promise<RunningServer> {
-  const started = Date.now();
-  const runtime = await context.openRuntime();
-  let app: FastifyInstance | undefined;
-  let caches: Caches | undefined;
-  let scheduler: EtlScheduler | undefined;
-  try {
-    const applied = await migrate(runtime.database);
-    if (applied.length) context.out(applied.join('\n'));
-    const adminKey = await ensureAdminKey(runtime.database.admin, context.config.STRATA_ADMIN_KEY);
-    if (adminKey.key) {
-      context.out(`Admin API key (shown once, stored hashed; set STRATA_ADMIN_KEY to choose your own):\n  ${adminKey.key}`);
-    }
-    caches = createCaches({ config: context.config, database: runtime.database, logger: pino({ name: 'strata-cache', level: context.config.LOG_LEVEL, serializers: logSerializers }) });
-    // Not fatal: until Redis answers, requests are served from the database.
-    await caches.ready(2000);
-    app = await buildApp({ database: runtime.database, config: context.config, logger: { level: context.config.LOG_LEVEL }, caches });
-    const address = await app.listen({ host: context.config.HOST, port: context.config.PORT });
-    if (context.config.STRATA_SCHEDULER === 'on') {
-      const log = pino({ name: 'strata-etl', level: context.config.LOG_LEVEL, serializers: logSerializers });
-      scheduler = await startEtlScheduler(runtime.database, context.config, {
-        onError: jobErrorReporter(log),
-        jobs: [partitionMaintenanceJob(runtime.database), idempotencyPruningJob(runtime.database, context.config.IDEMPOTENCY_KEY_TTL_HOURS)],
-      });
-    }
-    const where = runtime.embedded ? `embedded PostgreSQL in ${runtime.embedded.dataDir}` : 'DATABASE_URL';
-    context.out(`Strata listening on ${address} (${where}), ready in ${Date.now() - started} ms`);
-    const listening = app;
-    const openCaches = caches;
-    const openScheduler = scheduler;
-    return {
-      address,
-      // Requests first (in flight ones finish), then the jobs, then the pools, the database last:
-      // each still has what it needs while it stops.
-      async close() {
-        await listening.close();
-        await openScheduler?.stop();
-        await openCaches.close();
-        await runtime.close();
-      },
-    };
-  } catch (error) {
-    await app?.close();
-    await scheduler?.stop();
-    await caches?.close();
-    await runtime.close();
-    throw error;
-  }
-}
-
-/**
- * pg-boss reports a lost database on every poll of every worker: while it is down that is one
- * warning per 30 s with the count it stood for, and only a job's own failure is logged each time.
- */
-export function jobErrorReporter(log: WarningLog, outages = new OutageLog({ message: 'database unavailable: scheduled jobs wait for it' })) {
-  return (error: unknown) => {
-    if (isDatabaseUnavailable(error)) outages.report(log, error);
-    else log.warn({ err: error }, 'scheduled job failed');
-  };
-}
 
 export function registerServeCommand(program: Command, context: CliContext): void {
   program.command('serve')
     .description('apply migrations and serve the API on HOST:PORT')
     .action(async () => {
+      const [{ startServer }, { takeOverShutdownSignals }] = await Promise.all([import('./server.js'), import('../db/embedded.js')]);
       const server = await startServer(context);
       takeOverShutdownSignals();
       let stopping = false;

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { generate, PostgresDialect as CodegenPostgresDialect } from 'kysely-codegen';
 import type { Database } from './database.js';
 
-export const generatedSchemaPath = fileURLToPath(new URL('./schema.generated.ts', import.meta.url));
+// The source file, also from the compiled dist/db/: src/db/ and dist/db/ sit at the same depth.
+export const generatedSchemaPath = fileURLToPath(new URL('../../src/db/schema.generated.ts', import.meta.url));
 
 /** Row types of the migrated schema, as kysely-codegen prints them for this database's parsers. */
 export async function renderSchemaTypes(database: Database): Promise<string> {
@@ -13,6 +14,9 @@ export async function renderSchemaTypes(database: Database): Promise<string> {
     dialect: new CodegenPostgresDialect(),
     // Matches the pg type parsers in database.ts: int8 and numeric as numbers, date as a string.
     typeMapping: { int8: 'number', numeric: 'number', date: 'string' },
+    // Strata's tables live in public; other schemas belong to others (pg-boss's job queue in
+    // pgboss, Citus's own), and their tables are not Strata's row types.
+    includePattern: 'public.*',
     // Only Kysely's bookkeeping and the two views the citus extension puts in public: kysely-codegen
     // already leaves partitions out, and a wider pattern (say user_activity_* or citus_*) would
     // silently drop a future table from the types and from the check.

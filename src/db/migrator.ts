@@ -52,17 +52,25 @@ export function migrationNames(): string[] {
   return Object.keys(migrations).sort();
 }
 
-function assertKnown(name: string): void {
-  if (!(name in migrations)) {
-    throw new StrataError('VALIDATION_FAILED', `unknown migration "${name}"; known: ${migrationNames().join(', ')}`);
-  }
+/**
+ * A migration's full name from itself or a unique prefix ("0005" for "0005_add_projects"), as
+ * Django's migrate and sqlmigrate accept. Anything else is refused with the candidates, one a line.
+ */
+export function resolveMigrationName(name: string): string {
+  if (name in migrations) return name;
+  const matches = name ? migrationNames().filter((known) => known.startsWith(name)) : [];
+  if (matches.length === 1) return matches[0]!;
+  const [why, candidates] = matches.length > 1
+    ? [`"${name}" is the prefix of ${matches.length} migrations; give more of the name`, matches]
+    : [`unknown migration "${name}"; the known ones (a unique prefix such as 0005 is enough)`, migrationNames()];
+  throw new StrataError('VALIDATION_FAILED', `${why}:`, candidates.map((candidate) => ({ message: candidate })));
 }
 
 /** Applies pending migrations up to `target` (all when omitted) and creates the coming activity partitions. */
 export async function migrate(database: Database, target?: string): Promise<string[]> {
-  if (target !== undefined && target !== 'zero') assertKnown(target);
-  const done = unwrap(await withMigrator(database, (migrator) => (target === undefined ? migrator.migrateToLatest()
-    : migrator.migrateTo(target === 'zero' ? NO_MIGRATIONS : target))));
+  const resolved = target === undefined || target === 'zero' ? target : resolveMigrationName(target);
+  const done = unwrap(await withMigrator(database, (migrator) => (resolved === undefined ? migrator.migrateToLatest()
+    : migrator.migrateTo(resolved === 'zero' ? NO_MIGRATIONS : resolved))));
   await ensureActivityPartitions(database);
   return done;
 }
@@ -95,8 +103,8 @@ export async function ensureActivityPartitions(database: Database): Promise<numb
 }
 
 /** The SQL a migration would run, without running it (Django's sqlmigrate). */
-export async function sqlForMigration(name: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
-  assertKnown(name);
+export async function sqlForMigration(prefix: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
+  const name = resolveMigrationName(prefix);
   const statements: string[] = [];
   // Migrations take Kysely<any>: they are frozen in time, not typed by today's schema.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createCaches, disabledCaches } from '../../src/caching/index.js';
 import type { ReadThroughHooks } from '../../src/caching/read-through.js';
-import { layerStats } from '../../src/cli/cache.js';
+import { layerStats } from '../../src/cli/cache-stats.js';
 import { loadConfig } from '../../src/config.js';
 import { withTenant } from '../../src/db/tenant.js';
 import { UserRepository } from '../../src/repositories/user-repository.js';

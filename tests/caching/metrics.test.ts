@@ -131,7 +131,9 @@ describe('strata cache stats', () => {
 
   it('says what is wrong when there is no key, a wrong key or no instance', async () => {
     await expect(cli().run('--url', 'http://127.0.0.1:1')).rejects.toThrow(/admin key/);
-    await expect(cli().run('--url', address, '--key', 'strata_admin_' + 'A'.repeat(43))).rejects.toThrow(/answered 401/);
-    await expect(cli().run('--url', `http://127.0.0.1:${await freePort()}`, '--key', adminKey)).rejects.toThrow(/cannot reach/);
+    await expect(cli().run('--url', address, '--key', 'strata_admin_' + 'A'.repeat(43)))
+      .rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/answered 401: the admin key was refused/) });
+    await expect(cli().run('--url', `http://127.0.0.1:${await freePort()}`, '--key', adminKey))
+      .rejects.toMatchObject({ code: 'INSTANCE_UNREACHABLE', message: expect.stringMatching(/cannot reach/) });
   });
 });

@@ -50,18 +50,47 @@ describe('strata dbshell', () => {
     Object.defineProperty(process, 'stdin', stdin);
   });
 
-  it('opens psql on the database URL when psql is installed, and closes the runtime after it exits', async () => {
+  /** A psql on PATH that answers --version, records how it was started and exits with PSQL_STATUS. */
+  async function fakePsql() {
     const bin = await mkdtemp(join(tmpdir(), 'strata-psql-'));
     const record = join(bin, 'args');
-    // Answers --version like psql, and records how the session was opened.
-    await writeFile(join(bin, 'psql'), `#!/bin/sh\n[ "$1" = --version ] && exit 0\necho "$@" > ${record}\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'psql'), `#!/bin/sh\n[ "$1" = --version ] && exit 0\necho "$@" > ${record}\nexit \${PSQL_STATUS:-0}\n`, { mode: 0o755 });
     process.env.PATH = `${bin}:${originalPath}`;
+    return { args: async () => (await readFile(record, 'utf8')).trim(), remove: () => rm(bin, { recursive: true, force: true }) };
+  }
+
+  it('opens psql on the database URL when psql is installed, and closes the runtime after it exits', async () => {
+    const psql = await fakePsql();
     const database = await migratedDatabase();
     const cli = testCli(database);
     await cli.run('dbshell');
-    expect((await readFile(record, 'utf8')).trim()).toBe(database.url);
+    expect(await psql.args()).toBe(database.url);
     expect(cli.runtimes).toEqual({ opened: 1, closed: 1 });
-    await rm(bin, { recursive: true, force: true });
+    await psql.remove();
+  });
+
+  it('passes the arguments after -- to psql, and exits with psql\'s status', async () => {
+    const psql = await fakePsql();
+    const database = await migratedDatabase();
+    const cli = testCli(database);
+    await cli.run('dbshell', '--', '-c', 'select 1', '--no-psqlrc');
+    expect(await psql.args()).toBe(`-c select 1 --no-psqlrc ${database.url}`);
+    process.env.PSQL_STATUS = '3';
+    try {
+      await expect(cli.run('dbshell', '--', '-c', 'select nonsense')).rejects.toMatchObject({ exitCode: 3, code: 'strata.dbshell' });
+    } finally {
+      delete process.env.PSQL_STATUS;
+    }
+    expect(cli.runtimes).toEqual({ opened: 2, closed: 2 });
+    await psql.remove();
+  });
+
+  it('refuses psql arguments without psql, before opening the database', async () => {
+    process.env.PATH = await mkdtemp(join(tmpdir(), 'strata-no-psql-'));
+    const cli = testCli(await migratedDatabase());
+    await expect(cli.run('dbshell', '--', '-c', 'select 1')).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(/need psql/) });
+    expect(cli.runtimes.opened).toBe(0);
+    await rm(process.env.PATH, { recursive: true, force: true });
   });
 
   it('falls back to the line shell on stdin when psql is missing', async () => {

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { sql } from 'kysely';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { diagnose } from '../../src/cli/doctor.js';
+import { diagnose } from '../../src/cli/doctor-checks.js';
 import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
 import { emptyDatabase, migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { errorLines } from '../../src/cli/failure.js';
 import { migrationNames } from '../../src/db/migrator.js';
 import { emptyDatabase, migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { testCli, type TestCli } from './cli-context.js';
@@ -54,6 +55,11 @@ describe('strata migrate / showmigrations / rollback', () => {
     // On a cluster the way down rebuilds every distributed table on the coordinator (0018).
   }, onCitus() ? 240_000 : undefined);
 
+  it('migrate TARGET takes a unique prefix of the name', async () => {
+    expect(await cli.run('migrate', secondLast.slice(0, 4))).toEqual([`reverted ${last}`]);
+    await cli.run('migrate');
+  });
+
   it('closes every runtime it opens', () => {
     expect(cli.runtimes.opened).toBeGreaterThan(0);
     expect(cli.runtimes.closed).toBe(cli.runtimes.opened);
@@ -75,8 +81,26 @@ describe('strata sqlmigrate', () => {
       .toEqual(['DROP TABLE admin_key; DROP TABLE api_key; DROP TABLE tenant;']);
   });
 
-  it('rejects an unknown migration with VALIDATION_FAILED', async () => {
-    await expect(cli.run('sqlmigrate', 'nothing')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  it('takes a unique prefix of the name, as Django does', async () => {
+    expect(await cli.run('sqlmigrate', '0002')).toEqual(await cli.run('sqlmigrate', '0002_create_tenants'));
+    expect(await cli.run('sqlmigrate', '0002', '--down')).toEqual(['DROP TABLE admin_key; DROP TABLE api_key; DROP TABLE tenant;']);
+  });
+
+  it('refuses an unknown name with VALIDATION_FAILED, listing the known ones one a line', async () => {
+    const failure = await cli.run('sqlmigrate', 'nothing').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(errorLines(failure)).toEqual([
+      'error VALIDATION_FAILED: unknown migration "nothing"; the known ones (a unique prefix such as 0005 is enough):',
+      ...names.map((name) => `  ${name}`),
+    ]);
+  });
+
+  it('refuses an ambiguous prefix, listing only the migrations it matches', async () => {
+    const failure = await cli.run('sqlmigrate', '000').catch((error: unknown) => error);
+    expect(errorLines(failure)).toEqual([
+      `error VALIDATION_FAILED: "000" is the prefix of 9 migrations; give more of the name:`,
+      ...names.filter((name) => name.startsWith('000')).map((name) => `  ${name}`),
+    ]);
   });
 });
 
@@ -84,6 +108,14 @@ describe('strata makemigrations --check', () => {
   it('passes when the committed row types match the migrated schema', async () => {
     expect(await testCli(await migratedDatabase()).run('makemigrations', '--check'))
       .toEqual(['Row types match the migrated schema.']);
+  });
+
+  // pg-boss keeps its queue in a schema of its own, created when serve first starts the jobs.
+  it('ignores tables outside Strata\'s schema, such as pg-boss\'s', async () => {
+    const database = await migratedDatabase();
+    await sql`create schema pgboss`.execute(database.admin);
+    await sql`create table pgboss.job (id uuid primary key, name text not null)`.execute(database.admin);
+    expect(await testCli(database).run('makemigrations', '--check')).toEqual(['Row types match the migrated schema.']);
   });
 
   it('fails with VALIDATION_FAILED when the schema has changed', async () => {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { CommanderError } from 'commander';
 import { describe, expect, it, vi } from 'vitest';
 import { defaultContext } from '../../src/cli/context.js';
@@ -14,6 +15,13 @@ describe('the strata program', () => {
       ['serve', 'migrate', 'rollback', 'showmigrations', 'sqlmigrate', 'makemigrations', 'tenants', 'dbshell']));
   });
 
+  it('prints the package\'s version with --version, without opening the database', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    await expect(cli.run('--version')).rejects.toMatchObject({ code: 'commander.version', exitCode: 0 });
+    expect(cli.out).toEqual([version]);
+    expect(cli.runtimes.opened).toBe(0);
+  });
+
   it('refuses an unknown command without opening the database', async () => {
     const failure = await cli.run('migrat').then(() => null, (error: unknown) => error);
     expect(failure).toBeInstanceOf(CommanderError);
@@ -23,8 +31,10 @@ describe('the strata program', () => {
 });
 
 describe('defaultContext', () => {
-  it('reads the config from the environment and prints lines to stdout and stderr', () => {
+  it('reads the config from the environment once loaded, and prints lines to stdout and stderr', async () => {
     const context = defaultContext();
+    expect(() => context.config).toThrow(/loadConfig/);
+    await context.loadConfig();
     expect(context.config).toEqual(loadConfig());
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildProgram } from '../../src/cli/program.js';
-import { seedDemoData } from '../../src/cli/seed.js';
+import { seedDemoData } from '../../src/cli/demo-data.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
 let database: TestDatabase;

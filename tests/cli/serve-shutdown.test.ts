@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jobErrorReporter } from '../../src/cli/serve.js';
+import { jobErrorReporter } from '../../src/cli/server.js';
 
 const directories: string[] = [];
 const children: ChildProcess[] = [];

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sql } from 'kysely';
-import { startServer } from '../../src/cli/serve.js';
+import { errorLines } from '../../src/cli/failure.js';
+import { startServer } from '../../src/cli/server.js';
 import { migrationNames } from '../../src/db/migrator.js';
 import { emptyDatabase, migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { testCli } from './cli-context.js';
@@ -27,7 +28,9 @@ describe('strata serve', () => {
     const cli = testCli(database, { PORT: '0' });
     const server = await startServer(cli.context);
     expect(server.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(cli.out.at(-1)).toMatch(/^Strata listening on http:\/\/127\.0\.0\.1:\d+ \(DATABASE_URL\), ready in \d+ ms$/);
+    expect(cli.out.at(-2)).toMatch(/^Strata listening on http:\/\/127\.0\.0\.1:\d+ \(DATABASE_URL\), ready in \d+ ms$/);
+    expect(cli.out.at(-1)).toMatch(new RegExp(`^  dashboard ${server.address}/   API docs ${server.address}/docs   admin key: `));
+    expect((await fetch(`${server.address}/docs`)).status).toBe(200);
     expect((await fetch(`${server.address}/health`)).status).toBe(200);
     expect(await (await fetch(`${server.address}/ready`)).json()).toMatchObject({ status: 'ready', checks: { database: 'up' } });
 
@@ -56,11 +59,30 @@ describe('strata serve', () => {
     expect(cli.out.join('\n')).not.toMatch(/listening/);
   });
 
-  it('closes the runtime and reports the error when the port is taken', async () => {
+  it('names where the admin key came from: generated and printed, printed at the first start, or STRATA_ADMIN_KEY', async () => {
+    const fresh = await migratedDatabase();
+    const startLine = async (env: Record<string, string>) => {
+      const cli = testCli(fresh, { PORT: '0', ...env });
+      await (await startServer(cli.context)).close();
+      return { first: cli.out[0], last: cli.out.at(-1) };
+    };
+    const generated = await startLine({});
+    expect(generated.first).toMatch(/^Admin API key \(shown once/);
+    expect(generated.last).toMatch(/admin key: generated now, printed above$/);
+    expect((await startLine({})).last).toMatch(/admin key: the one printed at the first start \(stored hashed only; set STRATA_ADMIN_KEY to use your own\)$/);
+    expect((await startLine({ STRATA_ADMIN_KEY: `strata_admin_${'K'.repeat(43)}` })).last).toMatch(/admin key: STRATA_ADMIN_KEY$/);
+  });
+
+  it('refuses a port in use with ADDRESS_IN_USE and a hint, and closes the runtime', async () => {
     const taken = await occupiedPort();
     try {
       const cli = testCli(database, { PORT: String(taken.port) });
-      await expect(startServer(cli.context)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      const failure = await startServer(cli.context).catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'ADDRESS_IN_USE', message: `127.0.0.1:${taken.port} is already in use by another process` });
+      expect(errorLines(failure)).toEqual([
+        `error ADDRESS_IN_USE: 127.0.0.1:${taken.port} is already in use by another process`,
+        expect.stringMatching(new RegExp(`^  hint: another \`strata serve\` may be running .*PORT=${taken.port + 1} npm start`)),
+      ]);
       expect(cli.runtimes).toEqual({ opened: 1, closed: 1 });
     } finally {
       taken.server.close();

@@ -63,10 +63,22 @@ describe('slugFor', () => {
 });
 
 describe('strata tenants list', () => {
-  it('prints one line per tenant: id, slug and name, in id order', async () => {
+  it('prints a table under a header: id, slug, name and creation time, in id order', async () => {
     const lines = await cli.run('tenants', 'list');
-    const rows = await database.admin.selectFrom('tenant').select(['id', 'slug', 'name']).orderBy('id').execute();
+    const rows = await database.admin.selectFrom('tenant').select(['id', 'slug', 'name', 'created_at']).orderBy('id').execute();
     expect(rows.length).toBeGreaterThanOrEqual(2);
-    expect(lines).toEqual(rows.map((row) => `${row.id}\t${row.slug}\t${row.name}`));
+    expect(lines[0]).toMatch(/^id\s+slug\s+name\s+created$/);
+    expect(lines.slice(1).map((line) => line.trim().split(/\s{2,}/))).toEqual(
+      rows.map((row) => [String(row.id), row.slug, row.name, row.created_at.toISOString()]));
+    // Columns line up: every row starts its slug where the header does.
+    const slugAt = lines[0]!.indexOf('slug');
+    for (const [index, row] of rows.entries()) expect(lines[index + 1]!.indexOf(row.slug)).toBe(slugAt);
+    expect(JSON.parse((await cli.run('tenants', 'list', '--json'))[0]!)).toEqual(
+      rows.map((row) => ({ id: row.id, slug: row.slug, name: row.name, createdAt: row.created_at.toISOString() })));
+  });
+
+  it('says how to create one when there are no tenants', async () => {
+    const empty = testCli(await migratedDatabase());
+    expect(await empty.run('tenants', 'list')).toEqual(['no tenants yet: `strata tenants create NAME` makes one']);
   });
 });

@@ -27,11 +27,12 @@ async function strata(...args: string[]): Promise<string[]> {
 }
 
 describe('strata etl', () => {
-  it('status answers before the first run', async () => {
+  it('status answers before the first run, and says how to start one', async () => {
     const text = await strata('etl', 'status');
-    expect(text.slice(0, 4)).toEqual([
+    expect(text).toEqual([
       'pipeline user-analytics', 'last success: never; lag: - s', 'pending: 0 activities, 0 events',
-      'failures since last success: 0; quarantined rows: 0',
+      'failures since last success: 0; quarantined rows: 0', '',
+      'no runs yet: `strata etl run` starts one (serve runs it on ETL_CRON)',
     ]);
   });
 
@@ -78,7 +79,10 @@ describe('strata etl', () => {
     expect(text[0]).toBe('pipeline user-analytics');
     expect(text[2]).toBe('pending: 0 activities, 0 events');
     expect(text[3]).toMatch(/^failures since last success: 1; quarantined rows: 1$/);
-    expect(text.slice(4)).toHaveLength(2);
+    expect(text[5]).toMatch(/^run\s+mode\s+status\s+read\s+written\s+took\s+started\s+error$/);
+    const runs = text.slice(6).map((line) => line.trim().split(/\s{2,}/));
+    expect(runs).toHaveLength(2);
+    for (const run of runs) expect(run.slice(0, 3)).toEqual([expect.stringMatching(/^\d+$/), expect.any(String), expect.stringMatching(/^(succeeded|failed|running)$/)]);
     const json = JSON.parse((await strata('etl', 'status', '--json'))[0]!);
     expect(json).toMatchObject({ pipeline: 'user-analytics', busy: false, quarantined: 1 });
     expect(json.runs.some((run: { status: string; error: string | null }) => run.status === 'failed' && run.error === '1 source rows quarantined')).toBe(true);

@@ -63,9 +63,10 @@ describe('sqlForMigration', () => {
     expect(up.filter((statement) => /^CREATE TRIGGER \w+_audit/.test(statement))).toHaveLength(11);
   });
 
-  it('rejects an unknown name with VALIDATION_FAILED, naming the known ones', async () => {
+  it('rejects an unknown name with VALIDATION_FAILED, naming the known ones, one detail each', async () => {
     await expect(sqlForMigration('0099_nothing')).rejects.toMatchObject({
-      code: 'VALIDATION_FAILED', message: expect.stringContaining('0001_create_app_role'),
+      code: 'VALIDATION_FAILED', message: expect.stringContaining('unknown migration "0099_nothing"'),
+      details: migrationNames().map((name) => ({ message: name })),
     });
   });
 });

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoData } from '../../src/cli/seed.js';
+import { seedDemoData } from '../../src/cli/demo-data.js';
 import { testApi, type TestApi } from '../api/helpers.js';
 import { catchUp } from '../etl/support.js';
 import { axeViolations, chromiumAvailable, launch, openView, overflow, screenshot, signedInContext, VIEWPORTS, watch } from './browser.js';

@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+const npm = (args: string[], cwd: string) => run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, timeout: 120_000 });
+
+/** A Node service's use of Strata, through the package's public entry point only. */
+const consumer = `
+import { ActivityRepository, StrataError, UserRepository, createTenantWithKey, openDatabase, pipelineStatus, withTenant, type TenantTx } from 'strata';
+
+const database = openDatabase(process.env.DATABASE_URL!);
+const { tenant } = await createTenantWithKey(database, { name: 'Library', slug: 'library' });
+const { tenant: other } = await createTenantWithKey(database, { name: 'Other', slug: 'other' });
+const user = await withTenant(database, { tenantId: tenant.id }, (trx: TenantTx) =>
+  new UserRepository(trx).create({ email: 'ada@library.io', username: 'ada' }));
+const ingested = await withTenant(database, { tenantId: tenant.id }, (trx) =>
+  new ActivityRepository(trx).bulkInsert([{ user_id: user.id, activity_type: 'login' }]));
+const fromOtherTenant = await withTenant(database, { tenantId: other.id }, (trx) => new UserRepository(trx).getById(user.id))
+  .then(() => 'found', (error: unknown) => (error instanceof StrataError ? error.code : String(error)));
+const status = await pipelineStatus(database);
+const internalPath: string = 'strata/dist/api/app.js';
+const internals = await import(internalPath).then(() => 'importable', (error: { code?: string }) => error.code);
+// The types are the package's own, not \`any\`: a scope without a tenant does not compile.
+// @ts-expect-error tenantId is required
+void (() => withTenant(database, {}, async () => undefined));
+console.log(JSON.stringify({ userId: user.id, inserted: ingested.inserted, fromOtherTenant, pending: status.pending.user_activity, internals }));
+await database.close();
+`;
+
+async function sourcesNewerThanBuild(): Promise<boolean> {
+  const builtAt = await stat(join(root, 'dist/.tsbuildinfo')).then((info) => info.mtimeMs, () => 0);
+  const sources = await readdir(join(root, 'src'), { recursive: true, withFileTypes: true });
+  for (const entry of sources) {
+    if (entry.isFile() && entry.name.endsWith('.ts') && (await stat(join(entry.parentPath, entry.name))).mtimeMs > builtAt) return true;
+  }
+  return false;
+}
+
+let database: TestDatabase;
+let scratch: string;
+
+beforeAll(async () => {
+  database = await migratedDatabase();
+  scratch = await mkdtemp(join(tmpdir(), 'strata-consumer-'));
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('Strata as a library', () => {
+  // About 20 s on an idle 2-core machine: pack 2 s, install from the cache 8 s, tsc 5 s.
+  it('packs, installs into another project from the npm cache, type-checks and runs the data layer there', async () => {
+    // Packs what dist/ holds: npm install built it (prepare); a stale build is rebuilt first.
+    if (await sourcesNewerThanBuild()) await npm(['run', 'build:lib'], root);
+    const packed = join(scratch, 'packed');
+    await mkdir(packed);
+    await npm(['pack', '--ignore-scripts', '--pack-destination', packed], root);
+    const [tarball] = await readdir(packed);
+    const project = join(scratch, 'service');
+    await mkdir(project);
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'service', private: true, type: 'module' }));
+    // Everything comes from the npm cache this project's own install filled.
+    await npm(['install', '--prefer-offline', '--ignore-scripts', join(packed, tarball!), '@types/node@20.19.43'], project);
+    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({
+      // skipLibCheck: checking every dependency's declarations takes four times as long, and the
+      // consumer's expected type error already fails if Strata's types resolve to nothing.
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, types: ['node'] },
+      files: ['consumer.ts'],
+    }));
+    await writeFile(join(project, 'consumer.ts'), consumer);
+    await run(process.execPath, [tsc, '-p', project], { cwd: project, timeout: 60_000 }).catch((error: { stdout: string }) => {
+      throw new Error(`the consumer does not type-check against the packed types:\n${error.stdout}`);
+    });
+    const { stdout } = await run(process.execPath, ['consumer.js'], { cwd: project, env: { ...process.env, DATABASE_URL: database.url }, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({ userId: expect.any(Number), inserted: 1, fromOtherTenant: 'NOT_FOUND', pending: 1, internals: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+    const rows = await database.admin.selectFrom('user_activity').innerJoin('tenant', 'tenant.id', 'user_activity.tenant_id')
+      .select(['tenant.slug', 'user_activity.activity_type']).execute();
+    expect(rows).toEqual([{ slug: 'library', activity_type: 'login' }]);
+  }, 180_000);
+});
