@@ -9,6 +9,7 @@ import { UserRepository } from '../repositories/user-repository.js';
 import { createTenantWithKey } from '../services/tenants.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
+import { activityBatchOf } from '../models/activity.js';
 
 export interface SeedOptions {
   tenants: number;
@@ -71,7 +72,7 @@ export async function seedDemoData(database: Database, options: SeedOptions): Pr
           created_at: new Date(Date.now() - ((n * 7919) % (30 * 86_400_000))).toISOString(),
         };
       });
-      await withTenant(database, scope, (trx) => new ActivityRepository(trx).bulkInsert(rows));
+      await withTenant(database, scope, (trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(rows)));
       result.activities += size;
       options.onProgress?.(result.activities);
     }
