@@ -94,7 +94,7 @@ async function flood(load: FloodRequest): Promise<FloodReport> {
     for (let sent = 0; Date.now() < floodDeadline; sent += 1) {
       const tenant = (connection + sent) % load.floodKeys.length;
       const requestStarted = process.hrtime.bigint();
-      const { status, retryAfter } = await send(floodAgent, 'POST', '/v1/activities', load.floodKeys[tenant]!, bodies[tenant]!);
+      const { status, retryAfter } = await send(floodAgent, 'POST', '/v1/activities', load.floodKeys[tenant]!, bodies[tenant]);
       if (status === 201) {
         report.accepted += 1;
         acceptedLatencies.push(msSince(requestStarted));

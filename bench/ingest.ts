@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { ensureMonthlyPartitions } from '../src/db/activity-partitions.js';
 import { COPY_THRESHOLD, copyChunks, copyInto, type BatchColumn } from '../src/db/copy.js';
 import type { Database } from '../src/db/database.js';

@@ -43,7 +43,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const outcomes: Outcome[] = [];
-for (const scenario of scenarios.filter((candidate, index) => only.length === 0 || only.includes(String(index + 1)))) {
+for (const scenario of scenarios.filter((_candidate, index) => only.length === 0 || only.includes(String(index + 1)))) {
   const scope = new Scope();
   current = scope;
   const started = performance.now();

@@ -161,7 +161,7 @@ export async function privateRedis(scope: Scope): Promise<RedisServer> {
       child = started;
       const output = tail(started);
       await new Promise<void>((resolve, reject) => {
-        started.stdout!.on('data', () => {
+        started.stdout.on('data', () => {
           if (output().includes('Ready to accept connections')) resolve();
         });
         started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output()}`)));

@@ -31,7 +31,8 @@ function validationDetails(issues: { instancePath: string; message?: string; par
 /** Maps anything thrown while serving a request to the catalogue; nothing a client sends becomes a 500. */
 export function toStrataError(error: unknown): StrataError {
   if (hasZodFastifySchemaValidationErrors(error)) {
-    return new StrataError('VALIDATION_FAILED', undefined, validationDetails(error.validation));
+    // The library types these issues through `fastify/types/schema`, which NodeNext cannot resolve (any).
+    return new StrataError('VALIDATION_FAILED', undefined, validationDetails(error.validation as Parameters<typeof validationDetails>[0]));
   }
   const translated = translateDatabaseError(error);
   if (translated instanceof StrataError) return translated;

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { StrataError } from '../errors.js';
 import { camel, type ApiNames } from '../models/api-spelling.js';

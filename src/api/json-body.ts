@@ -64,7 +64,7 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
         { path: '(root)', message: `must nest at most ${MAX_BODY_DEPTH} levels deep` },
       ]), undefined);
     } else {
-      parseJson(request, text, done);
+      void parseJson(request, text, done);
     }
   });
 }

@@ -2,7 +2,7 @@ import fastifyHelmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 
 /**
- * The dashboard (src/web) loads one stylesheet and one module script from its own origin and only
+ * The dashboard (built from web/) loads one stylesheet and one module script from its own origin and only
  * fetches /v1, with no inline script, style or handler: everything else is refused. Helmet's
  * upgrade-insecure-requests is left out because Strata is often served over plain HTTP on a LAN
  * address, where it would send the dashboard's own files to an https:// port nobody listens on.

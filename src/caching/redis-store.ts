@@ -314,7 +314,7 @@ export class RedisStore implements CacheStore {
   async #exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
     const results = (await pipeline.exec())!;
     const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    if (failed) throw failed[0]!;
     return results.map(([, result]) => result);
   }
 

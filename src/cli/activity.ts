@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import {
-  MONTHS_AHEAD, MONTHS_BACK, ensureMonthlyPartitions, listActivityPartitions, pruneActivityPartitions, type ActivityPartition,
+  MONTHS_AHEAD, MONTHS_BACK, ensureMonthlyPartitions, listActivityPartitions, type ActivityPartition,
 } from '../db/activity-partitions.js';
+import { pruneActivityPartitions } from '../services/activity-retention.js';
 import { utcDay } from '../models/analytics.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';

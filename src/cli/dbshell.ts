@@ -3,6 +3,7 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import type { QueryResult } from 'pg';
 import type { Database } from '../db/database.js';
 import { withRuntime, type CliContext } from './context.js';
 
@@ -28,8 +29,8 @@ export async function runLineShell(
     if (/^\s*(\\q|quit|exit)\s*$/.test(line)) break;
     if (line.trim()) {
       try {
-        const result = await database.pool.query(line);
-        const last = Array.isArray(result) ? result.at(-1) : result;
+        const result: QueryResult | QueryResult[] = await database.pool.query(line);
+        const last = [result].flat().at(-1);
         context.out(last?.rows?.length ? tableOf(last.rows) : `${last?.command ?? 'OK'}`);
       } catch (error) {
         context.err(`ERROR: ${(error as Error).message}`);

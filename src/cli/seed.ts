@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { withTenant } from '../db/tenant.js';
 import type { Database } from '../db/database.js';
+import { ensureMonthlyPartitions } from '../db/activity-partitions.js';
 import { ActivityRepository } from '../repositories/activity-repository.js';
+import { EventRepository } from '../repositories/event-repository.js';
 import { InventoryRepository } from '../repositories/inventory-repository.js';
 import { ProductRepository } from '../repositories/product-repository.js';
 import { UserRepository } from '../repositories/user-repository.js';
@@ -10,14 +13,19 @@ import { createTenantWithKey } from '../services/tenants.js';
 import { withRuntime, type CliContext } from './context.js';
 import { integerOption } from './options.js';
 import { activityBatchOf } from '../models/activity.js';
+import { eventBatchOf } from '../models/event.js';
+import { demoPlan, SEED_DAYS } from './seed-shape.js';
 
 export interface SeedOptions {
   tenants: number;
   users: number;
   products: number;
   activities: number;
+  /** Product events in all (default: a quarter of the activities). */
+  events?: number;
   /** Called with the number of activities written so far. */
   onProgress?: (written: number) => void;
+  now?: Date;
 }
 
 export interface SeedResult {
@@ -25,21 +33,30 @@ export interface SeedResult {
   users: number;
   products: number;
   activities: number;
+  events: number;
 }
 
-const ACTIVITY_TYPES = ['login', 'logout', 'view', 'search', 'purchase', 'share'];
 const TAGS = ['new', 'sale', 'eco', 'premium', 'bundle'];
 const BATCH = 5_000;
 
-/** Demo data through the same repositories and ingest path the API uses, spread over the last 30 days. */
+const share = (total: number, parts: number, index: number) =>
+  (index === parts - 1 ? total - Math.floor(total / parts) * (parts - 1) : Math.floor(total / parts));
+
+/**
+ * Demo data through the same repositories and ingest path the API uses: users, stocked products,
+ * and activities and events over the last 90 days shaped by `demoPlan` (daily and weekly rhythm,
+ * growth, churn, cohorts that retain differently), each tenant with a shape of its own.
+ */
 export async function seedDemoData(database: Database, options: SeedOptions): Promise<SeedResult> {
   const run = Date.now().toString(36);
-  const result: SeedResult = { tenants: [], users: 0, products: 0, activities: 0 };
-  const perTenant = Math.floor(options.activities / options.tenants);
+  const result: SeedResult = { tenants: [], users: 0, products: 0, activities: 0, events: 0 };
+  const events = options.events ?? Math.floor(options.activities / 4);
+  // The window's past months get partitions of their own rather than filling the default one.
+  await ensureMonthlyPartitions(database, { monthsBack: Math.ceil(SEED_DAYS / 28), now: options.now });
   for (let t = 0; t < options.tenants; t += 1) {
     const { tenant, apiKey } = await createTenantWithKey(database, { name: `Demo ${t + 1}`, slug: `demo-${run}-${t + 1}` });
     result.tenants.push({ id: tenant.id, slug: tenant.slug, apiKey: apiKey.key });
-    const scope = { tenantId: tenant.id };
+    const scope = { tenantId: tenant.id, actorId: apiKey.id };
     const userIds = await withTenant(database, scope, async (trx) => {
       const users = new UserRepository(trx);
       const ids: number[] = [];
@@ -60,46 +77,52 @@ export async function seedDemoData(database: Database, options: SeedOptions): Pr
     });
     result.users += userIds.length;
     result.products += options.products;
-    const quota = t === options.tenants - 1 ? options.activities - perTenant * (options.tenants - 1) : perTenant;
-    for (let written = 0; written < quota && userIds.length > 0; written += BATCH) {
-      const size = Math.min(BATCH, quota - written);
-      const rows = Array.from({ length: size }, (_, i) => {
-        const n = written + i;
-        return {
-          user_id: userIds[n % userIds.length]!,
-          activity_type: ACTIVITY_TYPES[n % ACTIVITY_TYPES.length]!,
-          metadata: { source: 'seed', n },
-          created_at: new Date(Date.now() - ((n * 7919) % (30 * 86_400_000))).toISOString(),
-        };
-      });
+    if (userIds.length === 0) continue;
+    const plan = demoPlan({
+      users: userIds.length, seed: t + 1, now: options.now,
+      activities: share(options.activities, options.tenants, t), events: share(events, options.tenants, t),
+    });
+    for (let start = 0; start < plan.activities.length; start += BATCH) {
+      const rows = plan.activities.slice(start, start + BATCH).map((row) => ({
+        user_id: userIds[row.user]!, activity_type: row.type, metadata: row.metadata, created_at: row.at.toISOString(),
+      }));
       await withTenant(database, scope, (trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(rows)));
-      result.activities += size;
+      result.activities += rows.length;
       options.onProgress?.(result.activities);
+    }
+    for (let start = 0; start < plan.events.length; start += BATCH) {
+      const rows = plan.events.slice(start, start + BATCH).map((row) => ({
+        client_id: randomUUID(), distinct_id: `user-${userIds[row.user]}`, user_id: userIds[row.user]!,
+        name: row.type, properties: row.metadata, occurred_at: row.at.toISOString(),
+      }));
+      await withTenant(database, scope, (trx) => new EventRepository(trx).insertBatch(eventBatchOf(rows)));
+      result.events += rows.length;
     }
   }
   return result;
 }
 
-
 export function registerSeedCommand(program: Command, context: CliContext): void {
   program.command('seed')
     .description('load demo data: tenants, users, products with stock, and activities')
     .option('--tenants <n>', 'tenants to create', '3')
-    .option('--users <n>', 'users per tenant', '20')
+    .option('--users <n>', 'users per tenant', '200')
     .option('--products <n>', 'products per tenant', '10')
-    .option('--activities <n>', 'activities in all', '10000')
+    .option('--activities <n>', 'activities in all, over the last 90 days', '30000')
+    .option('--events <n>', 'product events in all (default: a quarter of the activities)')
     .option('--no-progress', 'do not draw a progress bar')
-    .action(async (raw: { tenants: string; users: string; products: string; activities: string; progress: boolean }) => {
+    .action(async (raw: { tenants: string; users: string; products: string; activities: string; events?: string; progress: boolean }) => {
       const options = {
         tenants: integerOption('--tenants', raw.tenants), users: integerOption('--users', raw.users),
         products: integerOption('--products', raw.products, 0), activities: integerOption('--activities', raw.activities, 0),
+        ...(raw.events === undefined ? {} : { events: integerOption('--events', raw.events, 0) }),
       };
       await withRuntime(context, async ({ database }) => {
         const bar = raw.progress && process.stderr.isTTY ? new SingleBar({ stream: process.stderr }, Presets.shades_classic) : null;
         bar?.start(options.activities, 0);
         const result = await seedDemoData(database, { ...options, onProgress: (written) => bar?.update(written) });
         bar?.stop();
-        context.out(`Seeded ${result.tenants.length} tenants, ${result.users} users, ${result.products} products, ${result.activities} activities.`);
+        context.out(`Seeded ${result.tenants.length} tenants, ${result.users} users, ${result.products} products, ${result.activities} activities, ${result.events} events over the last ${SEED_DAYS} days.`);
         for (const tenant of result.tenants) context.out(`  tenant ${tenant.id} (${tenant.slug}) key: ${tenant.apiKey}`);
       });
     });

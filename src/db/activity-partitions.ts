@@ -2,9 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './database.js';
 import type { Job } from './jobs.js';
 import type { DB } from './schema.generated.js';
-import { StrataError, translateDatabaseError } from '../errors.js';
-// The extractors module, not the pipeline: migrating must not load the whole pipeline for a name.
-import { lastWatermark, PIPELINE, uncountedBy } from '../etl/user-analytics/extractors.js';
+import { translateDatabaseError } from '../errors.js';
 
 /** Months made ahead of the current one (UTC), as `ensure_user_activity_partitions()` does at start. */
 export const MONTHS_AHEAD = 3;
@@ -122,75 +120,18 @@ export async function ensureMonthlyPartitions(database: Database, options: { mon
   return result;
 }
 
-export interface PruneResult {
-  cutoff: Date;
-  /** Whole partitions older than the cutoff, detached and dropped (or that would be, in a dry run). */
-  dropped: ActivityPartition[];
-  /** The partition holding the cutoff, kept whole. */
-  straddling: ActivityPartition | null;
-}
-
-/** `now() - interval`, as PostgreSQL reads the interval; refuses what is not a positive interval. */
-export async function cutoffFor(db: Kysely<DB>, olderThan: string): Promise<Date> {
-  try {
-    const { rows: [row] } = await sql<{ cutoff: Date; positive: boolean }>`
-      select now() - ${olderThan}::interval as cutoff, ${olderThan}::interval > interval '0' as positive`.execute(db);
-    if (row!.positive) return row!.cutoff;
-  } catch (error) {
-    if ((translateDatabaseError(error) as StrataError).code !== 'VALIDATION_FAILED') throw error;
-  }
-  throw new StrataError('VALIDATION_FAILED', `--older-than must be a positive interval such as "90 days" or "12 months", got "${olderThan}"`,
-    [{ path: 'older-than', message: 'not a positive interval' }]);
-}
-
-/** Rows of each partition that the analytics pipeline has not counted yet: at or after its watermark on their node. */
-async function uncountedRows(db: Kysely<DB>, partitions: readonly ActivityPartition[]): Promise<Array<{ name: string; rows: number }>> {
-  const { xids } = await lastWatermark(db, PIPELINE);
-  const found: Array<{ name: string; rows: number }> = [];
-  for (const partition of partitions) {
-    // Served by each partition's (ingest_node, ingest_xid, id) index: old months usually have nothing past the mark.
-    const { rows: [row] } = await sql<{ rows: number }>`
-      select count(*)::int as rows from ${sql.table(partition.name)} where ${uncountedBy(xids)}`.execute(db);
-    if (row!.rows > 0) found.push({ name: partition.name, rows: row!.rows });
-  }
-  return found;
-}
-
 /**
- * Retention: detaches and drops every monthly partition whose rows are all older than `olderThan`
- * ago. Each drop is a catalog change and a file unlink, whatever the rows: nothing is deleted row by
- * row. The default partition and the partition holding the cutoff are never touched.
- *
- * A partition holding rows the analytics pipeline has not counted yet is refused (CHECK_VIOLATION,
- * nothing dropped): once dropped, they could never be counted. `dropUncounted` drops them anyway,
- * for a deployment that does not run the pipeline.
+ * Detaches one partition, runs `check` under the detach's lock in the same transaction, and drops
+ * it: the drop is a catalog change and a file unlink, whatever the rows. A check that throws rolls
+ * the detach back and leaves the partition in place.
  */
-export async function pruneActivityPartitions(database: Database, olderThan: string, options: { dryRun?: boolean; dropUncounted?: boolean } = {}): Promise<PruneResult> {
-  const cutoff = await cutoffFor(database.admin, olderThan);
-  const partitions = (await listActivityPartitions(database.admin)).filter((partition) => partition.from !== null && partition.to !== null);
-  const dropped = partitions.filter((partition) => partition.to!.getTime() <= cutoff.getTime());
-  const straddling = partitions.find((partition) => partition.from!.getTime() < cutoff.getTime() && cutoff.getTime() < partition.to!.getTime()) ?? null;
-  const refuseUncounted = async (db: Kysely<DB>, candidates: readonly ActivityPartition[]) => {
-    const uncounted = options.dropUncounted ? [] : await uncountedRows(db, candidates);
-    if (uncounted.length > 0) {
-      throw new StrataError('CHECK_VIOLATION',
-        `${uncounted.map(({ name, rows }) => `${name} holds ${rows} rows`).join(', ')} not yet counted by the analytics pipeline: `
-        + 'run `strata etl run` first, or pass --drop-uncounted to lose them from analytics', uncounted.map(({ name, rows }) => ({ path: name, message: `${rows} uncounted rows` })));
-    }
-  };
-  await refuseUncounted(database.admin, dropped);
-  if (!options.dryRun) {
-    for (const partition of dropped) {
-      await withLockTimeout(database, async (trx) => {
-        await sql`alter table user_activity detach partition ${sql.table(partition.name)}`.execute(trx);
-        // Counted again under the detach's lock: a row committed since the check above, or still
-        // being written then (the detach waited for it), is here now, and the detach rolls back.
-        await refuseUncounted(trx, [partition]);
-        await sql`drop table ${sql.table(partition.name)}`.execute(trx);
-      });
-    }
-  }
-  return { cutoff, dropped, straddling };
+export async function dropActivityPartition(database: Database, partition: ActivityPartition,
+  check: (trx: Transaction<DB>) => Promise<void>): Promise<void> {
+  await withLockTimeout(database, async (trx) => {
+    await sql`alter table user_activity detach partition ${sql.table(partition.name)}`.execute(trx);
+    await check(trx);
+    await sql`drop table ${sql.table(partition.name)}`.execute(trx);
+  });
 }
 
 /**

@@ -13,9 +13,10 @@ export async function renderSchemaTypes(database: Database): Promise<string> {
     dialect: new CodegenPostgresDialect(),
     // Matches the pg type parsers in database.ts: int8 and numeric as numbers, date as a string.
     typeMapping: { int8: 'number', numeric: 'number', date: 'string' },
-    // Only Kysely's bookkeeping: kysely-codegen already leaves partitions out, and a wider pattern
-    // (say user_activity_*) would silently drop a future table from the types and from the check.
-    excludePattern: 'kysely_migration*',
+    // Only Kysely's bookkeeping and the two views the citus extension puts in public: kysely-codegen
+    // already leaves partitions out, and a wider pattern (say user_activity_* or citus_*) would
+    // silently drop a future table from the types and from the check.
+    excludePattern: '{kysely_migration*,citus_tables,citus_schemas}',
     print: false,
     outFile: null,
     logger: undefined,

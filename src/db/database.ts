@@ -16,7 +16,7 @@ const typeParsers: Record<number, (value: string) => unknown> = {
 
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    return typeParsers[oid] ?? pg.types.getTypeParser(oid, format ?? 'text');
+    return typeParsers[oid] ?? (pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown);
   },
 };
 

@@ -244,7 +244,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await server.start();
     await writeFile(ownerFile(pgDir), `${process.pid}\n`);
   } catch (error) {
-    throw new StrataError('EMBEDDED_DATABASE_UNAVAILABLE', `embedded PostgreSQL failed to start in ${pgDir}: ${String(error ?? 'exited early')}`, [], { cause: error });
+    throw new StrataError('EMBEDDED_DATABASE_UNAVAILABLE', `embedded PostgreSQL failed to start in ${pgDir}: ${error instanceof Error ? error.message : 'exited early'}`, [], { cause: error });
   }
   let stopped = false;
   return {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { Database } from './database.js';
+import { onCitusCluster } from './distribution.js';
 
 export const BOSS_SCHEMA = 'pgboss';
 /**
@@ -15,7 +16,7 @@ export interface JobOptions {
   /** How often each instance looks for due schedules and sends their jobs (pg-boss's defaults: 30 s and 5 s). */
   cronMonitorIntervalSeconds?: number;
   /** Connection trouble and failed jobs: pg-boss reports them as events, and an unhandled one would end the process. */
-  onError?(error: unknown): void;
+  onError?: (error: unknown) => void;
 }
 
 /** A pg-boss queue with a cron schedule (UTC) and the handler that works its jobs. */
@@ -26,6 +27,18 @@ export interface Job {
 }
 
 const DEADLOCK = '40P01';
+
+/**
+ * How pg-boss connects. On a Citus cluster its queue stays in plain tables on the coordinator: Citus
+ * would otherwise propagate pg-boss's schema, types and functions to the workers, sending the whole
+ * multi-statement set-up there too, which the workers refuse ("operation is not allowed on this
+ * node"). The queue is coordinator work (claims with SKIP LOCKED, one row per job), never tenant
+ * data, so nothing is gained by spreading it, and queue DDL at run time (a table per queue) stays local.
+ */
+async function bossConnection(database: Database): Promise<{ connectionString: string; options?: string }> {
+  const citus = await onCitusCluster(database);
+  return citus ? { connectionString: database.url, options: '-c citus.enable_ddl_propagation=off' } : { connectionString: database.url };
+}
 
 /**
  * Runs `step` again when PostgreSQL chose it as a deadlock's victim (40P01): the victim's transaction
@@ -57,7 +70,7 @@ async function declareJobs(database: Database, jobs: readonly Job[]): Promise<vo
   await database.admin.connection().execute(async (connection) => {
     await sql`select pg_advisory_lock(hashtextextended('strata:job-setup', 0))`.execute(connection);
     const setup = new PgBoss({
-      connectionString: database.url, schema: BOSS_SCHEMA, max: 1, supervise: false, schedule: false, application_name: 'strata-job-setup',
+      ...(await bossConnection(database)), schema: BOSS_SCHEMA, max: 1, supervise: false, schedule: false, application_name: 'strata-job-setup',
     });
     try {
       await setup.start();
@@ -82,7 +95,7 @@ export async function startJobs(database: Database, jobs: readonly Job[], option
   await declareJobs(database, jobs);
   const cron = options.cronMonitorIntervalSeconds;
   const boss = new PgBoss({
-    connectionString: database.url,
+    ...(await bossConnection(database)),
     schema: BOSS_SCHEMA,
     max: 3,
     application_name: 'strata-jobs',

@@ -1,8 +1,6 @@
 import pg from 'pg';
-import {
-  Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler,
-  type Compilable, type DatabaseConnection, type Driver,
-} from 'kysely';
+import type { Compilable } from 'kysely';
+import { compileOnlyKysely } from './compile-only.js';
 import type { DB } from './schema.generated.js';
 import type { Database } from './database.js';
 import { statementName } from './prepared.js';
@@ -10,26 +8,9 @@ import { onCitusCluster } from './distribution.js';
 import { bindTenant, parseContext, scopeStatement, type TenantContext, type TenantTx } from './tenant.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
 
-/** Builds queries and refuses to run them: a read built for a TenantRead can never run unscoped. */
-class CompileOnlyDriver implements Driver {
-  async init(): Promise<void> {}
-  async acquireConnection(): Promise<DatabaseConnection> {
-    throw new StrataError('INTERNAL', 'a query built for a TenantRead was executed directly');
-  }
-  async beginTransaction(): Promise<void> {}
-  async commitTransaction(): Promise<void> {}
-  async rollbackTransaction(): Promise<void> {}
-  async releaseConnection(): Promise<void> {}
-  async destroy(): Promise<void> {}
-}
-
-const compiler = new Kysely<DB>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new CompileOnlyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
+// Builds queries and refuses to run them: a read built for a TenantRead can never run unscoped.
+const compiler = compileOnlyKysely<DB>(() => {
+  throw new StrataError('INTERNAL', 'a query built for a TenantRead was executed directly');
 });
 
 /** A tenant-scoped builder that only compiles, bound to the tenant that tenantOf will report. */
@@ -72,7 +53,7 @@ async function runScoped<R>(database: Database, scope: { tenantId: number; actor
     // Citus replays a propagated SET LOCAL on the workers as the whole message it came in, so there
     // the scope must travel alone, ahead of the statement: two round trips instead of one.
     const results = await (await onCitusCluster(database)
-      ? client.query(`begin; ${scopeStatement(scope)}`).then(() => client.query(`${prepare}execute ${name}${argumentList}; commit`))
+      ? client.query(`begin; ${scopeStatement(scope, { cluster: true })}`).then(() => client.query(`${prepare}execute ${name}${argumentList}; commit`))
       : client.query(`${scopeStatement(scope)}; ${prepare}execute ${name}${argumentList}`)) as unknown as pg.QueryResult[];
     prepared.add(name);
     client.release();

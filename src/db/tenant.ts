@@ -58,9 +58,15 @@ export function parseContext(context: TenantContext): { tenantId: number; actorI
 // Transaction-local, so a pooled connection never carries them past COMMIT. SET LOCAL rather than
 // set_config(): on a Citus cluster only SET LOCAL is propagated to the workers, where the tenant
 // policy and the audit triggers of the shards read these settings (citus.propagate_set_commands).
-export function scopeStatement({ tenantId, actorId }: { tenantId: number; actorId: number | null }, role = true): string {
+// On a cluster the scope turns that propagation on itself, for its transaction: the database-wide
+// setting (migration 0018) reaches only connections opened after it, and `strata serve` migrates
+// with the pool it then serves from.
+export function scopeStatement(
+  { tenantId, actorId }: { tenantId: number; actorId: number | null }, { role = true, cluster = false } = {},
+): string {
   // Both ids are validated safe integers, so writing them into the statement cannot inject anything.
-  return `${role ? `set local role ${APP_ROLE}; ` : ''}set local app.tenant_id = '${tenantId}'; set local app.actor_id = '${actorId ?? ''}'`;
+  return `${cluster ? "set local citus.propagate_set_commands = 'local'; " : ''}${role ? `set local role ${APP_ROLE}; ` : ''}`
+    + `set local app.tenant_id = '${tenantId}'; set local app.actor_id = '${actorId ?? ''}'`;
 }
 
 /**
@@ -70,9 +76,11 @@ export function scopeStatement({ tenantId, actorId }: { tenantId: number; actorI
  * cannot see the transaction's earlier writes (a new tenant's row, to its first key's foreign key).
  * Such a write is guarded by the tenant id the scope stamps, not by the policy.
  */
-export async function scopeTransaction(trx: Transaction<DB>, context: TenantContext, { keepRole = false } = {}): Promise<TenantTx> {
+export async function scopeTransaction(
+  trx: Transaction<DB>, context: TenantContext, { keepRole = false, cluster = false } = {},
+): Promise<TenantTx> {
   const scope = parseContext(context);
-  await sql.raw(scopeStatement(scope, !keepRole)).execute(trx);
+  await sql.raw(scopeStatement(scope, { role: !keepRole, cluster })).execute(trx);
   contexts.set(trx, scope);
   return trx as TenantTx;
 }
@@ -109,7 +117,7 @@ export async function withTenant<T>(
       try {
         // Inside the try: a scope that fails after BEGIN must not leave the pooled connection in an
         // aborted transaction, where every later request on it would fail.
-        await sql.raw(`begin; ${scopeStatement(scope)}`).execute(connection);
+        await sql.raw(`begin; ${scopeStatement(scope, { cluster: citus })}`).execute(connection);
         contexts.set(connection, scope);
         onCluster.set(connection, citus);
         const result = await fn(connection as unknown as TenantTx);

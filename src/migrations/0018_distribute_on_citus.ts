@@ -68,6 +68,37 @@ async function setDatabaseOption(db: Kysely<any>, statement: string): Promise<vo
   await sql`DO $$ BEGIN EXECUTE format(${sql.lit(statement)}, current_database()); END $$`.execute(db);
 }
 
+// undistribute_table refuses a table with an identity column, and Citus refuses DROP IDENTITY on a
+// distributed table. So the identity is dropped from the coordinator's table alone (the shards
+// carry none and go with the conversion), and comes back on the local table, continuing from where
+// the old sequence stood, or past the highest id if rows came in with ids from elsewhere.
+interface Identity { table: string; column: string; kind: 'a' | 'd'; next: string | null }
+
+async function dropIdentities(db: Kysely<any>): Promise<Identity[]> {
+  const { rows } = await sql<Identity>`
+    select c.relname as table, a.attname as column, a.attidentity as kind,
+      pg_sequence_last_value(pg_get_serial_sequence(format('%I', c.relname), a.attname)::regclass)::text as next
+    from pg_attribute a join pg_class c on c.oid = a.attrelid
+    where c.relname = any(${[...tenantTables, ...referenceTables]}) and c.relnamespace = 'public'::regnamespace
+      and a.attidentity <> '' and not a.attisdropped
+    order by c.relname`.execute(db);
+  await sql`set local citus.enable_ddl_propagation = off`.execute(db);
+  for (const { table, column } of rows) await sql`ALTER TABLE ${sql.table(table)} ALTER COLUMN ${sql.id(column)} DROP IDENTITY`.execute(db);
+  await sql`set local citus.enable_ddl_propagation = on`.execute(db);
+  return rows;
+}
+
+async function restoreIdentities(db: Kysely<any>, identities: readonly Identity[]): Promise<void> {
+  for (const { table, column, kind, next } of identities) {
+    await sql`ALTER TABLE ${sql.table(table)} ALTER COLUMN ${sql.id(column)}
+      ADD GENERATED ${sql.raw(kind === 'a' ? 'ALWAYS' : 'BY DEFAULT')} AS IDENTITY`.execute(db);
+    const { rows: [highest] } = await sql<{ max: string | null }>`select max(${sql.id(column)})::text as max from ${sql.table(table)}`.execute(db);
+    const last = [next, highest?.max].filter((value): value is string => value !== null && value !== undefined)
+      .map(BigInt).reduce((a, b) => (a > b ? a : b), 0n);
+    if (last > 0n) await sql`select setval(pg_get_serial_sequence(${table}, ${column}), ${String(last)}::bigint)`.execute(db);
+  }
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
   if (!(await hasCitus(db))) return;
   // One transaction: the conversions must run their shard commands over one connection per node.
@@ -115,10 +146,12 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE active_user_day DROP CONSTRAINT active_user_day_run_exists`.execute(db);
   await sql`ALTER TABLE active_user_day DROP CONSTRAINT active_user_day_user_exists`.execute(db);
   const setNull = new Map(setNullKeys.map((key) => [key.constraint, key]));
+  const identities = await dropIdentities(db);
   await withForeignKeysDropped(db, (definition) => definition, async () => {
     for (const table of [...tenantTables].reverse()) await sql`select undistribute_table(${table})`.execute(db);
     for (const table of referenceTables) await sql`select undistribute_table(${table})`.execute(db);
   });
+  await restoreIdentities(db, identities);
   for (const key of setNull.values()) {
     await sql`alter table ${sql.table(key.table)} drop constraint ${sql.id(key.constraint)}`.execute(db);
     await sql`alter table ${sql.table(key.table)} add constraint ${sql.id(key.constraint)} foreign key (tenant_id, ${sql.id(key.column)})

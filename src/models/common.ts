@@ -13,7 +13,9 @@ export const slug = z.string().min(1).max(63).regex(/^[a-z0-9]([a-z0-9-]{0,61}[a
  */
 // The first test scans for any NUL or surrogate without the unicode flag, several times faster; only
 // a string that has one (rare) pays for telling a lone surrogate from a pair.
+// eslint-disable-next-line no-control-regex -- NUL is what it looks for: PostgreSQL text cannot store it
 const nulOrSurrogate = /[\u0000\uD800-\uDFFF]/;
+// eslint-disable-next-line no-control-regex -- as above
 const nulOrLoneSurrogate = /\u0000|\p{Cs}/u;
 
 export function isStorableString(value: string): boolean {
@@ -68,7 +70,7 @@ export function refuseUnstorableText(value: unknown, context: z.RefinementCtx): 
       if (problem) report(problem, place);
     } else if (current !== null && typeof current === 'object') {
       // Pushed last to first, so that values are checked, and problems reported, in the body's order.
-      const entries = Object.entries(current);
+      const entries = Object.entries(current as Record<string, unknown>);
       for (let index = entries.length - 1; index >= 0; index--) {
         const [key, inner] = entries[index]!;
         const here = { parent: place, key };

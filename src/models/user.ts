@@ -20,7 +20,7 @@ export type Settings = JsonObject;
 
 /** A JSON object PostgreSQL can store as jsonb: jsonb refuses the NUL character anywhere inside. */
 export const settingsObject = z.record(z.string(), z.unknown()).superRefine(refuseUnstorableText)
-  .pipe(jsonbObject).transform((value) => value as Settings);
+  .pipe(jsonbObject).transform((value) => value);
 export type SettingsInput = z.output<typeof settingsObject>;
 
 export const userCreateInput = z.strictObject({

@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import {
   addDays, type ActiveUsersQuery, type MetricsQuery, type ReportKind, type RetentionQuery, weekStart,
 } from '../models/analytics.js';
-import type { Json } from '../db/schema.generated.js';
+import type { DB, Json } from '../db/schema.generated.js';
 
 /** Rows and the etl_run ids that produced them: every analytics answer carries its lineage. */
 export interface WithLineage<T> {
@@ -55,6 +55,13 @@ const truncate = { day: 'day', week: 'week', month: 'month' } as const;
 /** Tenant-scoped reads of the analytics tables, and the tenant's stored reports. */
 export class AnalyticsRepository {
   constructor(private readonly trx: TenantTx) {}
+
+  /** The tenants with metrics on any day in [from, to], in id order. Takes the admin handle: it crosses tenants. */
+  static async tenantsWithMetrics(admin: Kysely<DB>, from: string, to: string): Promise<number[]> {
+    const rows = await admin.selectFrom('metric').select('tenant_id').distinct()
+      .where('day', '>=', from).where('day', '<=', to).orderBy('tenant_id').execute();
+    return rows.map((row) => row.tenant_id);
+  }
 
   private get tenantId(): number {
     return tenantOf(this.trx);

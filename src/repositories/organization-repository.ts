@@ -4,6 +4,7 @@ import { StrataError } from '../errors.js';
 import type {
   MembershipRole, OrganizationInput, OrganizationListOptions, OrganizationPatch, TeamInput, TeamPatch,
 } from '../models/organization.js';
+import { MemberList } from './member-list.js';
 
 /** Organizations with their teams and the teams' memberships: one aggregate, one tenant. */
 export class OrganizationRepository {
@@ -92,39 +93,15 @@ export class OrganizationRepository {
    * another tenant's team or user yields NOT_FOUND; the composite keys refuse it even without this.
    */
   async putMember(teamId: number, userId: number, role: MembershipRole) {
-    const member = { teamId, userId, role };
-    const row = await this.trx.insertInto('membership')
-      .columns(['tenant_id', 'team_id', 'user_id', 'role'])
-      .expression((eb) => eb.selectFrom('team')
-        .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'team.tenant_id'))
-        .select((inner) => ['team.tenant_id', 'team.id', 'app_user.id', inner.val(member.role).as('role')])
-        .where('team.tenant_id', '=', this.tenantId)
-        .where('team.id', '=', member.teamId)
-        .where('app_user.id', '=', member.userId))
-      .onConflict((conflict) => conflict.columns(['tenant_id', 'team_id', 'user_id'])
-        .doUpdateSet((eb) => ({ role: eb.ref('excluded.role') })))
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw new StrataError('NOT_FOUND', `team ${teamId} or user ${userId} does not exist`);
-    return row;
+    return new MemberList(this.trx, 'membership').put(teamId, userId, role);
   }
 
   async removeMember(teamId: number, userId: number): Promise<void> {
-    const result = await this.trx.deleteFrom('membership')
-      .where('tenant_id', '=', this.tenantId).where('team_id', '=', teamId).where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `user ${userId} is not a member of team ${teamId}`);
+    return new MemberList(this.trx, 'membership').remove(teamId, userId);
   }
 
-  /** only(): the member's user columns a listing shows, joined in the same query. */
   async listMembers(teamId: number) {
-    return this.trx.selectFrom('membership')
-      .innerJoin('app_user', (join) => join
-        .onRef('app_user.tenant_id', '=', 'membership.tenant_id').onRef('app_user.id', '=', 'membership.user_id'))
-      .select(['membership.user_id', 'membership.role', 'membership.created_at', 'app_user.username', 'app_user.email'])
-      .where('membership.tenant_id', '=', this.tenantId).where('membership.team_id', '=', teamId)
-      .orderBy('membership.user_id')
-      .execute();
+    return new MemberList(this.trx, 'membership').list(teamId);
   }
 
   /** prefetch_related: every team of the organization with its members, aggregated in one query. */

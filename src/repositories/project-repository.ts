@@ -1,6 +1,7 @@
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import type { ProjectInput, ProjectListOptions, ProjectMemberRole, ProjectPatch } from '../models/project.js';
+import { MemberList } from './member-list.js';
 
 function projectNotFound(projectId: number): StrataError {
   return new StrataError('NOT_FOUND', `project ${projectId} does not exist`);
@@ -54,39 +55,14 @@ export class ProjectRepository {
    * so another tenant's project or user yields NOT_FOUND; the composite keys refuse it even without this.
    */
   async putMember(projectId: number, userId: number, role: ProjectMemberRole = 'editor') {
-    const member = { projectId, userId, role };
-    const row = await this.trx.insertInto('project_member')
-      .columns(['tenant_id', 'project_id', 'user_id', 'role'])
-      .expression((eb) => eb.selectFrom('project')
-        .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'project.tenant_id'))
-        .select((inner) => ['project.tenant_id', 'project.id', 'app_user.id', inner.val(member.role).as('role')])
-        .where('project.tenant_id', '=', this.tenantId)
-        .where('project.id', '=', member.projectId)
-        .where('app_user.id', '=', member.userId))
-      .onConflict((conflict) => conflict.columns(['tenant_id', 'project_id', 'user_id'])
-        .doUpdateSet((eb) => ({ role: eb.ref('excluded.role') })))
-      .returningAll()
-      .executeTakeFirst();
-    if (!row) throw new StrataError('NOT_FOUND', `project ${projectId} or user ${userId} does not exist`);
-    return row;
+    return new MemberList(this.trx, 'project_member').put(projectId, userId, role);
   }
 
   async removeMember(projectId: number, userId: number): Promise<void> {
-    const result = await this.trx.deleteFrom('project_member')
-      .where('tenant_id', '=', this.tenantId).where('project_id', '=', projectId).where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (result.numDeletedRows === 0n) throw new StrataError('NOT_FOUND', `user ${userId} is not a member of project ${projectId}`);
+    return new MemberList(this.trx, 'project_member').remove(projectId, userId);
   }
 
-  /** only(): the member's user columns a listing shows, joined in the same query. */
   async listMembers(projectId: number) {
-    return this.trx.selectFrom('project_member')
-      .innerJoin('app_user', (join) => join.onRef('app_user.tenant_id', '=', 'project_member.tenant_id')
-        .onRef('app_user.id', '=', 'project_member.user_id'))
-      .select(['project_member.user_id', 'project_member.role', 'project_member.created_at', 'app_user.username', 'app_user.email'])
-      .where('project_member.tenant_id', '=', this.tenantId)
-      .where('project_member.project_id', '=', projectId)
-      .orderBy('project_member.user_id')
-      .execute();
+    return new MemberList(this.trx, 'project_member').list(projectId);
   }
 }

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Job } from '../db/jobs.js';
-import { tenantOf, type TenantTx } from '../db/tenant.js';
+import type { TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
+import { IdempotencyKeyRepository } from '../repositories/idempotency-key-repository.js';
 
 export interface StoredResponse<T> {
   statusCode: number;
@@ -29,27 +29,15 @@ export async function once<T>(
       [{ path: 'Idempotency-Key', message: 'invalid' }]);
   }
   const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-  const tenantId = tenantOf(trx);
-  const claimed = await trx.insertInto('idempotency_key')
-    .values({ tenant_id: tenantId, scope, key, request_hash: requestHash })
-    .onConflict((oc) => oc.columns(['tenant_id', 'scope', 'key']).doNothing())
-    .returning('key').executeTakeFirst();
-  if (!claimed) {
-    const stored = await trx.selectFrom('idempotency_key').select(['request_hash', 'status_code', 'response'])
-      .where('tenant_id', '=', tenantId).where('scope', '=', scope).where('key', '=', key).executeTakeFirstOrThrow();
-    if (stored.request_hash !== requestHash) throw new StrataError('IDEMPOTENCY_KEY_REUSED');
-    return { statusCode: stored.status_code ?? 200, body: storedBody<T>(stored.response), replayed: true };
+  const keys = new IdempotencyKeyRepository(trx);
+  if (!await keys.claim(scope, key, requestHash)) {
+    const stored = await keys.get(scope, key);
+    if (stored.requestHash !== requestHash) throw new StrataError('IDEMPOTENCY_KEY_REUSED');
+    return { statusCode: stored.statusCode ?? 200, body: stored.body as T, replayed: true };
   }
   const result = await run();
-  await trx.updateTable('idempotency_key')
-    // As a JSON string inside jsonb: jsonb reorders object keys, and a replay should be the same bytes.
-    .set({ status_code: result.statusCode, response: JSON.stringify(JSON.stringify(result.body)) })
-    .where('tenant_id', '=', tenantId).where('scope', '=', scope).where('key', '=', key).execute();
+  await keys.saveResponse(scope, key, result.statusCode, result.body);
   return { ...result, replayed: false };
-}
-
-function storedBody<T>(response: unknown): T {
-  return JSON.parse(response as string) as T;
 }
 
 export const IDEMPOTENCY_QUEUE = 'idempotency-keys';
@@ -66,11 +54,7 @@ export async function pruneIdempotencyKeys(database: Database, ttlHours: number,
   const batch = options.batch ?? PRUNE_BATCH;
   let forgotten = 0;
   for (;;) {
-    const result = await sql`
-      delete from idempotency_key where (tenant_id, scope, key) in (
-        select tenant_id, scope, key from idempotency_key
-        where created_at < now() - make_interval(hours => ${ttlHours}) limit ${batch})`.execute(database.admin);
-    const deleted = Number(result.numAffectedRows ?? 0n);
+    const deleted = await IdempotencyKeyRepository.deleteExpired(database.admin, ttlHours, batch);
     forgotten += deleted;
     if (deleted < batch) return forgotten;
   }

@@ -7,21 +7,16 @@ import { expectAuthRequired } from './support/auth.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { expectUnchanged } from './support/db-snapshot.js';
 import { forgedCursors, walkPages } from './support/pages.js';
-import { seeder, unique } from './support/seed.js';
+import { unique } from './support/seed.js';
+import { twoTenants, type ApiTenant, type Seeder } from './support/two-tenants.js';
 
-let api: CheckedApi;
-let seed: ReturnType<typeof seeder>;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: CheckedApi, seed: Seeder, a: ApiTenant, b: ApiTenant;
 let ada: { id: number };
 let bob: { id: number };
 let stranger: { id: number };
 
 beforeAll(async () => {
-  api = await checkedApi();
-  seed = seeder(api);
-  a = await api.tenant('Activities A');
-  b = await api.tenant('Activities B');
+  ({ api, seed, a, b } = await twoTenants(checkedApi(), 'Activities'));
   ada = await seed.user(a.key);
   bob = await seed.user(a.key);
   stranger = await seed.user(b.key);

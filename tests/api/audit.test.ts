@@ -3,26 +3,20 @@ import { auditedTables, auditEntityOfTable, auditEntityTables } from '../../src/
 import { expectAuthRequired } from './support/auth.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { forgedCursors, walkPages } from './support/pages.js';
-import { seeder } from './support/seed.js';
+import { twoTenants, type ApiTenant, type Seeder } from './support/two-tenants.js';
 
-let api: CheckedApi;
-let seed: ReturnType<typeof seeder>;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: CheckedApi, seed: Seeder, a: ApiTenant, b: ApiTenant;
 let keyOfA: number;
 
 beforeAll(async () => {
-  api = await checkedApi();
-  seed = seeder(api);
-  a = await api.tenant('Audit A');
-  b = await api.tenant('Audit B');
+  ({ api, seed, a, b } = await twoTenants(checkedApi(), 'Audit'));
   keyOfA = (await api.call('GET', '/v1/api-keys', a.key)).json().data[0].id;
 });
 
 const history = async (query: string, key = a.key) => {
   const response = await api.call('GET', `/v1/audit?${query}`, key);
   expect(response.statusCode, response.body).toBe(200);
-  return response.json() as { data: Record<string, unknown>[]; nextCursor: string | null };
+  return response.json<{ data: Record<string, unknown>[]; nextCursor: string | null }>();
 };
 
 describe('GET /v1/audit', () => {

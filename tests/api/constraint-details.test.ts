@@ -4,22 +4,21 @@ import { constraintDetails } from '../../src/constraint-details.js';
 import { StrataError, translateDatabaseError } from '../../src/errors.js';
 import { checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { seeder, unique } from './support/seed.js';
+import { twoTenants, type ApiTenant } from './support/two-tenants.js';
 
-let api: CheckedApi;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: CheckedApi, a: ApiTenant, b: ApiTenant;
 
 beforeAll(async () => {
-  api = await checkedApi();
-  a = await api.tenant('Constraints A');
-  b = await api.tenant('Constraints B');
+  ({ api, a, b } = await twoTenants(checkedApi(), 'Constraints'));
 });
 
 /** Every name PostgreSQL can put in a 23505, 23514 or 23503 error's `constraint` field. */
 async function schemaConstraints(): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
+    -- Joined to its table through pg_class, where Citus hides its shards: the coordinator holds a
+    -- copy of each reference table, whose constraints carry the shard id (tenant_slug_key_102008).
     select con.conname as name
-      from pg_constraint con join pg_namespace n on n.oid = con.connamespace
+      from pg_constraint con join pg_namespace n on n.oid = con.connamespace join pg_class t on t.oid = con.conrelid
      where con.contype in ('u', 'c', 'f', 'x') and n.nspname = 'public'
     union
     -- A unique index without a constraint (on an expression such as lower(email)) is named as one.

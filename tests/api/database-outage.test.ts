@@ -85,7 +85,8 @@ describe('what counts as the database being unavailable', () => {
     victim.on('error', () => undefined);
     const { rows: [backend] } = await victim.query<{ pid: number }>('select pg_backend_pid() as pid');
     const sleeping = victim.query('select pg_sleep(30)').then(() => undefined, (error: unknown) => error);
-    await database.pool.query('select pg_terminate_backend($1)', [backend!.pid]);
+    // Typed: Citus adds a pg_terminate_backend(bigint, …) that makes an untyped argument ambiguous.
+    await database.pool.query('select pg_terminate_backend($1::int)', [backend!.pid]);
     const error = await sleeping;
     expect(error).toMatchObject({ code: '57P01' });
     expect(toStrataError(error)).toMatchObject({ code: 'DATABASE_UNAVAILABLE', status: 503 });

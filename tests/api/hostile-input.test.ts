@@ -7,12 +7,11 @@ import {
 } from './support/hostile-values.js';
 import { admits, openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
 import { seeder, unique } from './support/seed.js';
+import { twoTenants, type ApiTenant, type Seeder } from './support/two-tenants.js';
 
-let api: CheckedApi;
+let api: CheckedApi, a: ApiTenant, b: ApiTenant;
 let document: OpenApiDocument;
 let operations: Operation[];
-let a: { id: number; key: string };
-let b: { id: number; key: string };
 /** A's rows by the collection their id follows in a path; B aims at them and must always miss. */
 const foreignIds: Record<string, number> = {};
 
@@ -30,11 +29,9 @@ const guards: Record<string, Guard> = {};
 const neverIssued = 2_000_000_000;
 
 beforeAll(async () => {
-  api = await checkedApi();
-  const seed = seeder(api);
+  let seed: Seeder;
+  ({ api, seed, a, b } = await twoTenants(checkedApi(), 'Hostile'));
   ({ document, operations } = await openApi(api));
-  a = await api.tenant('Hostile A');
-  b = await api.tenant('Hostile B');
   const organization = await seed.organization(a.key);
   const team = await seed.team(a.key, organization.id);
   const user = await seed.user(a.key, { settings: { keep: true } });
@@ -94,7 +91,7 @@ function isGuarded(operation: Operation, path?: string): boolean {
 
 /** The body with the value at a dotted path (array indexes as numbers) replaced by raw JSON text. */
 function replaced(base: Record<string, unknown>, path: string, value: HostileValue): string {
-  const copy = structuredClone(base) as Record<string, unknown>;
+  const copy = structuredClone(base);
   const keys = path.split('.');
   let parent: Record<string, unknown> = copy;
   for (const key of keys.slice(0, -1)) parent = parent[key] as Record<string, unknown>;

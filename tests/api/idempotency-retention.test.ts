@@ -6,17 +6,14 @@ import {
 } from '../../src/services/idempotency.js';
 import { startJobs } from '../../src/db/jobs.js';
 import { testApi, type TestApi } from './helpers.js';
+import { twoTenants, type ApiTenant } from './support/two-tenants.js';
 
-let api: TestApi;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: TestApi, a: ApiTenant, b: ApiTenant;
 let userA: number;
 let boss: PgBoss | undefined;
 
 beforeAll(async () => {
-  api = await testApi();
-  a = await api.tenant('Keys A');
-  b = await api.tenant('Keys B');
+  ({ api, a, b } = await twoTenants(testApi(), 'Keys'));
   userA = (await api.call('POST', '/v1/users', a.key, { email: 'ada@example.com', username: 'ada' })).json().data.id;
 });
 

@@ -187,7 +187,7 @@ const steps = [
   fc.record({ op: fc.constant('record' as const), actor, pick }),
   fc.record({ op: fc.constant('activities' as const), actor, limit: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ op: fc.constant('history' as const), kind, actor, pick }),
-].map((arbitrary) => arbitrary.map((action) => new Step(action as Action)));
+].map((arbitrary) => arbitrary.map((action) => new Step(action)));
 
 beforeAll(async () => {
   api = await checkedApi();

@@ -5,15 +5,12 @@ import { loadConfig } from '../../src/config.js';
 import { redisReachable, SHARED_REDIS_URL } from '../caching/support.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { testApi, type TestApi } from './helpers.js';
+import { twoTenants, type ApiTenant } from './support/two-tenants.js';
 
-let api: TestApi;
-let a: { id: number; key: string };
-let b: { id: number; key: string };
+let api: TestApi, a: ApiTenant, b: ApiTenant;
 
 beforeAll(async () => {
-  api = await testApi({ RATE_LIMIT_PER_MINUTE: '3' });
-  a = await api.tenant('Limited A');
-  b = await api.tenant('Limited B');
+  ({ api, a, b } = await twoTenants(testApi({ RATE_LIMIT_PER_MINUTE: '3' }), 'Limited'));
 });
 
 describe('the per-key rate limit', () => {

@@ -83,7 +83,7 @@ describe('/v1/api-keys', () => {
     while (cursor !== null) {
       const response = await api.call('GET', `/v1/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`, a.key);
       expect(response.statusCode).toBe(200);
-      const body = response.json() as { data: Array<{ id: number; name: string }>; nextCursor: string | null };
+      const body = response.json<{ data: Array<{ id: number; name: string }>; nextCursor: string | null }>();
       pages.push(body.data);
       cursor = body.nextCursor;
     }

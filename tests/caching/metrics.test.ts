@@ -87,7 +87,7 @@ describe('GET /metrics', () => {
 
   it('answers in JSON when asked, which is what `strata cache stats` reads', async () => {
     const response = await api.call('GET', '/metrics', adminKey, undefined, { accept: 'application/json' });
-    const names = (response.json() as Array<{ name: string }>).map((metric) => metric.name);
+    const names = response.json<Array<{ name: string }>>().map((metric) => metric.name);
     expect(names).toEqual(expect.arrayContaining(['strata_cache_hits_total', 'strata_cache_misses_total', 'strata_cache_sets_total',
       'strata_cache_invalidations_total', 'strata_cache_errors_total', 'strata_cache_hit_ratio']));
   });

@@ -24,7 +24,7 @@ async function serve(prefix: string): Promise<string> {
   servers.push(child);
   return new Promise((resolve, reject) => {
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const listening = /listening on (\S+)/.exec(output);
       if (listening) resolve(listening[1]!);

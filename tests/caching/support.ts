@@ -168,7 +168,7 @@ export async function privateRedis(options: { persistent?: boolean } = {}): Prom
       child = started;
       await new Promise<void>((resolve, reject) => {
         let output = '';
-        started.stdout!.on('data', (chunk: Buffer) => {
+        started.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();
           if (output.includes('Ready to accept connections')) resolve();
         });

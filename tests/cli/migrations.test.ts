@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { migrationNames } from '../../src/db/migrator.js';
-import { emptyDatabase, migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { emptyDatabase, migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { testCli, type TestCli } from './cli-context.js';
 
 const names = migrationNames();
@@ -51,7 +51,8 @@ describe('strata migrate / showmigrations / rollback', () => {
       ['reverted 0003_add_users', 'reverted 0002_create_tenants', 'reverted 0001_create_app_role']);
     await expect(cli.run('migrate', '0099_unknown')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     await cli.run('migrate');
-  });
+    // On a cluster the way down rebuilds every distributed table on the coordinator (0018).
+  }, onCitus() ? 240_000 : undefined);
 
   it('closes every runtime it opens', () => {
     expect(cli.runtimes.opened).toBeGreaterThan(0);

@@ -41,8 +41,8 @@ async function serveEmbedded(dataDir: string): Promise<Served> {
     pending = complete.pop()!;
     lines.push(...complete);
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {

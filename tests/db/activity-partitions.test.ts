@@ -1,12 +1,14 @@
 import { sql } from 'kysely';
 import type PgBoss from 'pg-boss';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   PARTITIONS_CRON, PARTITIONS_QUEUE, ensureMonthlyPartitions, listActivityPartitions, missingMonths, monthStart, partitionMaintenanceJob,
   partitionName,
 } from '../../src/db/activity-partitions.js';
 import { startJobs } from '../../src/db/jobs.js';
-import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { withDatabaseName } from '../../src/db/database.js';
+import { onServer } from '../helpers/cluster.js';
+import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 
 let database: TestDatabase;
 let boss: PgBoss | undefined;
@@ -60,5 +62,20 @@ describe('partitionMaintenanceJob', () => {
     const deadline = Date.now() + 30_000;
     while (!(await exists(coming)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await exists(coming)).toBe(true);
+  });
+
+  it.runIf(onCitus())('on Citus, keeps pg-boss\'s queue in plain tables on the coordinator: none distributed, no worker holds its schema', async () => {
+    boss ??= await startJobs(database, [partitionMaintenanceJob(database)], { pollingIntervalSeconds: 0.5 });
+    const { rows: [placed] } = await sql<{ tables: number; citus: number }>`
+      select count(*)::int as tables, count(t.table_name)::int as citus
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace left join citus_tables t on t.table_name = c.oid
+      where n.nspname = 'pgboss' and c.relkind in ('r', 'p')`.execute(database.admin);
+    expect(placed!.tables).toBeGreaterThan(3);
+    expect(placed!.citus).toBe(0);
+    for (const worker of inject('servers').urls.slice(1)) {
+      const schemas = await onServer(withDatabaseName(worker, database.name), async (client) =>
+        (await client.query<{ found: boolean }>(`select exists (select 1 from pg_namespace where nspname = 'pgboss') as found`)).rows[0]!.found);
+      expect(schemas).toBe(false);
+    }
   });
 });

@@ -127,7 +127,7 @@ describe('startEmbeddedPostgres', () => {
       setInterval(() => undefined, 60_000);`], { env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const url = await new Promise<string>((resolveUrl, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => resolveUrl(chunk.toString().trim()));
+      child.stdout.on('data', (chunk: Buffer) => resolveUrl(chunk.toString().trim()));
       child.on('exit', (code) => reject(new Error(`the starting process exited with ${code}`)));
     });
     await query(url, `create table kept (note text); insert into kept values ('from the orphan')`);

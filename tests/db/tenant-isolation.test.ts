@@ -34,7 +34,7 @@ beforeAll(async () => {
   b = await createTenant(database, 'Beta');
   for (const table of tables) {
     if (!seeders[table]) continue;
-    for (const tenant of [a, b]) await (await seeders[table]!(database.admin, tenant.id)).execute(database.admin);
+    for (const tenant of [a, b]) await (await seeders[table](database.admin, tenant.id)).execute(database.admin);
   }
 });
 
@@ -172,6 +172,25 @@ describe('withTenant', () => {
     const afterFailure = (await session.execute(pooled.admin)).rows[0]!;
     expect(afterFailure).toMatchObject({ pid: inside.pid, role: after.role });
     expect(afterFailure.tenant ?? '').toBe('');
+  });
+
+  it.runIf(onCitus())('on Citus, scopes the workers too on a connection opened before the database was distributed', async () => {
+    // Such a connection (`strata serve` migrates with the pool it then serves from) lacks the
+    // database's propagation setting of migration 0018: this URL opens one the same way.
+    const url = new URL(database.url);
+    url.searchParams.set('options', '-c citus.propagate_set_commands=none');
+    const early = openDatabase(url.toString(), { maxConnections: 1 });
+    try {
+      const user = await withTenant(early, { tenantId: a.id }, (trx) => trx.insertInto('app_user')
+        .values({ tenant_id: a.id, email: 'early@example.com', username: 'early' }).returning(['id', 'tenant_id']).executeTakeFirstOrThrow());
+      expect(user.tenant_id).toBe(a.id);
+      const seen = await withTenant(early, { tenantId: b.id }, (trx) => trx.selectFrom('app_user').select('id').where('id', '=', user.id).execute());
+      expect(seen).toEqual([]);
+      const { rows: [setting] } = await sql<{ value: string }>`select current_setting('citus.propagate_set_commands') as value`.execute(early.admin);
+      expect(setting!.value).toBe('none');
+    } finally {
+      await early.close();
+    }
   });
 
   it('rejects a context without a valid tenant before opening a transaction', async () => {

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
-import { lastWatermark, uncountedBy, type Watermark } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark, uncountedBy, type Watermark } from '../../src/repositories/pipeline-watermark.js';
 import { backfill, PIPELINE, pipelineStatus } from '../../src/etl/user-analytics/pipeline.js';
-import { createReport, generateWeeklyReports } from '../../src/etl/user-analytics/reports.js';
+import { createReport, generateWeeklyReports } from '../../src/services/reports.js';
 import { addDays, weekStart } from '../../src/models/analytics.js';
 import { AnalyticsRepository } from '../../src/repositories/analytics-repository.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';

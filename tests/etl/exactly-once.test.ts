@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { withTenant } from '../../src/db/tenant.js';
-import { lastWatermark, type NodeWindow } from '../../src/etl/user-analytics/extractors.js';
+import type { NodeWindow } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark } from '../../src/repositories/pipeline-watermark.js';
 import {
   PIPELINE, pipelineBusy, runPipeline, type PipelineHooks, type RunResult,
 } from '../../src/etl/user-analytics/pipeline.js';

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { withDatabaseName } from '../../src/db/database.js';
-import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark } from '../../src/repositories/pipeline-watermark.js';
 import { PIPELINE, runPipeline } from '../../src/etl/user-analytics/pipeline.js';
 import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import {

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { lastWatermark } from '../../src/etl/user-analytics/extractors.js';
+import { lastWatermark } from '../../src/repositories/pipeline-watermark.js';
 import { PIPELINE, runPipeline } from '../../src/etl/user-analytics/pipeline.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {

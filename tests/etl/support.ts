@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../../src/db/database.js';
 import { runPipeline, type RunOptions, type RunResult } from '../../src/etl/user-analytics/pipeline.js';
-import { waitForCommitHorizon, type NodeWindow, type Watermark } from '../../src/etl/user-analytics/extractors.js';
+import { waitForCommitHorizon, type NodeWindow } from '../../src/etl/user-analytics/extractors.js';
+import type { Watermark } from '../../src/repositories/pipeline-watermark.js';
 import { createTenant } from '../helpers/fixtures.js';
 
 export interface SeededTenant {

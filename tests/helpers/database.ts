@@ -45,5 +45,5 @@ export function onCitus(): boolean {
  * constraint, with the shard id appended (app_user_tenant_email_key_102008).
  */
 export function constraintNamed(name: string): string {
-  return onCitus() ? expect.stringMatching(new RegExp(`^${name}(_\\d+)?$`)) as unknown as string : name;
+  return onCitus() ? expect.stringMatching(new RegExp(`^${name}(_\\d+)?$`)) : name;
 }

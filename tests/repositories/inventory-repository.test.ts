@@ -80,11 +80,9 @@ describe('InventoryRepository.adjust', () => {
   it('rejects a delta that is not a whole number within the column range without sending a query', async () => {
     const tenant = await createTenant(database);
     const product = await newProduct(tenant.id, 1);
-    await asTenant(tenant.id, async (inventory) => {
-      for (const delta of [1.5, Number.NaN, 2 ** 31]) {
-        expect(refusal(inventoryDelta, delta), String(delta)).toMatchObject({ code: 'VALIDATION_FAILED' });
-      }
-    });
+    for (const delta of [1.5, Number.NaN, 2 ** 31]) {
+      expect(refusal(inventoryDelta, delta), String(delta)).toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
     expect(await storedQuantity(tenant.id, product.id)).toBe(1);
   });
 

@@ -122,9 +122,8 @@ describe('ProductRepository.update and delete', () => {
     const tenant = await createTenant(database);
     const [first] = await asTenant(tenant.id, async (products) => [
       await products.create({ name: 'One', slug: 'one' }), await products.create({ name: 'Two', slug: 'two' })]);
-    expect(first).toBeDefined();
     expect(refusal(productPatch, {})).toMatchObject({ code: 'VALIDATION_FAILED' });
-    await expect(asTenant(tenant.id, (products) => products.update(first!.id, { slug: 'two' })))
+    await expect(asTenant(tenant.id, (products) => products.update(first.id, { slug: 'two' })))
       .rejects.toMatchObject({ code: 'CONFLICT' });
     expect((await productRows(tenant.id)).map((row) => row.slug)).toEqual(['one', 'two']);
   });

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { createReport } from '../../etl/user-analytics/reports.js';
+import { createReport } from '../../services/reports.js';
 import {
   activeUsersQuery, metricsQuery, reportInput, reportKinds, retentionQuery,
 } from '../../models/analytics.js';

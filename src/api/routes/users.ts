@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { StrataError } from '../../errors.js';
 import {
   profileInput, settingsObject, userCreateInput, userPatch,
 } from '../../models/user.js';

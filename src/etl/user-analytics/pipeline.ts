@@ -6,9 +6,10 @@ import {
   addDays, backfillInput, daysBetween, type ActiveUserDayRow, type DayBounds, type MetricDelta,
 } from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
+import { lastWatermark, PIPELINE, uncountedBy, type NodeXids } from '../../repositories/pipeline-watermark.js';
 import {
-  commitHorizon, extractChunks, lastWatermark, loadedFirstDays, PIPELINE, sources, sourceTotals, suspectRows, uncountedBy,
-  windowRows, windowSizeUpTo, windowsTo, type ExtractScope, type NodeWindow, type NodeXids,
+  commitHorizon, extractChunks, loadedFirstDays, sources, sourceTotals, suspectRows, windowRows, windowSizeUpTo, windowsTo,
+  type ExtractScope, type NodeWindow,
 } from './extractors.js';
 import {
   addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, quarantineRows,
@@ -201,29 +202,57 @@ interface Attempt {
   rowsRead: number;
 }
 
-async function incrementalRun(trx: Transaction<DB>, pipeline: string, horizon: NodeXids, options: RunOptions, attempt: Attempt): Promise<RunResult> {
+type Mode = RunRecord['mode'];
+
+/** What sets an incremental run apart from a backfill batch; the stages are the same sequence. */
+type RunKind = { mode: 'incremental'; horizon: NodeXids } | { mode: 'backfill'; days: { from: string; to: string } };
+
+/** The rows a run reads, from the watermark as its snapshot sees it. */
+function scopeOf(kind: RunKind, watermark: NodeXids): ExtractScope {
+  if (kind.mode === 'incremental') return { windows: windowsTo(watermark, kind.horizon) };
+  // A backfill rebuilds its days from every row the incremental runs have counted so far. Rows at
+  // or above a node's watermark are the next incremental run's: counting them here would count
+  // them twice. A node without one has had nothing counted yet.
+  const windows = [...watermark].sort(([a], [b]) => a - b).map(([node, xid]) => ({ node, xidFrom: '0', xidTo: xid }));
+  return { windows, days: kind.days };
+}
+
+/**
+ * Extract, validate, transform, validate again and load, in the caller's transaction. An
+ * incremental run adds to the metrics (new_users from the first days already loaded) and has nothing
+ * to do on an empty window; a backfill batch clears its days, reloads them and recounts new_users.
+ */
+async function runStages(trx: Transaction<DB>, pipeline: string, kind: RunKind, options: RunOptions, attempt: Attempt): Promise<RunResult> {
   const hooks = options.hooks ?? {};
+  const incremental = kind.mode === 'incremental';
   const startedAt = new Date();
-  const watermark = await lastWatermark(trx, pipeline);
-  const scope: ExtractScope = { windows: windowsTo(watermark.xids, horizon) };
+  const scope = scopeOf(kind, (await lastWatermark(trx, pipeline)).xids);
   attempt.windows = scope.windows;
 
   const extracted = await extractValidated(trx, scope, options);
   attempt.rowsRead = extracted.rowsRead;
-  await hooks.afterExtract?.(extracted.rowsRead);
-  if (extracted.rowsRead === 0) return { status: 'skipped', reason: 'up to date' };
-  const base = { pipeline, mode: 'incremental' as const, startedAt, ...scope };
+  if (incremental) {
+    await hooks.afterExtract?.(extracted.rowsRead);
+    if (extracted.rowsRead === 0) return { status: 'skipped', reason: 'up to date' };
+  }
+  const base = { pipeline, mode: kind.mode, startedAt, windows: scope.windows };
   if (extracted.rejected.length) {
-    return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`), extracted.rejected);
+    return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`, scope.days), extracted.rejected);
   }
 
-  const output = await transform(trx, extracted, scope, true);
+  const output = await transform(trx, extracted, scope, incremental);
   await hooks.afterTransform?.(output);
   await validate(trx, output, scope);
   await hooks.afterValidate?.(output);
 
-  const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded'));
-  const rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
+  const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded', undefined, scope.days));
+  const cleared = kind.mode === 'backfill' ? await clearDays(trx, kind.days.from, kind.days.to) : [];
+  let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
+  if (!incremental) {
+    // Every user day of the batch came from a row that the batch's metrics count.
+    const tenants = new Set([...cleared, ...output.metrics.map((metric) => metric.tenantId)]);
+    rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
+  }
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
   return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows: scope.windows };
@@ -239,8 +268,6 @@ async function recordFailure(connection: Kysely<DB>, record: Omit<RunRecord, 'ch
     checksums: { user_activity: none, event: none, quarantined: 0 },
   });
 }
-
-type Mode = RunRecord['mode'];
 
 /**
  * Runs one stage of work in a repeatable-read transaction under the pipeline lock; if it throws,
@@ -278,7 +305,7 @@ async function lockedRun(database: Database, pipeline: string, mode: Mode, wait:
  */
 export async function runPipeline(database: Database, options: RunOptions = {}): Promise<RunResult> {
   const pipeline = options.pipeline ?? PIPELINE;
-  return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt, horizon) => incrementalRun(trx, pipeline, horizon, options, attempt));
+  return lockedRun(database, pipeline, 'incremental', options.wait ?? true, (trx, attempt, horizon) => runStages(trx, pipeline, { mode: 'incremental', horizon }, options, attempt));
 }
 
 export interface BackfillOptions extends Omit<RunOptions, 'wait'> {
@@ -294,36 +321,6 @@ export interface BackfillResult {
   rowsRead: number;
 }
 
-/** One batch of days rebuilt from every row the incremental runs have counted so far. */
-async function backfillBatch(trx: Transaction<DB>, pipeline: string, days: { from: string; to: string }, options: BackfillOptions, attempt: Attempt): Promise<RunResult> {
-  const startedAt = new Date();
-  const watermark = await lastWatermark(trx, pipeline);
-  // Rows at or above a node's watermark are the next incremental run's: counting them here would
-  // count them twice. A node without one has had nothing counted yet.
-  const windows = [...watermark.xids].sort(([a], [b]) => a - b).map(([node, xid]) => ({ node, xidFrom: '0', xidTo: xid }));
-  const scope: ExtractScope = { windows, days };
-  attempt.windows = windows;
-  const extracted = await extractValidated(trx, scope, options);
-  attempt.rowsRead = extracted.rowsRead;
-  const base = { pipeline, mode: 'backfill' as const, startedAt, windows };
-  if (extracted.rejected.length) {
-    return refuse(trx, runRecord(base, extracted, 'failed', `${extracted.rejected.length} source rows quarantined`, days), extracted.rejected);
-  }
-  const output = await transform(trx, extracted, scope, false);
-  await options.hooks?.afterTransform?.(output);
-  await validate(trx, output, scope);
-  await options.hooks?.afterValidate?.(output);
-  const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded', undefined, days));
-  const cleared = await clearDays(trx, days.from, days.to);
-  let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
-  // Every user day of the batch came from a row that the batch's metrics count.
-  const tenants = new Set([...cleared, ...output.metrics.map((metric) => metric.tenantId)]);
-  rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
-  await options.hooks?.duringLoad?.(runId);
-  await finishRun(trx, runId, rowsWritten);
-  return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows };
-}
-
 /**
  * Rebuilds metric and active_user_day for the days [from, to] from the raw rows, a batch of days
  * per transaction, under the pipeline lock. Use it after repairing source data or quarantined rows.
@@ -337,7 +334,7 @@ export async function backfill(database: Database, options: BackfillOptions): Pr
   for (let start = from; start <= to; start = addDays(start, daysPerBatch)) {
     const end = addDays(start, daysPerBatch - 1) < to ? addDays(start, daysPerBatch - 1) : to;
     const batch = await lockedRun(database, pipeline, 'backfill', true,
-      (trx, attempt) => backfillBatch(trx, pipeline, { from: start, to: end }, options, attempt));
+      (trx, attempt) => runStages(trx, pipeline, { mode: 'backfill', days: { from: start, to: end } }, options, attempt));
     if (batch.status === 'failed') {
       throw new StrataError('VALIDATION_FAILED', `backfill stopped at ${start}: ${batch.quarantined} source rows quarantined (run ${batch.runId})`);
     }

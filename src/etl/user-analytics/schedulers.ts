@@ -2,8 +2,8 @@ import type PgBoss from 'pg-boss';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { startJobs, stopJobs, type Job, type JobOptions } from '../../db/jobs.js';
+import { generateWeeklyReports } from '../../services/reports.js';
 import { runPipeline, type RunResult } from './pipeline.js';
-import { generateWeeklyReports } from './reports.js';
 
 export const ETL_QUEUE = 'etl-user-analytics';
 export const REPORTS_QUEUE = 'etl-weekly-reports';

@@ -61,7 +61,7 @@ export async function checkedApi(): Promise<CheckedApi> {
   return {
     ...api,
     call,
-    uncheckedCall: api.call,
+    uncheckedCall: (...args) => api.call(...args),
     exchanges,
     async tenant(name = 'Tenant') {
       const slug = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${randomBytes(3).toString('hex')}`;

@@ -53,7 +53,7 @@ export interface OpenApiDocument {
 export async function openApi(api: TestApi): Promise<{ document: OpenApiDocument; operations: Operation[] }> {
   const response = await api.call('GET', '/openapi.json', null);
   expect(response.statusCode).toBe(200);
-  const document = response.json() as OpenApiDocument;
+  const document = response.json<OpenApiDocument>();
   const operations: Operation[] = [];
   for (const [path, methods] of Object.entries(document.paths)) {
     if (!path.startsWith('/v1/')) continue;

@@ -1,11 +1,11 @@
-import type { Database } from '../../db/database.js';
-import type { Json } from '../../db/schema.generated.js';
-import { withTenant, type TenantTx } from '../../db/tenant.js';
+import type { Database } from '../db/database.js';
+import type { Json } from '../db/schema.generated.js';
+import { withTenant, type TenantTx } from '../db/tenant.js';
 import {
   addDays, daysBetween, reportInput, reportKinds, utcDay, weekStart, type ReportInput,
-} from '../../models/analytics.js';
-import { parseInput } from '../../models/validation.js';
-import { AnalyticsRepository } from '../../repositories/analytics-repository.js';
+} from '../models/analytics.js';
+import { parseInput } from '../models/validation.js';
+import { AnalyticsRepository } from '../repositories/analytics-repository.js';
 
 /** Weeks of cohorts in the report generated each week. */
 export const SCHEDULED_RETENTION_WEEKS = 8;
@@ -42,14 +42,13 @@ export async function createReport(trx: TenantTx, input: ReportInput) {
 export async function generateWeeklyReports(database: Database, options: { week?: string; now?: Date } = {}) {
   const week = weekStart(options.week ?? addDays(utcDay(options.now ?? new Date()), -7));
   const end = addDays(week, 6);
-  const tenants = await database.admin.selectFrom('metric').select('tenant_id').distinct()
-    .where('day', '>=', week).where('day', '<=', end).orderBy('tenant_id').execute();
+  const tenants = await AnalyticsRepository.tenantsWithMetrics(database.admin, week, end);
   const periods = {
     weekly_activity: { from: week, to: end },
     retention_cohort: { from: addDays(week, -7 * (SCHEDULED_RETENTION_WEEKS - 1)), to: end },
   };
   let created = 0;
-  for (const { tenant_id: tenantId } of tenants) {
+  for (const tenantId of tenants) {
     await withTenant(database, { tenantId }, async (trx) => {
       const analytics = new AnalyticsRepository(trx);
       for (const kind of reportKinds) {

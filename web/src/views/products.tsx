@@ -1,0 +1,127 @@
+import { useState } from 'preact/hooks';
+import { api, type Product } from '../api';
+import { navigate } from '../router';
+import { Async, ErrorBox, formatNumber, Pager, Table, useAsync } from '../ui';
+import { HistoryList } from './history';
+
+function productBody(form: FormData): Partial<Product> {
+  const text = (name: string) => String(form.get(name) ?? '').trim();
+  return {
+    name: text('name'), slug: text('slug'), price: Number(text('price')),
+    description: text('description') || null, tags: text('tags').split(',').map((tag) => tag.trim()).filter(Boolean),
+  };
+}
+
+function ProductFields({ product }: { product?: Product }) {
+  return (
+    <>
+      <label>Name <input name="name" value={product?.name} required /></label>
+      <label>Slug <input name="slug" value={product?.slug} required pattern="[a-z0-9\-]+" /></label>
+      <label>Price <input name="price" type="number" step="0.01" min="0" value={product?.price} required /></label>
+      <label>Tags <input name="tags" value={product?.tags.join(', ')} placeholder="home, sale" /></label>
+      <label class="wide">Description <textarea name="description" rows={2} value={product?.description ?? ''} /></label>
+    </>
+  );
+}
+
+/** Sends a form, shows the API's error as it came (code, message, each bad field). */
+function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T) => void) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      done(await send(new FormData(event.currentTarget as HTMLFormElement)));
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, onSubmit };
+}
+
+export function Products({ params }: { params: Record<string, string> }) {
+  const q = params.q ?? '';
+  const state = useAsync(() => api.products({ q: q || undefined, tag: params.tag, limit: 50, cursor: params.cursor }), [q, params.tag, params.cursor]);
+  const [creating, setCreating] = useState(false);
+  const create = useSubmit((form) => api.createProduct(productBody(form)), ({ data }) => navigate(`/products/${data.id}`));
+  return (
+    <section aria-labelledby="products-title">
+      <h2 id="products-title">Products</h2>
+      <form class="toolbar" role="search" onSubmit={(event) => {
+        event.preventDefault();
+        const form = new FormData(event.currentTarget);
+        navigate('/products', { q: String(form.get('q')).trim(), tag: String(form.get('tag')).trim() });
+      }}>
+        <label>Search <input type="search" name="q" value={q} placeholder="name or description" /></label>
+        <label>Tag <input name="tag" value={params.tag ?? ''} size={8} /></label>
+        <button type="submit">Search</button>
+        <button type="button" aria-expanded={creating} onClick={() => setCreating(!creating)}>New product</button>
+      </form>
+      {creating && (
+        <form class="panel form" onSubmit={create.onSubmit} aria-label="new product">
+          <ProductFields />
+          <button type="submit" disabled={create.busy}>Create</button>
+          {create.error ? <ErrorBox error={create.error} /> : null}
+        </form>
+      )}
+      <Async state={state} what="products">
+        {(page) => (
+          <>
+            <Table caption="products" rows={page.data} empty={q || params.tag ? 'No product matches.' : 'No product yet: create one with “New product”.'}
+              columns={[
+                { label: 'Name', cell: (product) => <a href={`#/products/${product.id}`}>{product.name}</a> },
+                { label: 'Price', numeric: true, cell: (product) => product.price.toFixed(2) },
+                { label: 'Tags', cell: (product) => product.tags.join(', ') },
+              ]} />
+            <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/products', { q, tag: params.tag, cursor })} />
+          </>
+        )}
+      </Async>
+    </section>
+  );
+}
+
+export function ProductDetail({ id }: { id: number }) {
+  const product = useAsync(() => api.product(id), [id]);
+  const stock = useAsync(() => api.inventory(id), [id]);
+  const [round, setRound] = useState(0);
+  const [saved, setSaved] = useState('');
+  const edit = useSubmit((form) => api.updateProduct(id, productBody(form)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
+  const adjust = useSubmit((form) => api.adjustInventory(id, Number(form.get('delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
+  return (
+    <section aria-labelledby="product-title">
+      <p><a href="#/products">← Products</a></p>
+      <Async state={product} what="the product">
+        {({ data }) => (
+          <>
+            <h2 id="product-title">{data.name} <span class="muted">#{data.id}</span></h2>
+            <div class="grid">
+              <form class="panel form" onSubmit={edit.onSubmit} aria-label="edit product">
+                <h3>Details</h3>
+                <ProductFields product={data} />
+                <button type="submit" disabled={edit.busy}>Save</button>
+                {edit.error ? <ErrorBox error={edit.error} /> : null}
+              </form>
+              <form class="panel form" onSubmit={adjust.onSubmit} aria-label="adjust stock">
+                <h3>Stock</h3>
+                <p class="stock">In stock: <strong data-testid="stock">{stock.data ? formatNumber(stock.data.data.quantity) : '…'}</strong></p>
+                <label>Change by <input name="delta" type="number" step="1" required placeholder="-3 or 10" /></label>
+                <button type="submit" disabled={adjust.busy}>Adjust</button>
+                {adjust.error ? <ErrorBox error={adjust.error} /> : null}
+              </form>
+            </div>
+            {saved && <p role="status" class="saved">{saved}</p>}
+          </>
+        )}
+      </Async>
+      <h3>Change history</h3>
+      <HistoryList key={`p${round}`} entity="product" entityId={id} />
+      <h4>Stock</h4>
+      <HistoryList key={`i${round}`} entity="inventory" entityId={id} />
+    </section>
+  );
+}
