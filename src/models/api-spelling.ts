@@ -20,7 +20,7 @@ type Model = z.ZodObject<z.ZodRawShape>;
 function unwrapObject(field: z.ZodType): Model | undefined {
   let current: z.ZodType = field;
   while (current instanceof z.ZodOptional || current instanceof z.ZodNullable) current = current.unwrap() as z.ZodType;
-  return current instanceof z.ZodObject ? (current) : undefined;
+  return current instanceof z.ZodObject ? current : undefined;
 }
 
 /**

@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authPlugin, bearer, publicByDefault } from '../../src/api/auth.js';
+import { authPlugin, bearer, callerTenant, publicByDefault } from '../../src/api/auth.js';
 import { registerErrorHandling } from '../../src/api/errors.js';
-import type { Principal } from '../../src/services/api-keys.js';
+import { ensureAdminKey, generateAdminKey, type Principal } from '../../src/services/api-keys.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -47,6 +47,7 @@ describe('the auth plugin', () => {
     app.post('/tenant', echo);
     app.delete('/tenant', echo);
     app.get('/admin', { config: { access: 'admin' } }, echo);
+    app.get('/tenant/id', (request) => ({ tenantId: callerTenant(request) }));
     app.get('/public', { config: { access: 'public' } }, echo);
     app.get('/public/scope', { config: { access: 'public' } }, (request) => request.inTenant(async () => 'never'));
     app.get('/scope', (request) => request.inTenant(async (trx) => {
@@ -119,6 +120,29 @@ describe('the auth plugin', () => {
     expect((await call('GET', '/docs')).statusCode).toBe(200);
     expect((await call('GET', '/docs/admin')).statusCode).toBe(401);
     expect((await call('GET', '/docs/admin', 'admin')).statusCode).toBe(200);
+  });
+
+  it('names the caller\'s tenant to a tenant route', async () => {
+    const response = await call('GET', '/tenant/id', 'reader');
+    expect([response.statusCode, response.json()]).toEqual([200, { tenantId: 7 }]);
+  });
+
+  it('registers as strata-auth, the name other plugins depend on', () => {
+    expect(app.hasPlugin('strata-auth')).toBe(true);
+  });
+
+  it('looks keys up in the database when given no resolver', async () => {
+    const adminKey = generateAdminKey();
+    await ensureAdminKey(database.admin, adminKey);
+    const bare = Fastify();
+    registerErrorHandling(bare);
+    await bare.register(authPlugin, { database });
+    bare.get('/admin', { config: { access: 'admin' } }, (request) => ({ principal: request.principal?.kind }));
+    atFileEnd(() => bare.close());
+    const known = await bare.inject({ method: 'GET', url: '/admin', headers: { authorization: `Bearer ${adminKey}` } });
+    expect([known.statusCode, known.json()]).toEqual([200, { principal: 'admin' }]);
+    const unknown = await bare.inject({ method: 'GET', url: '/admin', headers: { authorization: `Bearer ${generateAdminKey()}` } });
+    expect(unknown.statusCode).toBe(401);
   });
 
   it('runs inTenant in the key\'s tenant with the key as the audit actor, and refuses it without a tenant key', async () => {

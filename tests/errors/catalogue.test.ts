@@ -96,6 +96,7 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(new Error('the query said: Connection terminated'))).toBe(false);
     expect(isDatabaseUnavailable({ message: ['Connection terminated'] })).toBe(false);
     expect(isDatabaseUnavailable({ code: 53300 })).toBe(false);
+    expect(isDatabaseUnavailable({ code: 57000 })).toBe(false);
   });
 
   it('follows cause and AggregateError\'s errors, four levels deep and no further', () => {
@@ -115,12 +116,21 @@ describe('isDatabaseUnavailable', () => {
 });
 
 describe('translateDatabaseError', () => {
-  it('returns a StrataError and anything that is not a PostgreSQL error unchanged', () => {
-    const strata = new StrataError('NOT_FOUND');
-    expect(translateDatabaseError(strata)).toBe(strata);
-    for (const other of [new Error('plain'), { code: 'ABCD' }, { code: 'abcde' }, { code: '23505x' }, { code: 23505 }, 'text', null]) {
-      expect(translateDatabaseError(other)).toBe(other);
+  it('returns a StrataError unchanged, even one caused by a lost connection', () => {
+    for (const strata of [new StrataError('NOT_FOUND'), new StrataError('MIGRATION_FAILED', undefined, [], { cause: { code: 'ECONNREFUSED' } })]) {
+      expect(translateDatabaseError(strata)).toBe(strata);
     }
+  });
+
+  it('returns anything that is not a PostgreSQL error unchanged, and does not touch it', () => {
+    const others = [new Error('plain'), { code: 'ABCD' }, { code: 'abcde' }, { code: '23505x' }, { code: 'x23505' }, { code: 23505 },
+      Object.assign(() => undefined, { code: '23505' })];
+    for (const other of others) {
+      const keys = Object.keys(other);
+      expect(translateDatabaseError(other)).toBe(other);
+      expect(Object.keys(other)).toEqual(keys);
+    }
+    for (const value of ['text', null]) expect(translateDatabaseError(value)).toBe(value);
   });
 
   it('maps an unreachable database to DATABASE_UNAVAILABLE, keeping the cause', () => {
@@ -156,7 +166,7 @@ describe('translateDatabaseError', () => {
   it.each(['22P02', '22009', '22015', '22003', '22007', '22008', '22001'])('maps bad input %s to VALIDATION_FAILED with PostgreSQL\'s words', (code) => {
     const error = pgError(code, { message: 'invalid input syntax', detail: 'the detail', column: 'price' });
     expect(translated(error)).toMatchObject({ code: 'VALIDATION_FAILED', message: 'invalid input syntax', details: [{ path: 'price', message: 'the detail' }], cause: error });
-    expect(translated(pgError(code, { message: 'out of range' })).details).toEqual([{ message: 'out of range' }]);
+    expect(translated(pgError(code, { message: 'out of range' })).details).toStrictEqual([{ message: 'out of range' }]);
   });
 
   it.each(['22021', '22P05'])('maps NUL (%s) to VALIDATION_FAILED saying so', (code) => {

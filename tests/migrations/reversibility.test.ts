@@ -15,6 +15,8 @@ async function strataTables(database: TestDatabase): Promise<string[]> {
     select relname as name from pg_class
     where relnamespace = 'public'::regnamespace and relkind in ('r', 'p', 'v', 'm', 'S')
       and relname not like 'kysely\_migration%'
+      -- An extension's own (Citus puts its citus_tables and citus_schemas views in public).
+      and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = pg_class.oid and d.deptype = 'e')
     order by 1`.execute(database.admin);
   return rows.map((row) => row.name);
 }
@@ -44,6 +46,8 @@ describe('every migration', () => {
       expect(await catalogSnapshot(database.admin)).toEqual(after);
       before = after;
     },
+    // On a cluster 0018 converts every table three times over (up, down, up).
+    onCitus() ? 300_000 : undefined,
   );
 });
 
@@ -110,6 +114,14 @@ describe('a full rollback with data present', () => {
       .where('tenant_id', '=', tenant.id).executeTakeFirstOrThrow();
     expect(audit.rows).toBeGreaterThanOrEqual(8);
 
+    if (onCitus()) {
+      // On a cluster every activity row is stamped with the worker that stored it (0021), and one
+      // watermark cannot hold several nodes' transaction ids: 0021 refuses to go down, changing
+      // nothing, until those rows are gone.
+      await expect(rollback(database, 999)).rejects.toMatchObject({ code: 'IRREVERSIBLE_MIGRATION', message: expect.stringContaining('0021') });
+      expect((await showMigrations(database)).every((migration) => migration.executedAt)).toBe(true);
+      await database.admin.deleteFrom('user_activity').execute();
+    }
     const reverted = await rollback(database, 999);
     expect(reverted).toEqual([...names].reverse().map((name) => `reverted ${name}`));
     expect(await strataTables(database)).toEqual([]);
@@ -118,7 +130,7 @@ describe('a full rollback with data present', () => {
     expect(await migrate(database)).toEqual(names.map((name) => `applied ${name}`));
     expect((await showMigrations(database)).every((migration) => migration.executedAt)).toBe(true);
     expect(await strataTables(database)).toContain('user_activity');
-  });
+  }, onCitus() ? 300_000 : undefined);
 });
 
 describe('0011_data_backfill_profiles', () => {
