@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { StrataError } from '../errors.js';
 import { TenantRepository } from '../repositories/tenant-repository.js';
 import { createTenantWithKey } from '../services/tenants.js';
+import { tenantInput } from '../models/tenant.js';
+import { parseInput } from '../models/validation.js';
 import { withRuntime, type CliContext } from './context.js';
 
 /** "Café Zürich" → "cafe-zurich": accents dropped (not turned into dashes), at most 63 characters. */
@@ -18,7 +20,7 @@ export function registerTenantCommands(program: Command, context: CliContext): v
     .action(async (name: string, options: { slug?: string }) => withRuntime(context, async ({ database }) => {
       const slug = options.slug ?? slugFor(name);
       if (!slug) throw new StrataError('VALIDATION_FAILED', `no slug can be derived from "${name}": pass --slug`);
-      const { tenant, apiKey } = await createTenantWithKey(database, { name, slug });
+      const { tenant, apiKey } = await createTenantWithKey(database, parseInput(tenantInput, { name, slug }));
       context.out(JSON.stringify({ id: tenant.id, name: tenant.name, slug: tenant.slug, apiKey: apiKey.key }));
     }));
   tenants.command('list')
