@@ -14,6 +14,7 @@ import {
   ACTIVITY_TYPES, activityRows, createTenantsAndUsers, median, msSince, percentile, printTable, round, startApiServer, tenantKeys, timed,
   writeResults, type BenchServer,
 } from './support.js';
+import { activityBatchOf } from '../src/models/activity.js';
 
 /**
  * The same load, reads and HTTP ingest on the single server and on Citus clusters of 1 and 2
@@ -103,7 +104,7 @@ async function ingestRefusal(database: Database, tenantId: number, userId: numbe
   let inserted = false;
   try {
     await withTenant(database, { tenantId }, async (trx) => {
-      await new ActivityRepository(trx).bulkInsert(activityRows(1, [userId]));
+      await new ActivityRepository(trx).insertBatch(activityBatchOf(activityRows(1, [userId])));
       inserted = true;
       throw new Error('roll back the probe');
     });
@@ -146,7 +147,7 @@ async function measure(target: string, workers: number | null, database: Databas
   const perTenantRows = sizes.total / TENANTS;
   const refused = await ingestRefusal(database, tenantIds[0]!, userIds[0]![0]!);
   if (refused) console.log(`  ${target}: the tenant's ingest was refused (${refused}); loading through the same repository under the owner's role`);
-  const insert = (index: number) => (trx: TenantTx) => new ActivityRepository(trx).bulkInsert(activityRows(perTenantRows, userIds[index]!, index * perTenantRows));
+  const insert = (index: number) => (trx: TenantTx) => new ActivityRepository(trx).insertBatch(activityBatchOf(activityRows(perTenantRows, userIds[index]!, index * perTenantRows)));
   const load = await timed(() => perTenant(TENANTS, (index) => (refused
     ? database.admin.transaction().execute(async (trx) => insert(index)(await scopeTransaction(trx, { tenantId: tenantIds[index]! }, { keepRole: true })))
     : withTenant(database, { tenantId: tenantIds[index]! }, insert(index)))));
@@ -193,7 +194,7 @@ const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
 function print(results: TargetResult[], sizes: Sizes): void {
   const [single] = results;
   const base = single!;
-  printTable(`Load ${sizes.total.toLocaleString('en-US')} activities (${TENANTS} tenants, one batch per tenant through ActivityRepository.bulkInsert, ${LOADERS} at a time) and HTTP ingest (POST /v1/activities, ${BATCH.toLocaleString('en-US')}-row batches, ${CONNECTIONS} connections, ${sizes.httpSeconds} s); baseline: the single server`, [
+  printTable(`Load ${sizes.total.toLocaleString('en-US')} activities (${TENANTS} tenants, one batch per tenant through ActivityRepository.insertBatch, ${LOADERS} at a time) and HTTP ingest (POST /v1/activities, ${BATCH.toLocaleString('en-US')}-row batches, ${CONNECTIONS} connections, ${sizes.httpSeconds} s); baseline: the single server`, [
     ['target', 'load role', 'load s', 'load rows/s', 'vs single', 'HTTP ingest rows/s', 'vs single', 'HTTP median / p99 ms', 'non-201 / requests'],
     ...results.map((result) => [result.target, result.load.refused ? 'owner (tenant refused)' : 'tenant', result.load.seconds, result.load.rowsPerSecond,
       ratio(result.load.rowsPerSecond, base.load.rowsPerSecond),

@@ -6,6 +6,7 @@ import { ActivityRepository } from '../src/repositories/activity-repository.js';
 import {
   activityRows, createTenantsAndUsers, median, printTable, round, timed, truncateActivities, writeResults, type BenchServer,
 } from './support.js';
+import { activityBatchOf } from '../src/models/activity.js';
 
 type Row = ReturnType<typeof activityRows>[number];
 
@@ -31,7 +32,7 @@ function methods(database: Database, tenantId: number): Record<string, Method> {
   return {
     service: {
       name: 'Strata ingest service (validate + COPY → staging → INSERT … SELECT under RLS)',
-      run: (rows) => inTenant((trx) => new ActivityRepository(trx).bulkInsert(rows)),
+      run: (rows) => inTenant((trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(rows))),
     },
     perRow: {
       name: 'one INSERT per row (one transaction, under RLS)',
@@ -91,7 +92,7 @@ async function crossover(database: Database, tenantId: number, userIds: number[]
     for (let repetition = 0; repetition < repetitions; repetition += 1) {
       for (const [threshold, into] of [[Number.MAX_SAFE_INTEGER, unnest], [1, copy]] as const) {
         await truncateActivities(database);
-        into.push((await timed(() => withTenant(database, { tenantId }, (trx) => new ActivityRepository(trx, { copyThreshold: threshold }).bulkInsert(rows)))).ms);
+        into.push((await timed(() => withTenant(database, { tenantId }, (trx) => new ActivityRepository(trx, { copyThreshold: threshold }).insertBatch(activityBatchOf(rows))))).ms);
       }
     }
     results.push({ rows: size, unnestMs: round(median(unnest)), copyMs: round(median(copy)) });

@@ -9,6 +9,7 @@ import {
   ACTIVITY_TYPES, activityRows, createTenantsAndUsers, median, percentile, printCacheLayers, printTable, round, startApiServer, tenantKeys, timed,
   truncateActivities, writeResults, type BenchServer,
 } from './support.js';
+import { activityBatchOf } from '../src/models/activity.js';
 
 type Row = ReturnType<typeof activityRows>[number];
 
@@ -140,7 +141,7 @@ export async function runLoadAndQueryBench(server: BenchServer, options: { quick
   })));
   await truncateActivities(database, { checkpoint: true });
   const load = await timed(() => perTenant(TENANTS, (index) => withTenant(database, { tenantId: tenantIds[index]! },
-    (trx) => new ActivityRepository(trx).bulkInsert(batch(index)))));
+    (trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(batch(index))))));
   const { rows: [counted] } = await sql<{ rows: number }>`select count(*)::int as rows from user_activity`.execute(database.admin);
   if (counted!.rows !== total) throw new Error(`loaded ${counted!.rows} rows, expected ${total}`);
   await sql`vacuum analyze user_activity`.execute(database.admin);

@@ -13,6 +13,16 @@ export { migrate, migrationNames, rollback, showMigrations, type MigrationStatus
 export { scopeTransaction, withTenant, type TenantContext, type TenantTransactionOptions, type TenantTx } from './db/tenant.js';
 export type { DB } from './db/schema.generated.js';
 
+// Repositories take typed, already-valid input: a caller validates at its own edge with the models.
+export { parseInput } from './models/validation.js';
+export { activityBatchOf, activityInput } from './models/activity.js';
+export { eventBatchOf, eventInput } from './models/event.js';
+export { userCreateInput } from './models/user.js';
+export { organizationInput, teamInput } from './models/organization.js';
+export { projectInput } from './models/project.js';
+export { productInput } from './models/catalog.js';
+export { tenantInput } from './models/tenant.js';
+
 export { ActivityRepository } from './repositories/activity-repository.js';
 export { AnalyticsRepository } from './repositories/analytics-repository.js';
 export { AuditRepository } from './repositories/audit-repository.js';

@@ -16,6 +16,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { healthRoutes } from './health.js';
+import { completeDocument } from './contract/document.js';
 import { openApiInfo } from './openapi.js';
 import { docsHeaders, securityHeaders } from './security-headers.js';
 import { registerRateLimit } from './rate-limit.js';
@@ -62,7 +63,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerJsonBodyParser(app);
   await securityHeaders(app);
 
-  await app.register(fastifySwagger, { openapi: openApiInfo, transform: jsonSchemaTransform });
+  await app.register(fastifySwagger, {
+    openapi: openApiInfo as never, transform: jsonSchemaTransform,
+    transformObject: (input) => completeDocument((input as { openapiObject: never }).openapiObject) as never,
+  });
   await app.register(async (docs) => {
     publicByDefault(docs);
     docsHeaders(docs);
@@ -82,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { database: options.database, caches });
   app.get('/openapi.json', publicRoute, async () => app.swagger());
   // Admin: the counters describe every tenant's traffic; Prometheus sends the key as a bearer token.
-  app.get('/metrics', { config: { access: 'admin', etag: false }, schema: { hide: true } }, async (request, reply) => {
+  app.get('/metrics', { config: { access: 'admin', etag: false }, schema: { tags: ['operations'], summary: 'Prometheus metrics (admin key): text, or JSON with Accept: application/json' } }, async (request, reply) => {
     const { registry } = caches.metrics;
     if (request.headers.accept?.includes('application/json')) return registry.getMetricsAsJSON();
     return reply.type(registry.contentType).send(await registry.metrics());

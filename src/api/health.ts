@@ -41,12 +41,12 @@ async function check(database: Database, caches: Caches): Promise<HealthChecks> 
  * could be served. Redis being down does not make an instance unready: it serves from the database.
  */
 export async function healthRoutes(app: FastifyInstance, options: { database: Database; caches: Caches }): Promise<void> {
-  const publicRoute = { config: { access: 'public' as const }, schema: { hide: true } };
-  app.get('/health', publicRoute, async () => {
+  const config = { access: 'public' as const };
+  app.get('/health', { config, schema: { tags: ['operations'], summary: 'Liveness: always 200, naming any dependency that is down', security: [] } }, async () => {
     const checks = await check(options.database, options.caches);
     return { status: Object.values(checks).every((state) => state === 'up') ? 'ok' : 'degraded', checks };
   });
-  app.get('/ready', publicRoute, async (_request, reply) => {
+  app.get('/ready', { config, schema: { tags: ['operations'], summary: 'Readiness: 503 DATABASE_UNAVAILABLE while the database does not answer', security: [] } }, async (_request, reply) => {
     const checks = await check(options.database, options.caches);
     if (checks.database === 'up') return { status: 'ready', checks };
     const error = new StrataError('DATABASE_UNAVAILABLE', undefined, [{ path: 'database', message: 'not reachable' }]);

@@ -8,6 +8,8 @@ import { InventoryRepository } from '../repositories/inventory-repository.js';
 import { ProductRepository } from '../repositories/product-repository.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import { createTenantWithKey } from '../services/tenants.js';
+import { activityBatchOf } from '../models/activity.js';
+import { eventBatchOf } from '../models/event.js';
 import { demoPlan, SEED_DAYS } from './seed-shape.js';
 
 export interface SeedOptions {
@@ -80,7 +82,7 @@ export async function seedDemoData(database: Database, options: SeedOptions): Pr
       const rows = plan.activities.slice(start, start + BATCH).map((row) => ({
         user_id: userIds[row.user]!, activity_type: row.type, metadata: row.metadata, created_at: row.at.toISOString(),
       }));
-      await withTenant(database, scope, (trx) => new ActivityRepository(trx).bulkInsert(rows));
+      await withTenant(database, scope, (trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(rows)));
       result.activities += rows.length;
       options.onProgress?.(result.activities);
     }
@@ -89,7 +91,7 @@ export async function seedDemoData(database: Database, options: SeedOptions): Pr
         client_id: randomUUID(), distinct_id: `user-${userIds[row.user]}`, user_id: userIds[row.user]!,
         name: row.type, properties: row.metadata, occurred_at: row.at.toISOString(),
       }));
-      await withTenant(database, scope, (trx) => new EventRepository(trx).ingest(rows));
+      await withTenant(database, scope, (trx) => new EventRepository(trx).insertBatch(eventBatchOf(rows)));
       result.events += rows.length;
     }
   }

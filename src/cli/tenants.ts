@@ -18,7 +18,9 @@ export function registerTenantCommands(program: Command, context: CliContext): v
       const slug = options.slug ?? slugFor(name);
       if (!slug) throw new StrataError('VALIDATION_FAILED', `no slug can be derived from "${name}": pass --slug`);
       const { createTenantWithKey } = await import('../services/tenants.js');
-      const { tenant, apiKey } = await createTenantWithKey(database, { name, slug });
+      const { tenantInput } = await import('../models/tenant.js');
+      const { parseInput } = await import('../models/validation.js');
+      const { tenant, apiKey } = await createTenantWithKey(database, parseInput(tenantInput, { name, slug }));
       context.out(JSON.stringify({ id: tenant.id, name: tenant.name, slug: tenant.slug, apiKey: apiKey.key }));
     }));
   tenants.command('list')

@@ -101,7 +101,7 @@ export const recentActivityOptions = z.strictObject({
   type: activityType.optional(),
   limit: limit(50),
 });
-export type RecentActivityOptions = z.input<typeof recentActivityOptions>;
+export type RecentActivityOptions = z.output<typeof recentActivityOptions>;
 
 export const activityListOptions = z.strictObject({
   userId: id.optional(),
@@ -115,4 +115,4 @@ export const activityListOptions = z.strictObject({
   afterId: id.optional(),
   limit: limit(100),
 });
-export type ActivityListOptions = z.input<typeof activityListOptions>;
+export type ActivityListOptions = z.output<typeof activityListOptions>;

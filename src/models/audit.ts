@@ -42,4 +42,4 @@ export const auditHistoryOptions = z.strictObject({
   beforeId: id.optional(),
   limit: z.number().int().min(1).max(1000).default(100),
 });
-export type AuditHistoryOptions = z.input<typeof auditHistoryOptions>;
+export type AuditHistoryOptions = z.output<typeof auditHistoryOptions>;

@@ -20,7 +20,7 @@ export const productInput = z.strictObject({
   tags: tags.optional(),
   is_active: z.boolean().optional(),
 });
-export type ProductInput = z.input<typeof productInput>;
+export type ProductInput = z.output<typeof productInput>;
 
 export const productPatch = z.strictObject({
   name: name.optional(),
@@ -30,7 +30,7 @@ export const productPatch = z.strictObject({
   tags: tags.optional(),
   is_active: z.boolean().optional(),
 }).refine(someField, 'name at least one field to change');
-export type ProductPatch = z.input<typeof productPatch>;
+export type ProductPatch = z.output<typeof productPatch>;
 
 const limit = (fallback: number) => z.number().int().min(1).max(1000).default(fallback);
 
@@ -39,15 +39,13 @@ export const productListOptions = z.strictObject({
   limit: limit(100),
   active: z.boolean().optional(),
 });
-export type ProductListOptions = z.input<typeof productListOptions>;
+export type ProductListOptions = z.output<typeof productListOptions>;
 
 export const productTagOptions = z.strictObject({ afterId: id.optional(), limit: limit(100) });
-export type ProductTagOptions = z.input<typeof productTagOptions>;
+export type ProductTagOptions = z.output<typeof productTagOptions>;
 
 export const productSearchOptions = z.strictObject({ limit: limit(50) });
-export type ProductSearchOptions = z.input<typeof productSearchOptions>;
-
-export const productSearchQuery = z.string().max(200);
+export type ProductSearchOptions = z.output<typeof productSearchOptions>;
 
 /**
  * Turns what a person typed into a tsquery of prefix terms ("wire keyb" → "wire:* & keyb:*"). Only

@@ -6,17 +6,17 @@ export type { Organization, Team, Membership } from '../db/schema.generated.js';
 const someField = (patch: Record<string, unknown>) => Object.values(patch).some((value) => value !== undefined);
 
 export const organizationInput = z.strictObject({ name, slug });
-export type OrganizationInput = z.input<typeof organizationInput>;
+export type OrganizationInput = z.output<typeof organizationInput>;
 
 export const organizationPatch = z.strictObject({ name: name.optional(), slug: slug.optional() })
   .refine(someField, 'name at least one field to change');
-export type OrganizationPatch = z.input<typeof organizationPatch>;
+export type OrganizationPatch = z.output<typeof organizationPatch>;
 
 export const teamInput = z.strictObject({ name, slug });
-export type TeamInput = z.input<typeof teamInput>;
+export type TeamInput = z.output<typeof teamInput>;
 
 export const teamPatch = organizationPatch;
-export type TeamPatch = z.input<typeof teamPatch>;
+export type TeamPatch = z.output<typeof teamPatch>;
 
 /** The membership_role_known check, so a bad role fails before the database is asked. */
 export const membershipRoles = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -29,4 +29,4 @@ export const organizationListOptions = z.strictObject({
   afterId: id.optional(),
   limit: z.number().int().min(1).max(1000),
 });
-export type OrganizationListOptions = z.input<typeof organizationListOptions>;
+export type OrganizationListOptions = z.output<typeof organizationListOptions>;

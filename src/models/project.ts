@@ -22,7 +22,7 @@ export const projectInput = z.strictObject({
   status: projectStatus.optional(),
   organization_id: id.nullable().optional(),
 });
-export type ProjectInput = z.input<typeof projectInput>;
+export type ProjectInput = z.output<typeof projectInput>;
 
 export const projectPatch = z.strictObject({
   name: name.optional(),
@@ -31,7 +31,7 @@ export const projectPatch = z.strictObject({
   status: projectStatus.optional(),
   organization_id: id.nullable().optional(),
 }).refine((patch) => Object.values(patch).some((value) => value !== undefined), 'name at least one field to change');
-export type ProjectPatch = z.input<typeof projectPatch>;
+export type ProjectPatch = z.output<typeof projectPatch>;
 
 export const projectMemberInput = z.strictObject({ projectId: id, userId: id, role: projectMemberRole });
 
@@ -41,4 +41,4 @@ export const projectListOptions = z.strictObject({
   status: projectStatus.optional(),
   organizationId: id.optional(),
 });
-export type ProjectListOptions = z.input<typeof projectListOptions>;
+export type ProjectListOptions = z.output<typeof projectListOptions>;

@@ -4,4 +4,4 @@ import { name, slug } from './common.js';
 export type { Tenant, ApiKey, AdminKey } from '../db/schema.generated.js';
 
 export const tenantInput = z.strictObject({ name, slug });
-export type TenantInput = z.input<typeof tenantInput>;
+export type TenantInput = z.output<typeof tenantInput>;

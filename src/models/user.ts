@@ -14,14 +14,14 @@ export const profileInput = z.strictObject({
   bio: text(5000).nullable().optional(),
   avatar_url: z.string().max(2000).regex(/^https?:\/\//, 'must be an http(s) URL').nullable().optional(),
 });
-export type ProfileInput = z.input<typeof profileInput>;
+export type ProfileInput = z.output<typeof profileInput>;
 
 export type Settings = JsonObject;
 
 /** A JSON object PostgreSQL can store as jsonb: jsonb refuses the NUL character anywhere inside. */
 export const settingsObject = z.record(z.string(), z.unknown()).superRefine(refuseUnstorableText)
   .pipe(jsonbObject).transform((value) => value);
-export type SettingsInput = z.input<typeof settingsObject>;
+export type SettingsInput = z.output<typeof settingsObject>;
 
 export const userCreateInput = z.strictObject({
   email,
@@ -30,14 +30,14 @@ export const userCreateInput = z.strictObject({
   profile: profileInput.optional(),
   settings: settingsObject.optional(),
 });
-export type UserCreateInput = z.input<typeof userCreateInput>;
+export type UserCreateInput = z.output<typeof userCreateInput>;
 
 export const userPatch = z.strictObject({
   email: email.optional(),
   username: username.optional(),
   is_active: z.boolean().optional(),
 }).refine((patch) => Object.values(patch).some((value) => value !== undefined), 'name at least one field to change');
-export type UserPatch = z.input<typeof userPatch>;
+export type UserPatch = z.output<typeof userPatch>;
 
 export const userListOptions = z.strictObject({
   afterId: id.optional(),
@@ -45,18 +45,13 @@ export const userListOptions = z.strictObject({
   active: z.boolean().optional(),
   email: z.string().max(254).optional(),
 });
-export type UserListOptions = z.input<typeof userListOptions>;
+export type UserListOptions = z.output<typeof userListOptions>;
 
 export const activeUserOptions = z.strictObject({
   afterId: id.optional(),
   limit: z.number().int().min(1).max(1000).default(100),
 });
-export type ActiveUserOptions = z.input<typeof activeUserOptions>;
-
-export const userSearchInput = z.strictObject({
-  q: z.string().max(200),
-  limit: z.number().int().min(1).max(1000).default(50),
-});
+export type ActiveUserOptions = z.output<typeof activeUserOptions>;
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -3,11 +3,9 @@ import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { insertRows, type BatchShape, type RowSourceOptions } from '../db/copy.js';
 import { executePrepared } from '../db/prepared.js';
 import { runsOnCluster, tenantOf, type TenantTx } from '../db/tenant.js';
-import {
-  activityBatch, activityInput, activityListOptions, recentActivityOptions, type ActivityBatch, type ActivityInput,
-  type ActivityListOptions, type ParsedActivity, type RecentActivityOptions,
+import type {
+  ActivityBatch, ActivityListOptions, ParsedActivity, RecentActivityOptions,
 } from '../models/activity.js';
-import { parseInput } from '../models/validation.js';
 
 export { COPY_THRESHOLD } from '../db/copy.js';
 
@@ -61,8 +59,7 @@ export class ActivityRepository {
    * Each filter has an index that ends in `created_at DESC`, so the top N are read in order rather than
    * sorted (for a user with a handful of rows the planner may sort those few: cheaper than a merge).
    */
-  async recentActivity(options: RecentActivityOptions = {}) {
-    const { userId, type, limit } = parseInput(recentActivityOptions, options);
+  async recentActivity({ userId, type, limit }: RecentActivityOptions) {
     let query = this.forTenant();
     if (userId !== undefined) query = query.where('a.user_id', '=', userId);
     if (type !== undefined) query = query.where('a.activity_type', '=', type);
@@ -76,8 +73,7 @@ export class ActivityRepository {
    * continues after that row's exact (created_at, id), read back in the database because a JavaScript
    * Date would cut created_at's microseconds and skip rows.
    */
-  async list(options: ActivityListOptions = {}) {
-    const { userId, type, since, until, metadataContains, afterId, limit } = parseInput(activityListOptions, options);
+  async list({ userId, type, since, until, metadataContains, afterId, limit }: ActivityListOptions) {
     const tenantId = tenantOf(this.trx);
     let query = this.trx.selectFrom('user_activity').select(columns).where('tenant_id', '=', tenantId);
     if (userId !== undefined) query = query.where('user_id', '=', userId);
@@ -95,21 +91,16 @@ export class ActivityRepository {
     return rows.slice(0, limit);
   }
 
-  async record(input: ActivityInput) {
-    const values = parseInput(activityInput, input);
-    return this.trx.insertInto('user_activity').values({ ...values, tenant_id: tenantOf(this.trx) })
+  async record(input: ParsedActivity) {
+    return this.trx.insertInto('user_activity').values({ ...input, tenant_id: tenantOf(this.trx) })
       .returningAll().executeTakeFirstOrThrow();
   }
 
   /**
-   * Inserts a batch, all or nothing: every row is validated before anything is sent, and one
-   * statement (or one transaction's COPY and INSERT) writes them.
+   * Inserts a batch, all or nothing, in one statement (or one transaction's COPY and INSERT). The
+   * brand proves the rows were parsed by the model's schema at the edge (activityApiBatch in a
+   * request, activityBatchOf in code), so they are not validated again here.
    */
-  async bulkInsert(rows: readonly ActivityInput[]): Promise<{ inserted: number }> {
-    return this.insertBatch(parseInput(activityBatch, rows));
-  }
-
-  /** Inserts a batch validated at the edge (the API's own schema brands it), without validating again. */
   async insertBatch(batch: ActivityBatch): Promise<{ inserted: number }> {
     if (batch.length === 0) return { inserted: 0 };
     const tenantId = tenantOf(this.trx);

@@ -1,9 +1,6 @@
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
-import {
-  auditEntityId, auditHistoryOptions, auditedTable, type AuditedTable, type AuditHistoryOptions,
-} from '../models/audit.js';
-import { parseInput } from '../models/validation.js';
+import type { AuditedTable, AuditHistoryOptions } from '../models/audit.js';
 
 /**
  * Reads the audit trail the triggers write. There is nothing to write here: every insert, update and
@@ -16,10 +13,7 @@ export class AuditRepository {
    * The audit rows of one entity, newest first, each with its field changes (old and new values)
    * loaded in the same query (prefetch_related). Served by audit_log_entity_idx.
    */
-  async historyOf(table: AuditedTable, entityId: number | string, options: AuditHistoryOptions = {}) {
-    const tableName = parseInput(auditedTable, table);
-    const entity = parseInput(auditEntityId, entityId);
-    const { beforeId, limit } = parseInput(auditHistoryOptions, options);
+  async historyOf(tableName: AuditedTable, entity: string, { beforeId, limit }: AuditHistoryOptions) {
     let query = this.trx.selectFrom('audit_log as l')
       .selectAll('l')
       .select((eb) => jsonArrayFrom(eb.selectFrom('change_history as c')

@@ -1,10 +1,7 @@
 import { sql } from 'kysely';
 import { insertRows, type BatchShape } from '../db/copy.js';
 import { runsOnCluster, tenantOf, type TenantTx } from '../db/tenant.js';
-import {
-  eventBatch, type EventBatch, type EventIngestResult, type EventInput, type ParsedEvent,
-} from '../models/event.js';
-import { parseInput } from '../models/validation.js';
+import type { EventBatch, EventIngestResult, ParsedEvent } from '../models/event.js';
 
 const eventShape: BatchShape<ParsedEvent> = {
   name: 'event',
@@ -34,11 +31,6 @@ function firstOfEachId(batch: readonly ParsedEvent[]): ParsedEvent[] {
 /** Product events: append-only, each client id stored once per tenant. */
 export class EventRepository {
   constructor(private readonly trx: TenantTx) {}
-
-  /** Validates a batch, then stores it as insertBatch does. */
-  async ingest(rows: readonly EventInput[]): Promise<EventIngestResult> {
-    return this.insertBatch(parseInput(eventBatch, rows));
-  }
 
   /**
    * Stores the events whose client id the tenant has not stored yet, all in one statement: a batch

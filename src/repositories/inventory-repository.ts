@@ -1,16 +1,12 @@
 import { sql } from 'kysely';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
-import { inventoryDelta } from '../models/catalog.js';
-import { id as idSchema } from '../models/common.js';
-import { parseInput } from '../models/validation.js';
 
 export class InventoryRepository {
   constructor(private readonly trx: TenantTx) {}
 
   /** The stock of a product; a product never stocked has quantity 0 and no `updated_at`. */
-  async get(productId: number) {
-    const id = parseInput(idSchema, productId);
+  async get(id: number) {
     const stock = await this.trx.selectFrom('product as p')
       .leftJoin('inventory as i', (join) => join.onRef('i.tenant_id', '=', 'p.tenant_id').onRef('i.product_id', '=', 'p.id'))
       .select(['p.tenant_id', 'p.id as product_id', sql<number>`coalesce(i.quantity, 0)`.as('quantity'), 'i.updated_at'])
@@ -25,9 +21,7 @@ export class InventoryRepository {
    * takes makes concurrent adjustments queue, and READ COMMITTED re-evaluates the `quantity + delta >= 0`
    * guard on the row as the previous adjustment left it: no update is lost and none goes below zero.
    */
-  async adjust(productId: number, delta: number) {
-    const id = parseInput(idSchema, productId);
-    const amount = parseInput(inventoryDelta, delta);
+  async adjust(id: number, amount: number) {
     const tenantId = tenantOf(this.trx);
     const adjusted = amount >= 0
       // Selecting the product (visible only within the tenant) turns another tenant's id into no row

@@ -1,12 +1,9 @@
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
-import {
-  memberInput, organizationInput, organizationListOptions, organizationPatch, teamInput, teamPatch,
-  type MembershipRole, type OrganizationInput, type OrganizationListOptions, type OrganizationPatch, type TeamInput,
-  type TeamPatch,
+import type {
+  MembershipRole, OrganizationInput, OrganizationListOptions, OrganizationPatch, TeamInput, TeamPatch,
 } from '../models/organization.js';
-import { parseInput } from '../models/validation.js';
 import { MemberList } from './member-list.js';
 
 /** Organizations with their teams and the teams' memberships: one aggregate, one tenant. */
@@ -18,13 +15,11 @@ export class OrganizationRepository {
   }
 
   async create(input: OrganizationInput) {
-    const values = parseInput(organizationInput, input);
-    return this.trx.insertInto('organization').values({ ...values, tenant_id: this.tenantId })
+    return this.trx.insertInto('organization').values({ ...input, tenant_id: this.tenantId })
       .returningAll().executeTakeFirstOrThrow();
   }
 
-  async list(options: OrganizationListOptions) {
-    const { afterId, limit } = parseInput(organizationListOptions, options);
+  async list({ afterId, limit }: OrganizationListOptions) {
     let query = this.trx.selectFrom('organization').selectAll()
       .where('tenant_id', '=', this.tenantId).orderBy('id').limit(limit);
     if (afterId !== undefined) query = query.where('id', '>', afterId);
@@ -39,8 +34,7 @@ export class OrganizationRepository {
   }
 
   async update(organizationId: number, patch: OrganizationPatch) {
-    const values = parseInput(organizationPatch, patch);
-    const row = await this.trx.updateTable('organization').set(values)
+    const row = await this.trx.updateTable('organization').set(patch)
       .where('tenant_id', '=', this.tenantId).where('id', '=', organizationId).returningAll().executeTakeFirst();
     if (!row) throw new StrataError('NOT_FOUND', `organization ${organizationId} does not exist`);
     return row;
@@ -57,8 +51,7 @@ export class OrganizationRepository {
    * The insert selects the organization, so one the tenant cannot see yields no row (NOT_FOUND)
    * rather than a foreign-key error that would confirm the id exists elsewhere.
    */
-  async createTeam(organizationId: number, input: TeamInput) {
-    const { name, slug } = parseInput(teamInput, input);
+  async createTeam(organizationId: number, { name, slug }: TeamInput) {
     const row = await this.trx.insertInto('team')
       .columns(['tenant_id', 'organization_id', 'name', 'slug'])
       .expression((eb) => eb.selectFrom('organization')
@@ -83,8 +76,7 @@ export class OrganizationRepository {
   }
 
   async updateTeam(teamId: number, patch: TeamPatch) {
-    const values = parseInput(teamPatch, patch);
-    const row = await this.trx.updateTable('team').set(values)
+    const row = await this.trx.updateTable('team').set(patch)
       .where('tenant_id', '=', this.tenantId).where('id', '=', teamId).returningAll().executeTakeFirst();
     if (!row) throw new StrataError('NOT_FOUND', `team ${teamId} does not exist`);
     return row;
@@ -101,8 +93,7 @@ export class OrganizationRepository {
    * another tenant's team or user yields NOT_FOUND; the composite keys refuse it even without this.
    */
   async putMember(teamId: number, userId: number, role: MembershipRole) {
-    const member = parseInput(memberInput, { teamId, userId, role });
-    return new MemberList(this.trx, 'membership').put(member.teamId, member.userId, member.role);
+    return new MemberList(this.trx, 'membership').put(teamId, userId, role);
   }
 
   async removeMember(teamId: number, userId: number): Promise<void> {

@@ -1,10 +1,6 @@
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
-import {
-  projectInput, projectListOptions, projectMemberInput, projectPatch, type ProjectInput, type ProjectListOptions,
-  type ProjectMemberRole, type ProjectPatch,
-} from '../models/project.js';
-import { parseInput } from '../models/validation.js';
+import type { ProjectInput, ProjectListOptions, ProjectMemberRole, ProjectPatch } from '../models/project.js';
 import { MemberList } from './member-list.js';
 
 function projectNotFound(projectId: number): StrataError {
@@ -21,8 +17,7 @@ export class ProjectRepository {
 
   /** An organization of another tenant is refused by the composite key (INTEGRITY_VIOLATION). */
   async create(input: ProjectInput) {
-    const values = parseInput(projectInput, input);
-    return this.trx.insertInto('project').values({ ...values, tenant_id: this.tenantId }).returningAll().executeTakeFirstOrThrow();
+    return this.trx.insertInto('project').values({ ...input, tenant_id: this.tenantId }).returningAll().executeTakeFirstOrThrow();
   }
 
   async getById(projectId: number) {
@@ -33,8 +28,7 @@ export class ProjectRepository {
   }
 
   /** Keyset-paged by id; a status filter is served by the (tenant_id, status, id) index. */
-  async list(options: ProjectListOptions) {
-    const { afterId, limit, status, organizationId } = parseInput(projectListOptions, options);
+  async list({ afterId, limit, status, organizationId }: ProjectListOptions) {
     let query = this.trx.selectFrom('project').selectAll().where('tenant_id', '=', this.tenantId).orderBy('id').limit(limit);
     if (afterId !== undefined) query = query.where('id', '>', afterId);
     if (status !== undefined) query = query.where('status', '=', status);
@@ -43,8 +37,7 @@ export class ProjectRepository {
   }
 
   async update(projectId: number, patch: ProjectPatch) {
-    const values = parseInput(projectPatch, patch);
-    const row = await this.trx.updateTable('project').set(values)
+    const row = await this.trx.updateTable('project').set(patch)
       .where('tenant_id', '=', this.tenantId).where('id', '=', projectId).returningAll().executeTakeFirst();
     if (!row) throw projectNotFound(projectId);
     return row;
@@ -62,8 +55,7 @@ export class ProjectRepository {
    * so another tenant's project or user yields NOT_FOUND; the composite keys refuse it even without this.
    */
   async putMember(projectId: number, userId: number, role: ProjectMemberRole = 'editor') {
-    const member = parseInput(projectMemberInput, { projectId, userId, role });
-    return new MemberList(this.trx, 'project_member').put(member.projectId, member.userId, member.role);
+    return new MemberList(this.trx, 'project_member').put(projectId, userId, role);
   }
 
   async removeMember(projectId: number, userId: number): Promise<void> {

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.generated.js';
 import { StrataError, translateDatabaseError } from '../errors.js';
-import { tenantInput, type TenantInput } from '../models/tenant.js';
-import { parseInput } from '../models/validation.js';
+import type { TenantInput } from '../models/tenant.js';
 
 /**
  * Tenants are the one aggregate above the tenant boundary: every method takes the admin handle,
@@ -12,9 +11,8 @@ export class TenantRepository {
   constructor(private readonly admin: Kysely<DB>) {}
 
   async create(input: TenantInput) {
-    const values = parseInput(tenantInput, input);
     try {
-      return await this.admin.insertInto('tenant').values(values).returningAll().executeTakeFirstOrThrow();
+      return await this.admin.insertInto('tenant').values(input).returningAll().executeTakeFirstOrThrow();
     } catch (error) {
       throw translateDatabaseError(error);
     }

@@ -4,11 +4,9 @@ import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import {
-  activeUserOptions, applyMergePatch, profileInput, settingsObject, userCreateInput, userListOptions, userPatch,
-  userSearchInput, type ActiveUserOptions, type ProfileInput, type Settings, type SettingsInput, type UserCreateInput,
+  applyMergePatch, type ActiveUserOptions, type ProfileInput, type Settings, type SettingsInput, type UserCreateInput,
   type UserListOptions, type UserPatch,
 } from '../models/user.js';
-import { parseInput } from '../models/validation.js';
 
 // The generated `search` tsvector stays in the database: it is an index, not part of a user.
 const userColumns = [
@@ -81,13 +79,11 @@ export class UserRepository {
   }
 
   /** The seed's find_active_users, keyset-paged: served by the partial index on active users. */
-  async findActiveUsers(options: ActiveUserOptions = {}) {
-    const { afterId, limit } = parseInput(activeUserOptions, options);
+  async findActiveUsers({ afterId, limit }: ActiveUserOptions) {
     return this.list({ afterId, limit, active: true });
   }
 
-  async list(options: UserListOptions) {
-    const { afterId, limit, active, email } = parseInput(userListOptions, options);
+  async list({ afterId, limit, active, email }: UserListOptions) {
     let query = this.usersWithProfile().orderBy('app_user.id').limit(limit);
     if (afterId !== undefined) query = query.where('app_user.id', '>', afterId);
     if (active !== undefined) query = query.where('app_user.is_active', '=', active);
@@ -104,7 +100,7 @@ export class UserRepository {
 
   /** Every user gets a profile and a settings row, so reads never branch on a missing one. */
   async create(input: UserCreateInput) {
-    const { profile, settings, ...values } = parseInput(userCreateInput, input);
+    const { profile, settings, ...values } = input;
     const tenantId = tenantOf(this.trx);
     const user = await this.trx.insertInto('app_user').values({ ...values, tenant_id: tenantId })
       .returning(userColumns).executeTakeFirstOrThrow();
@@ -122,8 +118,7 @@ export class UserRepository {
    * single server share this form.
    */
   async update(userId: number, patch: UserPatch) {
-    const values = parseInput(userPatch, patch);
-    const user = await this.trx.updateTable('app_user').set(values).where(this.byId(userId))
+    const user = await this.trx.updateTable('app_user').set(patch).where(this.byId(userId))
       .returning(userColumns).executeTakeFirst();
     if (!user) throw notFound(userId);
     const profile = await this.trx.selectFrom('profile').select(profileFields)
@@ -138,16 +133,15 @@ export class UserRepository {
   }
 
   /** Full-text search on username and email, every word a prefix, best matches first. */
-  async search(q: string, limit = 50) {
-    const options = parseInput(userSearchInput, { q, limit });
-    const query = prefixQuery(options.q);
+  async search(q: string, limit: number) {
+    const query = prefixQuery(q);
     if (query === undefined) return [];
     const tsquery = sql`to_tsquery('simple', ${query})`;
     const rows = await this.usersWithProfile()
       .where(sql<boolean>`app_user.search @@ ${tsquery}`)
       .orderBy(sql`ts_rank(app_user.search, ${tsquery})`, 'desc')
       .orderBy('app_user.id')
-      .limit(options.limit)
+      .limit(limit)
       .execute();
     return rows.map(withProfile);
   }
@@ -168,7 +162,7 @@ export class UserRepository {
    * selects from app_user, so a user the tenant cannot see yields no row instead of a foreign-key error.
    */
   async putProfile(userId: number, input: ProfileInput) {
-    const { display_name = null, bio = null, avatar_url = null } = parseInput(profileInput, input);
+    const { display_name = null, bio = null, avatar_url = null } = input;
     const row = await this.trx.insertInto('profile')
       .columns(['tenant_id', 'user_id', 'display_name', 'bio', 'avatar_url'])
       .expression((eb) => eb.selectFrom('app_user')
@@ -205,8 +199,7 @@ export class UserRepository {
    * Applies a JSON merge patch (null removes a key). The row is locked for the read-merge-write, so
    * concurrent merges of different keys never lose one another's changes.
    */
-  async mergeSettings(userId: number, patch: SettingsInput): Promise<Settings> {
-    const changes = parseInput(settingsObject, patch);
+  async mergeSettings(userId: number, changes: SettingsInput): Promise<Settings> {
     let current = await this.lockSettings(userId);
     if (!current) {
       await this.trx.insertInto('user_settings')

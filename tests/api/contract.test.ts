@@ -47,8 +47,16 @@ describe('the error catalogue and the OpenAPI document', () => {
     expect(lacking.map((operation) => `${operation.method} ${operation.path}`)).toEqual([]);
   });
 
-  it('documents bearer authentication on every /v1 operation, and only /v1 operations are listed', () => {
+  it('gives every operation, /v1 and the operations endpoints, a unique operationId', () => {
+    const ids = Object.values(document.paths).flatMap((methods) => Object.values(methods).map((operation) => (operation as { operationId?: string }).operationId));
+    expect(ids.filter((id) => typeof id !== 'string')).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Object.keys(document.paths).filter((path) => !path.startsWith('/v1/')).sort()).toEqual(['/health', '/metrics', '/ready']);
+  });
+
+  it('documents bearer authentication on every /v1 operation, none on the probes', () => {
     expect(document.components.securitySchemes?.bearer).toEqual({ type: 'http', scheme: 'bearer' });
+    for (const path of ['/health', '/ready']) expect((document.paths[path]!.get as { security?: unknown }).security).toEqual([]);
     for (const operation of operations) {
       expect(operation.path.startsWith('/v1/'), operation.path).toBe(true);
       expect({ route: `${operation.method} ${operation.path}`, security: operation.security ?? document.security })

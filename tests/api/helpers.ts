@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { conformToDocument } from './support/conformance.js';
 
 export interface TestApi {
   app: FastifyInstance;
@@ -22,6 +23,7 @@ export async function testApi(env: Record<string, string> = {}): Promise<TestApi
   await ensureAdminKey(database.admin, adminKey);
   const app = await buildApp({ database, config: loadConfig(env) });
   atFileEnd(() => app.close());
+  conformToDocument(app);
   const call: TestApi['call'] = (method, url, key, body, headers = {}) => app.inject({
     method: method as 'GET',
     url,

@@ -5,6 +5,7 @@ import { scopeTransaction } from '../../src/db/tenant.js';
 import { ActivityRepository } from '../../src/repositories/activity-repository.js';
 import { migratedDatabase, type TestDatabase, onCitus } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
+import { activityBatchOf } from '../../src/models/activity.js';
 
 let database: TestDatabase;
 
@@ -32,7 +33,7 @@ describe('executePrepared', () => {
     const user = await createUser(database, tenant.id);
     await database.admin.transaction().execute(async (trx) => {
       const activities = new ActivityRepository(await scopeTransaction(trx, { tenantId: tenant.id }));
-      await activities.bulkInsert(Array.from({ length: 30 }, (_, index) => ({ user_id: user.id, activity_type: ['a', 'b', 'c'][index % 3]! })));
+      await activities.insertBatch(activityBatchOf(Array.from({ length: 30 }, (_, index) => ({ user_id: user.id, activity_type: ['a', 'b', 'c'][index % 3]! }))));
       for (let run = 0; run < 8; run += 1) expect(await activities.recentActivity({ type: ['a', 'b', 'c'][run % 3], limit: 5 })).toHaveLength(5);
       const { rows } = await sql<{ generic: number; custom: number }>`
         select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
@@ -47,7 +48,7 @@ describe('executePrepared', () => {
     const user = await createUser(database, tenant.id);
     await database.admin.transaction().execute(async (trx) => {
       const activities = new ActivityRepository(await scopeTransaction(trx, { tenantId: tenant.id }));
-      await activities.bulkInsert(Array.from({ length: 60 }, () => ({ user_id: user.id, activity_type: 'a' })));
+      await activities.insertBatch(activityBatchOf(Array.from({ length: 60 }, () => ({ user_id: user.id, activity_type: 'a' }))));
       const newest = await activities.list({ limit: 60 });
       for (let limit = 1; limit <= 100; limit += 1) {
         expect(await activities.recentActivity({ type: 'a', limit })).toHaveLength(Math.min(limit, 60));

@@ -14,7 +14,7 @@ const npm = (args: string[], cwd: string) => run('npm', [...args, '--no-audit', 
 
 /** A Node service's use of Strata, through the package's public entry point only. */
 const consumer = `
-import { ActivityRepository, StrataError, UserRepository, createTenantWithKey, openDatabase, pipelineStatus, withTenant, type TenantTx } from 'strata';
+import { ActivityRepository, StrataError, activityBatchOf, UserRepository, createTenantWithKey, openDatabase, pipelineStatus, withTenant, type TenantTx } from 'strata';
 
 const database = openDatabase(process.env.DATABASE_URL!);
 const { tenant } = await createTenantWithKey(database, { name: 'Library', slug: 'library' });
@@ -22,7 +22,7 @@ const { tenant: other } = await createTenantWithKey(database, { name: 'Other', s
 const user = await withTenant(database, { tenantId: tenant.id }, (trx: TenantTx) =>
   new UserRepository(trx).create({ email: 'ada@library.io', username: 'ada' }));
 const ingested = await withTenant(database, { tenantId: tenant.id }, (trx) =>
-  new ActivityRepository(trx).bulkInsert([{ user_id: user.id, activity_type: 'login' }]));
+  new ActivityRepository(trx).insertBatch(activityBatchOf([{ user_id: user.id, activity_type: 'login' }])));
 const fromOtherTenant = await withTenant(database, { tenantId: other.id }, (trx) => new UserRepository(trx).getById(user.id))
   .then(() => 'found', (error: unknown) => (error instanceof StrataError ? error.code : String(error)));
 const status = await pipelineStatus(database);

@@ -7,6 +7,7 @@ import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import {
   explain, indexCatalog, indexScans, planNodes, recordStatements, statementOn, type IndexInfo, type PlanNode,
 } from './plan-helpers.js';
+import { activityBatchOf } from '../../src/models/activity.js';
 
 // 20 tenants × 50 users × 100 activities over the last 80 days, one user with 5,000 more, and one
 // tenant with a 10,000-row batch that shares one timestamp: 115,000 rows over four monthly partitions.
@@ -50,8 +51,8 @@ beforeAll(async () => {
     insert into user_activity (tenant_id, user_id, activity_type, created_at)
     select ${tenantId}, ${heavyUserId}, 'view', now() - g * interval '20 minutes' from generate_series(1, 5000) g`.execute(admin);
   const batchUser = await admin.selectFrom('app_user').select('id').where('tenant_id', '=', batchTenantId).executeTakeFirstOrThrow();
-  await withTenant(database, { tenantId: batchTenantId }, (trx) => new ActivityRepository(trx).bulkInsert(
-    Array.from({ length: 10_000 }, (_, index) => ({ user_id: batchUser.id, activity_type: 'import', metadata: { index } }))));
+  await withTenant(database, { tenantId: batchTenantId }, (trx) => new ActivityRepository(trx).insertBatch(activityBatchOf(
+    Array.from({ length: 10_000 }, (_, index) => ({ user_id: batchUser.id, activity_type: 'import', metadata: { index } })))));
   await sql`vacuum analyze user_activity`.execute(admin);
   indexes = await indexCatalog(database);
   const partitions = await sql<{ partition: string }>`
@@ -65,7 +66,7 @@ async function planOf(run: (activities: ActivityRepository) => Promise<unknown>,
 }
 
 const recent = (options: RecentActivityOptions) => planOf((activities) => activities.recentActivity(options));
-const listed = (options: ActivityListOptions) => planOf((activities) => activities.list(options));
+const listed = (options: Omit<ActivityListOptions, 'limit'> & { limit?: number }) => planOf((activities) => activities.list({ limit: 100, ...options }));
 
 /** The parent index of every index scan on a partition that holds the tenant's rows. */
 function indexesOnTenantRows(plan: PlanNode): string[] {

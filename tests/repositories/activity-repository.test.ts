@@ -6,6 +6,8 @@ import { ActivityRepository, COPY_THRESHOLD } from '../../src/repositories/activ
 import { migratedDatabase, type TestDatabase, onCitus, constraintNamed } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { recordStatements } from './plan-helpers.js';
+import { activityBatchOf, recentActivityOptions } from '../../src/models/activity.js';
+import { refusal } from '../helpers/refusal.js';
 
 let database: TestDatabase;
 let statements: ReturnType<typeof recordStatements>;
@@ -97,7 +99,7 @@ describe('UserActivity schema', () => {
     expect((read!.metadata as typeof awkwardMetadata).nested.key).toBe('value');
   });
 
-  it('rejects metadata jsonb cannot store, and a malformed type, without sending a query', async () => {
+  it('refuses, at the code edge, metadata jsonb cannot store and a malformed type, without sending a query', async () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     await asTenant(tenant.id, async (activities) => {
       for (const [input, path] of [
@@ -112,8 +114,8 @@ describe('UserActivity schema', () => {
         [{ user_id: user!.id, activity_type: 'x', created_at: '2026-02-30T10:00:00Z' }, 'created_at'],
         [{ user_id: user!.id, activity_type: 'x', created_at: '0000-01-01T00:00:00Z' }, 'created_at'],
       ] as const) {
-        const measured = await database.queries.measure(() => activities.record(input as ActivityInput).catch((caught: unknown) => caught));
-        expect(measured, path).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path }] } });
+        const measured = await database.queries.measure(() => Promise.resolve().then(() => activities.insertBatch(activityBatchOf([input as ActivityInput]))).catch((caught: unknown) => caught));
+        expect(measured, path).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: `0.${path}` }] } });
       }
     });
     expect(await countActivities(tenant.id)).toBe(0);
@@ -123,13 +125,13 @@ describe('UserActivity schema', () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     await asTenant(tenant.id, async (activities) => {
       for (const created_at of [new Date(Date.now() + 3 * 86_400_000), '1999-12-31T23:59:59Z', new Date('1970-01-01T00:00:00Z')]) {
-        const measured = await database.queries.measure(() => activities.record({ user_id: user!.id, activity_type: 'x', created_at }).catch((caught: unknown) => caught));
-        expect(measured, String(created_at)).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: 'created_at' }] } });
+        const measured = await database.queries.measure(() => Promise.resolve().then(() => activities.insertBatch(activityBatchOf([{ user_id: user!.id, activity_type: 'x', created_at }]))).catch((caught: unknown) => caught));
+        expect(measured, String(created_at)).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: '0.created_at' }] } });
       }
-      const measured = await database.queries.measure(() => activities.bulkInsert([
+      const measured = await database.queries.measure(() => Promise.resolve().then(() => activities.insertBatch(activityBatchOf([
         { user_id: user!.id, activity_type: 'x', created_at: new Date() },
         { user_id: user!.id, activity_type: 'x', created_at: new Date(Date.now() + 3 * 86_400_000) },
-      ]).catch((caught: unknown) => caught));
+      ]))).catch((caught: unknown) => caught));
       expect(measured).toMatchObject({ queries: 0, result: { code: 'VALIDATION_FAILED', details: [{ path: '1.created_at' }] } });
     });
     expect(await countActivities(tenant.id)).toBe(0);
@@ -164,7 +166,7 @@ describe('ActivityRepository reads', () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     await asTenant(tenant.id, async (activities) => {
       await activities.record({ user_id: user!.id, activity_type: 'login' });
-      const { result, queries } = await database.queries.measure(() => activities.recentActivity({}));
+      const { result, queries } = await database.queries.measure(() => activities.recentActivity({ limit: 50 }));
       expect(queries).toBe(1);
       expect(result).toEqual([expect.objectContaining({ user_id: user!.id, user: { id: user!.id, username: user!.username, email: user!.email } })]);
     });
@@ -173,39 +175,39 @@ describe('ActivityRepository reads', () => {
   it('returns the most recent activities first, for the tenant, a user or a type', async () => {
     const { tenant, users: [ada, bob] } = await tenantWithUsers(2);
     const at = (minutes: number) => new Date(Date.UTC(2026, 0, 1, 12, minutes)).toISOString();
-    await asTenant(tenant.id, (activities) => activities.bulkInsert([
+    await asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf([
       { user_id: ada!.id, activity_type: 'login', created_at: at(1) },
       { user_id: bob!.id, activity_type: 'login', created_at: at(2) },
       { user_id: ada!.id, activity_type: 'view', created_at: at(3) },
       { user_id: bob!.id, activity_type: 'logout', created_at: at(4) },
-    ]));
+    ])));
     await asTenant(tenant.id, async (activities) => {
       const minutes = (rows: { created_at: Date }[]) => rows.map((row) => row.created_at.getUTCMinutes());
       expect(minutes(await activities.recentActivity({ limit: 3 }))).toEqual([4, 3, 2]);
-      expect(minutes(await activities.recentActivity({ userId: ada!.id }))).toEqual([3, 1]);
-      expect(minutes(await activities.recentActivity({ type: 'login' }))).toEqual([2, 1]);
-      await expect(activities.recentActivity({ limit: 0 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      expect(minutes(await activities.recentActivity({ userId: ada!.id, limit: 50 }))).toEqual([3, 1]);
+      expect(minutes(await activities.recentActivity({ type: 'login', limit: 50 }))).toEqual([2, 1]);
+      expect(refusal(recentActivityOptions, { limit: 0 })).toMatchObject({ code: 'VALIDATION_FAILED' });
     });
   });
 
   it('filters a list by user, type, time range and metadata containment', async () => {
     const { tenant, users: [ada, bob] } = await tenantWithUsers(2);
     const at = (day: number) => new Date(Date.UTC(2026, 2, day)).toISOString();
-    await asTenant(tenant.id, (activities) => activities.bulkInsert([
+    await asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf([
       { user_id: ada!.id, activity_type: 'purchase', created_at: at(1), metadata: { order: { id: 'o-1' }, total: 10 } },
       { user_id: bob!.id, activity_type: 'purchase', created_at: at(2), metadata: { order: { id: 'o-2' }, total: 20 } },
       { user_id: ada!.id, activity_type: 'view', created_at: at(3), metadata: { page: '/pricing' } },
       { user_id: ada!.id, activity_type: 'purchase', created_at: at(4), metadata: { order: { id: 'o-3' }, total: 10 } },
-    ]));
+    ])));
     await asTenant(tenant.id, async (activities) => {
       const days = (rows: { created_at: Date }[]) => rows.map((row) => row.created_at.getUTCDate());
-      expect(days(await activities.list({ userId: ada!.id }))).toEqual([4, 3, 1]);
-      expect(days(await activities.list({ type: 'purchase', userId: ada!.id }))).toEqual([4, 1]);
-      expect(days(await activities.list({ since: at(2), until: at(4) }))).toEqual([3, 2]);
-      expect(days(await activities.list({ since: new Date(at(4)) }))).toEqual([4]);
-      expect(days(await activities.list({ metadataContains: { total: 10 } }))).toEqual([4, 1]);
-      expect(days(await activities.list({ metadataContains: { order: { id: 'o-2' } } }))).toEqual([2]);
-      expect(await activities.list({ metadataContains: { order: { id: 'o-9' } } })).toEqual([]);
+      expect(days(await activities.list({ userId: ada!.id, limit: 100 }))).toEqual([4, 3, 1]);
+      expect(days(await activities.list({ type: 'purchase', userId: ada!.id, limit: 100 }))).toEqual([4, 1]);
+      expect(days(await activities.list({ since: at(2), until: at(4), limit: 100 }))).toEqual([3, 2]);
+      expect(days(await activities.list({ since: new Date(at(4)).toISOString(), limit: 100 }))).toEqual([4]);
+      expect(days(await activities.list({ metadataContains: { total: 10 }, limit: 100 }))).toEqual([4, 1]);
+      expect(days(await activities.list({ metadataContains: { order: { id: 'o-2' } }, limit: 100 }))).toEqual([2]);
+      expect(await activities.list({ metadataContains: { order: { id: 'o-9' } }, limit: 100 })).toEqual([]);
     });
   });
 
@@ -233,10 +235,10 @@ describe('ActivityRepository reads', () => {
     const { tenant: b } = await tenantWithUsers();
     const activity = await asTenant(a.id, (activities) => activities.record({ user_id: ada!.id, activity_type: 'login', metadata: { k: 1 } }));
     await asTenant(b.id, async (activities) => {
-      expect(await activities.recentActivity({})).toEqual([]);
-      expect(await activities.recentActivity({ userId: ada!.id })).toEqual([]);
-      expect(await activities.list({ userId: ada!.id, metadataContains: { k: 1 } })).toEqual([]);
-      expect(await activities.list({ afterId: activity.id + 1 })).toEqual([]);
+      expect(await activities.recentActivity({ limit: 50 })).toEqual([]);
+      expect(await activities.recentActivity({ userId: ada!.id, limit: 50 })).toEqual([]);
+      expect(await activities.list({ userId: ada!.id, metadataContains: { k: 1 }, limit: 100 })).toEqual([]);
+      expect(await activities.list({ afterId: activity.id + 1, limit: 100 })).toEqual([]);
     });
   });
 });
@@ -256,7 +258,7 @@ async function storedBatch(tenantId: number) {
     from user_activity where tenant_id = ${tenantId} order by (metadata ->> 'index')::int`.execute(database.admin);
 }
 
-describe('ActivityRepository.bulkInsert', () => {
+describe('ActivityRepository.insertBatch', () => {
   it.each([
     // Citus refuses an INSERT … SELECT from coordinator rows under row-level security (it would
     // COPY them into the shards), so there every batch is an INSERT … VALUES.
@@ -269,7 +271,7 @@ describe('ActivityRepository.bulkInsert', () => {
     let outcome: { result: unknown; now: string } | undefined;
     const captured = await statements.capture(async () => {
       outcome = await withTenant(database, { tenantId: tenant.id }, async (trx) => ({
-        result: await new ActivityRepository(trx).bulkInsert(rows),
+        result: await new ActivityRepository(trx).insertBatch(activityBatchOf(rows)),
         now: (await sql<{ now: string }>`select now()::text as now`.execute(trx)).rows[0]!.now,
       }));
     });
@@ -292,8 +294,8 @@ describe('ActivityRepository.bulkInsert', () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     // No metadata: the database default ('{}') is what both paths must store.
     const batch = (count: number) => Array.from({ length: count }, () => ({ user_id: user!.id, activity_type: 'tick' }));
-    const below = await statements.capture(() => asTenant(tenant.id, (activities) => activities.bulkInsert(batch(COPY_THRESHOLD - 1))));
-    const at = await statements.capture(() => asTenant(tenant.id, (activities) => activities.bulkInsert(batch(COPY_THRESHOLD))));
+    const below = await statements.capture(() => asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf(batch(COPY_THRESHOLD - 1)))));
+    const at = await statements.capture(() => asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf(batch(COPY_THRESHOLD)))));
     expect(below.some((statement) => /^copy /i.test(statement.text))).toBe(false);
     expect(at.some((statement) => /^copy /i.test(statement.text.trim()))).toBe(true);
     expect(await countActivities(tenant.id)).toBe(2 * COPY_THRESHOLD - 1);
@@ -304,7 +306,7 @@ describe('ActivityRepository.bulkInsert', () => {
   it.runIf(onCitus())('on Citus, sends a batch past the crossover as INSERT … VALUES, never COPY, under the tenant policy', async () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     const batch = Array.from({ length: COPY_THRESHOLD }, () => ({ user_id: user!.id, activity_type: 'tick' }));
-    const sent = await statements.capture(() => asTenant(tenant.id, (activities) => activities.bulkInsert(batch)));
+    const sent = await statements.capture(() => asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf(batch))));
     expect(sent.some((statement) => /^copy /i.test(statement.text.trim()))).toBe(false);
     expect(sent.some((statement) => /\bvalues \(/i.test(statement.text))).toBe(true);
     expect(await countActivities(tenant.id)).toBe(COPY_THRESHOLD);
@@ -316,7 +318,7 @@ describe('ActivityRepository.bulkInsert', () => {
     rows[7] = { ...rows[7]!, activity_type: 'not valid!' };
     rows[9_000] = { ...rows[9_000]!, metadata: { bad: Number.NaN } };
     const error = await asTenant(tenant.id, async (activities) => {
-      const measured = await database.queries.measure(() => activities.bulkInsert(rows).catch((caught: unknown) => caught));
+      const measured = await database.queries.measure(() => Promise.resolve().then(() => activities.insertBatch(activityBatchOf(rows))).catch((caught: unknown) => caught));
       expect(measured.queries).toBe(0);
       return measured.result;
     });
@@ -330,16 +332,16 @@ describe('ActivityRepository.bulkInsert', () => {
     const { users: [stranger] } = await tenantWithUsers();
     const rows = generatedActivities(count, [user!.id]);
     rows[count - 1] = { ...rows[count - 1]!, user_id: stranger!.id };
-    await expect(asTenant(tenant.id, (activities) => activities.bulkInsert(rows))).rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION' });
+    await expect(asTenant(tenant.id, (activities) => activities.insertBatch(activityBatchOf(rows)))).rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION' });
     expect(await countActivities(tenant.id)).toBe(0);
   });
 
   it('runs twice in one transaction and sends nothing for an empty batch', async () => {
     const { tenant, users: [user] } = await tenantWithUsers();
     await asTenant(tenant.id, async (activities) => {
-      await activities.bulkInsert(generatedActivities(COPY_THRESHOLD, [user!.id]));
-      await activities.bulkInsert(generatedActivities(COPY_THRESHOLD, [user!.id]));
-      expect(await database.queries.measure(() => activities.bulkInsert([]))).toMatchObject({ queries: 0, result: { inserted: 0 } });
+      await activities.insertBatch(activityBatchOf(generatedActivities(COPY_THRESHOLD, [user!.id])));
+      await activities.insertBatch(activityBatchOf(generatedActivities(COPY_THRESHOLD, [user!.id])));
+      expect(await database.queries.measure(() => activities.insertBatch(activityBatchOf([])))).toMatchObject({ queries: 0, result: { inserted: 0 } });
     });
     expect(await countActivities(tenant.id)).toBe(2 * COPY_THRESHOLD);
   });

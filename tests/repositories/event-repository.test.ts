@@ -8,6 +8,7 @@ import { EventRepository } from '../../src/repositories/event-repository.js';
 import { migratedDatabase, type TestDatabase, onCitus, constraintNamed } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { recordStatements } from './plan-helpers.js';
+import { eventBatchOf } from '../../src/models/event.js';
 
 let database: TestDatabase;
 let statements: ReturnType<typeof recordStatements>;
@@ -57,7 +58,7 @@ describe('EventRepository.ingest', () => {
     const batch = generated(count, user.id);
     let result: unknown;
     const captured = await statements.capture(async () => {
-      result = await asTenant(tenant.id, (events) => events.ingest(batch));
+      result = await asTenant(tenant.id, (events) => events.insertBatch(eventBatchOf(batch)));
     });
     expect(result).toEqual({ received: count, inserted: count, duplicates: 0 });
     expect(captured.some((statement) => marker.test(statement.text.trim()))).toBe(true);
@@ -69,7 +70,7 @@ describe('EventRepository.ingest', () => {
     const batch: EventInput[] = generated(5);
     batch[1] = { ...batch[1]!, client_id: 'nope' };
     batch[4] = { ...batch[4]!, name: '' };
-    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => events.ingest(batch).catch((caught: unknown) => caught)));
+    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => Promise.resolve().then(() => events.insertBatch(eventBatchOf(batch))).catch((caught: unknown) => caught)));
     expect(measured.queries).toBe(0);
     expect(measured.result).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: '1.client_id' }, { path: '4.name' }] });
     expect(await storedEvents(tenant.id)).toEqual([]);
@@ -80,7 +81,7 @@ describe('EventRepository.ingest', () => {
     const batch: EventInput[] = generated(4);
     batch[0] = { ...batch[0]!, occurred_at: new Date(Date.now() + 3 * 86_400_000) };
     batch[2] = { ...batch[2]!, occurred_at: '1999-12-31T23:59:59Z' };
-    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => events.ingest(batch).catch((caught: unknown) => caught)));
+    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => Promise.resolve().then(() => events.insertBatch(eventBatchOf(batch))).catch((caught: unknown) => caught)));
     expect(measured.queries).toBe(0);
     expect(measured.result).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: '0.occurred_at' }, { path: '2.occurred_at' }] });
     expect(await storedEvents(tenant.id)).toEqual([]);
@@ -90,12 +91,12 @@ describe('EventRepository.ingest', () => {
     const tenant = await createTenant(database);
     const batch = generated(COPY_THRESHOLD);
     const repeated = [...batch, ...batch.slice(0, 10).map((event) => ({ ...event, name: 'copy' }))];
-    expect(await asTenant(tenant.id, (events) => events.ingest(repeated)))
+    expect(await asTenant(tenant.id, (events) => events.insertBatch(eventBatchOf(repeated))))
       .toEqual({ received: COPY_THRESHOLD + 10, inserted: COPY_THRESHOLD, duplicates: 10 });
     await asTenant(tenant.id, async (events) => {
-      expect(await events.ingest(batch.slice(0, 3))).toEqual({ received: 3, inserted: 0, duplicates: 3 });
+      expect(await events.insertBatch(eventBatchOf(batch.slice(0, 3)))).toEqual({ received: 3, inserted: 0, duplicates: 3 });
       const fresh = generated(2);
-      expect(await events.ingest([...fresh, ...fresh])).toEqual({ received: 4, inserted: 2, duplicates: 2 });
+      expect(await events.insertBatch(eventBatchOf([...fresh, ...fresh]))).toEqual({ received: 4, inserted: 2, duplicates: 2 });
     });
     const stored = await storedEvents(tenant.id);
     expect(stored).toHaveLength(COPY_THRESHOLD + 2);
@@ -105,7 +106,7 @@ describe('EventRepository.ingest', () => {
   it('stores an id once when two transactions race to insert it', async () => {
     const tenant = await createTenant(database);
     const batch = generated(200);
-    const results = await Promise.all([1, 2, 3, 4].map(() => asTenant(tenant.id, (events) => events.ingest(batch))));
+    const results = await Promise.all([1, 2, 3, 4].map(() => asTenant(tenant.id, (events) => events.insertBatch(eventBatchOf(batch)))));
     expect(results.reduce((sum, result) => sum + result.inserted, 0)).toBe(200);
     expect(results.reduce((sum, result) => sum + result.duplicates, 0)).toBe(600);
     expect(await storedEvents(tenant.id)).toHaveLength(200);
@@ -117,14 +118,14 @@ describe('EventRepository.ingest', () => {
     const stranger = await createUser(database, other.id);
     const batch = generated(COPY_THRESHOLD + 1);
     batch[COPY_THRESHOLD] = { ...batch[COPY_THRESHOLD]!, user_id: stranger.id };
-    await expect(asTenant(tenant.id, (events) => events.ingest(batch)))
+    await expect(asTenant(tenant.id, (events) => events.insertBatch(eventBatchOf(batch))))
       .rejects.toMatchObject({ code: 'INTEGRITY_VIOLATION', details: [{ path: 'userId' }], cause: { constraint: constraintNamed('event_tenant_id_user_id_fkey') } });
     expect(await storedEvents(tenant.id)).toEqual([]);
   });
 
   it('sends nothing for an empty batch', async () => {
     const tenant = await createTenant(database);
-    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => events.ingest([])));
+    const measured = await asTenant(tenant.id, (events) => database.queries.measure(() => events.insertBatch(eventBatchOf([]))));
     expect(measured).toMatchObject({ queries: 0, result: { received: 0, inserted: 0, duplicates: 0 } });
   });
 });
@@ -134,7 +135,7 @@ describe('EventRepository.byClientIds', () => {
     const a = await createTenant(database);
     const b = await createTenant(database);
     const batch = generated(3);
-    await asTenant(a.id, (events) => events.ingest(batch));
+    await asTenant(a.id, (events) => events.insertBatch(eventBatchOf(batch)));
     const ids = batch.map((event) => event.client_id);
     expect((await asTenant(a.id, (events) => events.byClientIds(ids))).map((event) => event.client_id)).toEqual(ids);
     expect(await asTenant(b.id, (events) => events.byClientIds(ids))).toEqual([]);
