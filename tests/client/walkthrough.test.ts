@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { createStrataClient, StrataApiError, unwrap } from '../../src/client/index.js';
 import { testCli } from '../cli/cli-context.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { ensureFreshBuild, root } from '../helpers/fresh-build.js';
@@ -47,4 +48,16 @@ describe('the typed client\'s walk-through (examples/walkthrough.ts)', () => {
     const rows = await database.admin.selectFrom('user_activity').select(['activity_type']).where('tenant_id', '=', tenant.id).execute();
     expect(rows).toEqual([{ activity_type: 'login' }]);
   }, 90_000);
+
+  it('sends the key it was given, and unwrap throws the error answer\'s status and code', async () => {
+    const admin = createStrataClient({ baseUrl: `${server.address}/`, apiKey: adminKey });
+    const { data } = await admin.GET('/v1/tenants', { params: { query: { limit: 1 } } });
+    expect(data?.data).toHaveLength(1);
+    const missing = await unwrap(admin.GET('/v1/tenants/{id}', { params: { path: { id: '2000000000' } } })).catch((error: unknown) => error);
+    expect(missing).toBeInstanceOf(StrataApiError);
+    expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND', message: expect.stringMatching(/^NOT_FOUND: /), details: [] });
+    const stranger = createStrataClient({ baseUrl: server.address, apiKey: 'strata_admin_wrong' });
+    const { error, response } = await stranger.GET('/v1/tenants');
+    expect({ status: response.status, code: error?.error.code }).toEqual({ status: 401, code: 'UNAUTHENTICATED' });
+  });
 });
