@@ -67,6 +67,13 @@ export interface Tenant { id: number; name: string; slug: string; createdAt: str
 export interface Change { field: string; old: unknown; new: unknown }
 export interface HistoryEntry { id: number; entity: string; entityId: string; action: string; actorId: number | null; changedFields: string[]; changes: Change[]; createdAt: string }
 export interface Health { status: string; checks: Record<string, string> }
+export interface QuarantineReason { reason: string; rows: number }
+export interface EtlRun {
+  id: number; mode: string; status: string; startedAt: string; finishedAt: string | null; durationMs: number | null;
+  rowsRead: number; rowsWritten: number; error: string | null; quarantined: { rows: number; reasons: QuarantineReason[] };
+  quarantinedRows?: { source: string; sourceId: number; reason: string; row: Record<string, unknown>; createdAt: string }[];
+}
+export interface PipelineFreshness { name: string; lastSucceededRunId: number | null; lastSucceededAt: string | null; lagSeconds: number | null; failuresSinceLastSuccess: number }
 export interface PromMetric { name: string; values: { value: number; labels: Record<string, string | number> }[] }
 
 const get = <T>(path: string, query?: Query) => call<T>('GET', path, { query });
@@ -81,6 +88,9 @@ export const api = {
   reports: (query: Query) => get<Page<Report>>('/reports', query),
   report: (id: number) => get<{ data: Report }>(`/reports/${id}`),
   createReport: (body: { kind: string; from: string; to: string }) => call<{ data: Report }>('POST', '/reports', { body }),
+
+  etlRuns: (query: Query) => get<Page<EtlRun> & { pipeline: PipelineFreshness }>('/etl-runs', query),
+  etlRun: (id: number) => get<{ data: EtlRun }>(`/etl-runs/${id}`),
 
   users: (query: Query) => get<Page<User>>('/users', query),
   user: (id: number) => get<{ data: User }>(`/users/${id}/full`),

@@ -1,4 +1,6 @@
 import { api, type PromMetric } from '../api';
+import { href } from '../router';
+import { Freshness } from './etl-runs';
 import { Async, Empty, formatNumber, formatPercent, Table, useAsync } from '../ui';
 
 const LAYERS = ['session', 'query', 'response', 'etag'] as const;
@@ -55,6 +57,20 @@ function CachePanel() {
   );
 }
 
+function PipelinePanel() {
+  const state = useAsync(() => api.etlRuns({ limit: 1 }), []);
+  return (
+    <Async state={state} what="the pipeline's state">
+      {(page) => (
+        <>
+          <Freshness pipeline={page.pipeline} />
+          <p>Every analytics number carries the ETL runs that computed it (“Lineage” under each chart). <a href={href('/etl-runs')}>All ETL runs</a>: status, duration, rows, failures and your quarantined rows with their reasons.</p>
+        </>
+      )}
+    </Async>
+  );
+}
+
 export function Operations({ admin }: { admin: boolean }) {
   return (
     <section aria-labelledby="operations-title">
@@ -64,7 +80,9 @@ export function Operations({ admin }: { admin: boolean }) {
       <h3>Caches</h3>
       {admin ? <CachePanel /> : <Empty>Cache hit rates per layer come from <code>/metrics</code>, which only the admin key may read: sign in with it, or run <code>npx strata cache stats</code>.</Empty>}
       <h3>Analytics pipeline</h3>
-      <p>Every analytics number carries the ETL runs that computed it (“Lineage” under each chart). Run history, lag, failures and quarantined rows: <code>npx strata etl status</code>; placement and indexes: <code>npx strata doctor</code>.</p>
+      {admin
+        ? <p>Run history, lag, failures and quarantined rows: <code>npx strata etl status</code>, or this page signed in with a tenant key; placement and indexes: <code>npx strata doctor</code>.</p>
+        : <PipelinePanel />}
     </section>
   );
 }

@@ -40,7 +40,7 @@ export function Reports({ params }: { params: Record<string, string> }) {
               columns={[
                 { label: 'Report', cell: (row) => <a href={`#/reports/${row.id}`}>#{row.id} {KINDS[row.kind] ?? row.kind}</a> },
                 { label: 'Period', cell: (row) => `${formatDay(row.periodStart)} – ${formatDay(row.periodEnd)}` },
-                { label: 'ETL runs', cell: (row) => (row.etlRunIds ?? []).join(', ') || '–' },
+                { label: 'ETL runs', cell: (row) => ((row.etlRunIds ?? []).length === 0 ? '–' : (row.etlRunIds ?? []).map((run, index) => <>{index > 0 ? ', ' : ''}<a href={`#/etl-runs/${run}`}>{run}</a></>)) },
                 { label: 'Created', cell: (row) => formatTime(row.createdAt) },
               ]} />
             <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/reports', { ...params, cursor })} />
