@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApi, type TestApi } from '../api/helpers.js';
-import { axeViolations, chromiumAvailable, launch, openView, overflow, signedInContext, VIEWPORTS, watch } from './browser.js';
+import { axeViolations, chromiumAvailable, launch, openView, overflow, screenshot, signedInContext, VIEWPORTS, watch } from './browser.js';
 
 let api: TestApi;
 let browser: Browser;
@@ -25,6 +25,7 @@ async function post(path: string, body: unknown) {
 /** The state on screen passes axe-core (no serious or critical violation) and nothing is wider than the screen. */
 async function accessibleAndFits(page: Page, state: string): Promise<void> {
   expect({ state, axe: await axeViolations(page), overflow: await overflow(page) }).toEqual({ state, axe: [], overflow: [] });
+  await screenshot(page, `editing-${state.replace(/[^a-z0-9]+/gi, '-')}`);
 }
 
 /** What a read-write key uses to change data: none of it may show to a read-only key. */
@@ -56,13 +57,14 @@ describe.skipIf(!chromiumAvailable)('dashboard editing', () => {
     const page = await context.newPage();
     const problems = watch(page);
     await openView(page, base, '/users');
-    await page.getByRole('button', { name: 'New user' }).click();
+    // By keyboard alone: Enter opens the form, Enter in a field sends it.
+    await page.getByRole('button', { name: 'New user' }).press('Enter');
     const form = page.getByRole('form', { name: 'new user' });
     await accessibleAndFits(page, 'new user form');
     await form.getByLabel('Email').fill('linus@example.com');
     await form.getByLabel('Username').fill('linus');
     await form.getByLabel('Display name').fill('Linus');
-    await form.getByRole('button', { name: 'Create user' }).click();
+    await form.getByLabel('Display name').press('Enter');
     await page.getByRole('status').getByRole('link', { name: 'linus' }).waitFor();
     const [listed] = await data('/users?email=linus@example.com');
     expect({ username: listed.username, isActive: listed.isActive }).toEqual({ username: 'linus', isActive: true });
@@ -82,7 +84,14 @@ describe.skipIf(!chromiumAvailable)('dashboard editing', () => {
     const form = page.getByRole('form', { name: 'new user' });
     await form.getByLabel('Email').fill('ada@example.com');
     await form.getByLabel('Username').fill('ada-again');
+    // Held back for a moment, the request shows the form busy: its button disabled, saying so.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    await page.route('**/v1/users', async (route) => { await held; await route.continue(); });
     await form.getByRole('button', { name: 'Create user' }).click();
+    await form.getByRole('button', { name: 'Creating…' }).waitFor();
+    expect(await form.getByRole('button', { name: 'Creating…' }).isDisabled()).toBe(true);
+    release();
     await expect.poll(() => form.getByRole('alert').textContent(), { timeout: 15_000 }).toContain('CONFLICT');
     expect(await form.getByRole('button', { name: 'Create user' }).isEnabled()).toBe(true);
     expect((await data('/users?limit=100')).length).toBe(before);
