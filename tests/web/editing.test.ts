@@ -214,4 +214,24 @@ describe.skipIf(!chromiumAvailable)('dashboard editing', () => {
       await context.close();
     }
   });
+
+  it('shows the API\'s READ_ONLY_KEY beside the form when the key\'s access cannot be read, and changes nothing', async () => {
+    const context = await signedInContext(browser, readOnlyKey, VIEWPORTS.phone);
+    const page = await context.newPage();
+    const problems = watch(page, (url, status) => (status === 503 && url.includes('/v1/api-keys')) || (status === 403 && url.endsWith('/v1/users')));
+    await page.route('**/v1/api-keys?*', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"DATABASE_UNAVAILABLE","message":"down"}}' }));
+    const before = (await data('/users?limit=100')).length;
+    await openView(page, base, '/users');
+    await page.getByRole('button', { name: 'New user' }).click();
+    const form = page.getByRole('form', { name: 'new user' });
+    await form.getByLabel('Email').fill('mallory@example.com');
+    await form.getByLabel('Username').fill('mallory');
+    await form.getByRole('button', { name: 'Create user' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent(), { timeout: 15_000 }).toContain('READ_ONLY_KEY');
+    expect(await form.getByRole('alert').textContent()).toContain('sign in with a read-write key');
+    expect((await data('/users?limit=100')).length).toBe(before);
+    await accessibleAndFits(page, 'read-only refusal');
+    expect(problems.list).toEqual([]);
+    await context.close();
+  });
 });
