@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, session, type KeyKind } from './api';
 import { href, navigate, useRoute, type Route } from './router';
 import { ErrorBox } from './ui';
+import { ReadOnlyBadge } from './forms';
 import { Overview } from './views/overview';
 import { Metrics } from './views/metrics';
 import { Retention } from './views/retention';
@@ -105,6 +106,7 @@ function App() {
       <header>
         <span class="brand"><img src="/dashboard/favicon.svg" alt="" width={22} height={22} /> Strata</span>
         <span class="who">{kind === 'admin' ? 'Administration' : 'Tenant'}</span>
+        {kind === 'tenant' && <ReadOnlyBadge />}
         <button type="button" onClick={() => { session.clear(); setKind(null); navigate('/', {}, true); }}>Sign out</button>
       </header>
       <nav class="main-nav" aria-label="views">
