@@ -38,6 +38,7 @@ export const operations: Record<string, OperationContract> = {
   'GET /v1/analytics/retention': get('getRetention', r.withLineage),
   'GET /v1/etl-runs': get('listEtlRuns', r.etlRunPage),
   'GET /v1/etl-runs/{id}': get('getEtlRun', r.one(r.etlRunWithRows)),
+  'GET /v1/cache-stats': get('getTenantCacheStats', r.tenantCacheStats),
   'GET /v1/reports': get('listReports', r.paged(r.report)),
   'POST /v1/reports': create('createReport', r.one(r.report)),
   'GET /v1/reports/{id}': get('getReport', r.one(r.report)),

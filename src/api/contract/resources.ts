@@ -87,6 +87,13 @@ export const etlRunPage = paged(etlRun).extend({
     failuresSinceLastSuccess: z.number().int(),
   }),
 });
+export const tenantCacheStats = z.object({
+  data: z.array(z.object({
+    layer: z.enum(['session', 'query', 'response', 'etag']), hits: z.number().int(), misses: z.number().int(), sets: z.number().int(),
+    hitRate: z.number().nullable().meta({ description: 'hits / (hits + misses); null before the first lookup.' }),
+  }).meta({ id: 'CacheLayerStats' })),
+  backend: z.string().meta({ description: 'Where this instance caches: `memory`, `redis` or `none`.' }),
+});
 export const withLineage = z.object({ data: analyticsRows, etlRunIds: z.array(rowId) });
 
 export const health = z.object({
