@@ -95,6 +95,13 @@ const tenantViews: { name: string; route: () => string; check: (page: Page) => P
     expect(await page.textContent('main')).toContain('ready');
     const { pipeline } = await get('/etl-runs?limit=1');
     expect(await page.textContent('[data-testid="failures"]')).toBe(number(pipeline.failuresSinceLastSuccess));
+    // The tenant's own cache counts: the query and response layers see no lookup between the page's read and this one.
+    const stats = await get('/cache-stats');
+    const rows = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows.map((row) => row[0])).toEqual(stats.data.map((layer: { layer: string }) => layer.layer));
+    for (const layer of stats.data.filter((one: { layer: string }) => one.layer === 'query' || one.layer === 'response')) {
+      expect(rows.find((row) => row[0] === layer.layer)!.slice(2, 5)).toEqual([number(layer.hits), number(layer.misses), number(layer.sets)]);
+    }
   } },
   { name: 'etl-runs', route: () => '/etl-runs', check: async (page) => {
     const { data } = await get('/etl-runs?limit=50');

@@ -75,6 +75,7 @@ export interface EtlRun {
   quarantinedRows?: { source: string; sourceId: number; reason: string; row: Record<string, unknown>; createdAt: string }[];
 }
 export interface PipelineFreshness { name: string; lastSucceededRunId: number | null; lastSucceededAt: string | null; lagSeconds: number | null; failuresSinceLastSuccess: number }
+export interface TenantCacheLayer { layer: string; hits: number; misses: number; sets: number; hitRate: number | null }
 export interface PromMetric { name: string; values: { value: number; labels: Record<string, string | number> }[] }
 
 const get = <T>(path: string, query?: Query) => call<T>('GET', path, { query });
@@ -92,6 +93,7 @@ export const api = {
 
   etlRuns: (query: Query) => get<Page<EtlRun> & { pipeline: PipelineFreshness }>('/etl-runs', query),
   etlRun: (id: number) => get<{ data: EtlRun }>(`/etl-runs/${id}`),
+  tenantCacheStats: () => get<{ data: TenantCacheLayer[]; backend: string }>('/cache-stats'),
 
   users: (query: Query) => get<Page<User>>('/users', query),
   user: (id: number) => get<{ data: User }>(`/users/${id}/full`),
