@@ -165,12 +165,13 @@ export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: 
  * tenant already has user days on a staged day, which a full run and a backfill (after clearDays)
  * never find. Runs hold the pipeline lock, so a conflict the plain insert meets comes from a writer
  * outside the pipeline: the run fails with 23505 and loads nothing, as ON CONFLICT under repeatable
- * read fails on a row committed after the run's snapshot.
+ * read fails on a row committed after the run's snapshot. The overlap is a join, not a correlated
+ * EXISTS: the same semi-join plan on a single server, and one Citus can plan over a temporary table.
  */
 export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promise<number> {
   const { rows: [staged] } = await sql<{ overlaps: boolean }>`
     select exists (select 1 from (select distinct tenant_id, day from etl_user_day) as staged
-      where exists (select 1 from active_user_day a where a.tenant_id = staged.tenant_id and a.day = staged.day)) as overlaps`.execute(db);
+      join active_user_day a on a.tenant_id = staged.tenant_id and a.day = staged.day) as overlaps`.execute(db);
   const result = await sql`
     insert into active_user_day (tenant_id, day, user_id, etl_run_id)
     select tenant_id, day, user_id, ${runId} from etl_user_day
