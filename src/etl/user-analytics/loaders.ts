@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
@@ -143,17 +143,26 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   return written;
 }
 
+/**
+ * The rows an INSERT … ON CONFLICT DO NOTHING wrote, counted from what it returns: Citus runs an
+ * INSERT … SELECT of rows from the coordinator by sending them to the shards, and its row count is
+ * then the rows sent, skipped conflicts included.
+ */
+async function insertedRows(db: Kysely<DB>, insert: RawBuilder<unknown>): Promise<number> {
+  const { rows: [inserted] } = await sql<{ rows: number }>`with inserted as (${insert} returning 1) select count(*) as rows from inserted`.execute(db);
+  return inserted!.rows;
+}
+
 /** Rows already present keep the run that first saw the user that day. */
 export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: readonly ActiveUserDayRow[]): Promise<number> {
   let written = 0;
   for (const batch of batches(rows)) {
-    const result = await sql`
+    written += await insertedRows(db, sql`
       insert into active_user_day (tenant_id, day, user_id, etl_run_id)
       select tenant_id, day, user_id, ${runId}
       from unnest(${batch.map((r) => r.tenantId)}::bigint[], ${batch.map((r) => r.day)}::date[], ${batch.map((r) => r.userId)}::bigint[])
         as seen(tenant_id, day, user_id)
-      on conflict do nothing`.execute(db);
-    written += affected(result);
+      on conflict do nothing`);
   }
   return written;
 }
@@ -172,11 +181,10 @@ export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promi
   const { rows: [staged] } = await sql<{ overlaps: boolean }>`
     select exists (select 1 from (select distinct tenant_id, day from etl_user_day) as staged
       join active_user_day a on a.tenant_id = staged.tenant_id and a.day = staged.day) as overlaps`.execute(db);
-  const result = await sql`
+  const insert = sql`
     insert into active_user_day (tenant_id, day, user_id, etl_run_id)
-    select tenant_id, day, user_id, ${runId} from etl_user_day
-    ${staged!.overlaps ? sql`on conflict do nothing` : sql``}`.execute(db);
-  return affected(result);
+    select tenant_id, day, user_id, ${runId} from etl_user_day`;
+  return staged!.overlaps ? insertedRows(db, sql`${insert} on conflict do nothing`) : affected(await insert.execute(db));
 }
 
 export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {
