@@ -9,6 +9,12 @@ const runListQuery = z.strictObject({ status: z.enum(etlRunStatuses).optional(),
 /** The most quarantined rows a run's detail lists; `quarantined.rows` still counts them all. */
 const QUARANTINED_ROWS_SHOWN = 100;
 
+/** The refused row as the pipeline kept it, without what the API never shows (its tenant, the writing transaction). */
+function shownRow(data: unknown) {
+  const { tenantId: _tenant, xid: _xid, ...shown } = (data ?? {}) as Record<string, unknown>;
+  return shown;
+}
+
 interface RunRow {
   id: number;
   mode: string;
@@ -80,7 +86,7 @@ export async function etlRunRoutes(app: App, _options: RouteOptions): Promise<vo
       data: {
         ...toApiRun(run),
         quarantinedRows: quarantined.map((row) => ({
-          source: row.source, sourceId: row.source_id, reason: row.reason, row: row.row_data, createdAt: row.created_at,
+          source: row.source, sourceId: row.source_id, reason: row.reason, row: shownRow(row.row_data), createdAt: row.created_at,
         })),
       },
     };
