@@ -106,7 +106,7 @@ describe('AnalyticsRepository.activeUsers', () => {
 
   it('reads the range\'s active days once, in one statement without a subquery per day', async () => {
     const captured = await statements.capture(() => activeUsers(tenantId, FROM, TO));
-    const counting = captured.filter((statement: Statement) => /\blag\(day\)/.test(statement.text));
+    const counting = captured.filter((statement: Statement) => /\blead\(day\)/.test(statement.text));
     expect(counting).toHaveLength(1);
     const plan = rowPlan(await explain(database, tenantId, counting[0]!));
     const nodes = planNodes(plan);
