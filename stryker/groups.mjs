@@ -13,13 +13,36 @@ export const groups = {
     mutate: ['src/api/auth.ts'],
     tests: ['tests/api/auth*.test.ts', 'tests/api/api-keys.test.ts', 'tests/api/health.test.ts'],
   },
-  caching: {
-    mutate: ['src/caching/**/*.ts'],
-    tests: ['tests/caching/**/*.test.ts'],
+  // caching is two groups: as one, about 1,000 mutants would take hours on two shared cores.
+  // processes.test.ts is in neither: it runs `strata serve` from dist/, not the mutated sources.
+  'caching-redis': {
+    mutate: ['src/caching/redis-store.ts', 'src/caching/database-versions.ts'],
+    tests: [
+      'tests/caching/backends.test.ts', 'tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts',
+      'tests/caching/degrade.test.ts', 'tests/caching/instances.test.ts', 'tests/caching/race.test.ts',
+    ],
+  },
+  'caching-core': {
+    mutate: [
+      'src/caching/api-cache.ts', 'src/caching/index.ts', 'src/caching/invalidation.ts', 'src/caching/keys.ts',
+      'src/caching/memory-store.ts', 'src/caching/metrics.ts', 'src/caching/query-cache.ts', 'src/caching/read-through.ts',
+      'src/caching/session-cache.ts', 'src/caching/store.ts',
+    ],
+    tests: [
+      'tests/caching/api-cache.test.ts', 'tests/caching/backends.test.ts', 'tests/caching/coherence.test.ts',
+      'tests/caching/key-administration.test.ts', 'tests/caching/metrics.test.ts', 'tests/caching/query-cache.test.ts',
+      'tests/caching/race.test.ts', 'tests/caching/session-cache.test.ts', 'tests/caching/degrade.test.ts',
+    ],
   },
   db: {
     mutate: ['src/db/tenant.ts', 'src/db/tenant-read.ts', 'src/db/copy.ts', 'src/db/activity-partitions.ts'],
-    tests: ['tests/db/**/*.test.ts'],
+    // Not embedded.test.ts (it starts PostgreSQL servers of its own, minutes per run, and uses none
+    // of these modules) nor config/runtime.test.ts (settings and start-up, not these modules' rules).
+    tests: [
+      'tests/db/tenant-isolation.test.ts', 'tests/db/tenant-read.test.ts', 'tests/db/copy.test.ts',
+      'tests/db/activity-partitions.test.ts', 'tests/db/prepared.test.ts', 'tests/db/query-counter.test.ts',
+      'tests/db/compile-only.test.ts', 'tests/cli/activity-prune.test.ts',
+    ],
   },
   etl: {
     mutate: ['src/etl/**/*.ts'],
@@ -27,7 +50,11 @@ export const groups = {
   },
   services: {
     mutate: ['src/services/**/*.ts'],
-    tests: ['tests/services/**/*.test.ts', 'tests/api/api-keys.test.ts', 'tests/api/tenants.test.ts', 'tests/api/idempotency-retention.test.ts', 'tests/cli/activity-prune.test.ts', 'tests/cli/keys.test.ts'],
+    tests: [
+      'tests/services/**/*.test.ts', 'tests/api/api-keys.test.ts', 'tests/api/auth.test.ts', 'tests/api/tenants.test.ts',
+      'tests/api/idempotency-retention.test.ts',
+      'tests/api/products.test.ts', 'tests/cli/activity-prune.test.ts', 'tests/cli/keys.test.ts', 'tests/etl/backfill-and-reports.test.ts',
+    ],
   },
   repositories: {
     mutate: ['src/repositories/**/*.ts'],

@@ -32,7 +32,7 @@ const VERSIONS_QUERY = 'select scope, version from cache_version where tenant_id
 /**
  * The scope versions in PostgreSQL, as this instance knows them: read once, then kept current by a
  * feed, which hears the NOTIFYs migration 0019's triggers send at commit on a single server and
- * polls every node of a Citus cluster (migration 0022). A cached value is served only under the
+ * polls every node of a Citus cluster (migration 0023). A cached value is served only under the
  * versions known here, so a commit whose Redis bump never happened (writer cut off from Redis or
  * killed, Redis restored from a snapshot) still strands every older copy.
  *

@@ -5,7 +5,7 @@ import type { FeedEvents, FeedOptions, VersionFeed } from './version-feed.js';
 // The workers, as the coordinator lists them; the coordinator itself is reached at the feed's URL.
 const WORKERS_QUERY = `select nodename as host, nodeport as port from pg_dist_node
   where isactive and noderole = 'primary' and groupid <> 0 order by nodeid`;
-// Migration 0022: the versions bumped on this node since the last poll's horizon, and where every
+// Migration 0023: the versions bumped on this node since the last poll's horizon, and where every
 // shard of cache_version is placed.
 const CHANGES_QUERY = 'select horizon::text as horizon, placements, scopes, versions from cache_version_changes($1::xid8)';
 
@@ -31,7 +31,7 @@ interface NodePoll {
 
 /**
  * A Citus cluster's versions, polled. Each tenant's versions live on the worker that holds its rows
- * and are bumped in that worker's part of the writing transaction (migration 0022), where a NOTIFY
+ * and are bumped in that worker's part of the writing transaction (migration 0023), where a NOTIFY
  * is not possible: PostgreSQL refuses to PREPARE a transaction that has notified. So one connection
  * per node (the coordinator and each worker in pg_dist_node) asks every heartbeat for the versions
  * bumped by transactions that were still running at the previous poll. A poll sent at t sees every

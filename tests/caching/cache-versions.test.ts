@@ -11,7 +11,7 @@ import { createTenant, createUser } from '../helpers/fixtures.js';
 import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { eventually } from './support.js';
 
-// Migrations 0019 and 0022: the versions a cached value is checked against are bumped by the writing
+// Migrations 0019 and 0023: the versions a cached value is checked against are bumped by the writing
 // transaction itself (on a cluster, in its part on the worker that holds the rows), and made known
 // only when it commits: heard over LISTEN on a single server, polled from every node on a cluster.
 let database: TestDatabase;
@@ -76,7 +76,7 @@ async function nodeOf(tenantId: number): Promise<number> {
   return rows[0]!.groupid;
 }
 
-describe('cache versions (migrations 0019, 0022)', () => {
+describe('cache versions (migrations 0019, 0023)', () => {
   it('bumps a user\'s version inside the transaction that changes its profile, and makes it known only at commit', async () => {
     const tenant = await createTenant(database);
     const user = await createUser(database, tenant.id);

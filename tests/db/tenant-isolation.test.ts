@@ -45,7 +45,7 @@ describe('row-level security', () => {
     expect(Object.keys(seeders).filter((table) => !tables.includes(table)), 'seeders for tables that no longer exist').toEqual([]);
   });
 
-  // Migration 0022's cache versions carry tenant_id so that Citus keeps them beside the tenant's rows.
+  // Migration 0023's cache versions carry tenant_id so that Citus keeps them beside the tenant's rows.
   // The checks below need the role's privileges; on these it has none, which no policy could loosen.
   it('grants the application role nothing on the one table with tenant_id that has no tenant policy, the cache versions', async () => {
     expect(await tenantTables(database.admin, 'unreachable')).toEqual(['cache_version']);
