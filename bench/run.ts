@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
 import type { Database } from '../src/db/database.js';
 import { runHostileBodiesBench } from './hostile-bodies.js';
+import { runCacheBench } from './cache.js';
+import { runEtlBench } from './etl.js';
 import { runCliBench } from './cli.js';
 import { runClusterBench } from './cluster.js';
 import { runDashboardBench } from './dashboard.js';
@@ -25,25 +26,9 @@ interface Suite {
   run(server: BenchServer): Promise<unknown>;
 }
 
-/** A suite other engineers own, run when its module exists and exports its runner. */
-function optionalSuite(name: string, file: string, exportName: string): Suite {
-  return {
-    name,
-    async run(server) {
-      // The suite is TypeScript; tsx resolves the .js import to it.
-      if (!existsSync(new URL(file.replace(/\.js$/, '.ts'), import.meta.url))) {
-        console.log(`\n${name}: skipped (bench/${file.replace('./', '').replace('.js', '.ts')} is not there yet)`);
-        return;
-      }
-      const module = (await import(file)) as Record<string, unknown>;
-      const runner = module[exportName];
-      if (typeof runner !== 'function') {
-        console.log(`\n${name}: skipped (bench/${file} does not export ${exportName})`);
-        return;
-      }
-      await (runner as (database: Database) => Promise<unknown>)(await server.freshDatabase(name));
-    },
-  };
+/** A suite that needs only a fresh database of its own. */
+function databaseSuite(name: string, run: (database: Database) => Promise<unknown>): Suite {
+  return { name, run: async (server) => run(await server.freshDatabase(name)) };
 }
 
 const suites: Suite[] = [
@@ -56,8 +41,8 @@ const suites: Suite[] = [
   { name: 'cluster', run: (server) => runClusterBench(server, { quick }) },
   { name: 'cli', run: (server) => runCliBench(server, { quick }) },
   { name: 'dashboard', run: (server) => runDashboardBench(server, { quick }) },
-  optionalSuite('cache', './cache.js', 'runCacheBench'),
-  optionalSuite('etl', './etl.js', 'runEtlBench'),
+  databaseSuite('cache', (database) => runCacheBench(database)),
+  databaseSuite('etl', (database) => runEtlBench(database)),
 ];
 
 const started = process.hrtime.bigint();

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { seededRandom } from '../../src/cli/seed-shape.js';
 
 /** Answers counted by status, and failures that never got one by their cause (ECONNREFUSED, timeout). */
 export class Outcomes {
@@ -79,14 +80,5 @@ export async function tenantWithUser(base: string, adminKey: string, name: strin
   return { key, userId: user.body.data.id };
 }
 
-/** A small deterministic PRNG (mulberry32): a run's faults can be replayed with its CHAOS_SEED. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator the demo data uses: a run's faults can be replayed with its CHAOS_SEED. */
+export const random = seededRandom;

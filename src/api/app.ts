@@ -24,6 +24,8 @@ import { activityRoutes } from './routes/activities.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
+import { etlRunRoutes } from './routes/etl-runs.js';
+import { cacheStatsRoutes } from './routes/cache-stats.js';
 import { eventRoutes } from './routes/events.js';
 import { organizationRoutes } from './routes/organizations.js';
 import { productRoutes } from './routes/products.js';
@@ -104,6 +106,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await v1.register(tenantRoutes, routeOptions);
     await v1.register(apiKeyRoutes, routeOptions);
     await v1.register(analyticsRoutes, routeOptions);
+    await v1.register(etlRunRoutes, routeOptions);
+    await v1.register(cacheStatsRoutes, routeOptions);
     await v1.register(userRoutes, routeOptions);
     await v1.register(organizationRoutes, routeOptions);
     await v1.register(projectRoutes, routeOptions);

@@ -67,14 +67,15 @@ function registerResponseCache(app: FastifyInstance, options: ApiCacheOptions): 
       scopes: [caches.keys.tenantScope(tenantId), caches.keys.analyticsScope(tenantId)],
       layer: 'response',
       ttlSeconds: caches.ttlSeconds,
+      tenantId,
     };
     const probe = await caches.store.read(entry);
     if (probe.value !== undefined) {
-      caches.metrics.count('response', 'hits');
+      caches.metrics.count('response', 'hits', 1, tenantId);
       const cached = probe.value as CachedResponse;
       return reply.header('content-type', cached.contentType).header('x-cache', 'hit').send(cached.body);
     }
-    caches.metrics.count('response', 'misses');
+    caches.metrics.count('response', 'misses', 1, tenantId);
     reply.header('x-cache', 'miss');
     if (probe.version !== undefined) toStore.set(request, { entry, version: probe.version });
   });
@@ -98,7 +99,7 @@ export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
       const cached: CachedResponse = { body: payload, contentType: String(reply.getHeader('content-type')) };
       // Not awaited, as in readThrough: the response need not wait for Redis to confirm the copy.
       void caches.store.write(pending.entry, pending.version, cached).then((stored) => {
-        if (stored) caches.metrics.count('response', 'sets');
+        if (stored) caches.metrics.count('response', 'sets', 1, pending.entry.tenantId);
       });
     }
     if (request.method !== 'GET' || reply.statusCode !== 200 || request.routeOptions.config?.etag === false || reply.hasHeader('etag')) return payload;
@@ -110,10 +111,10 @@ export const apiCachePlugin = fp(async (app, options: ApiCacheOptions) => {
     const ifNoneMatch = request.headers['if-none-match'];
     if (ifNoneMatch === undefined) return payload;
     if (!matches(ifNoneMatch, tag)) {
-      caches.metrics.count('etag', 'misses');
+      caches.metrics.count('etag', 'misses', 1, options.tenantOf(request));
       return payload;
     }
-    caches.metrics.count('etag', 'hits');
+    caches.metrics.count('etag', 'hits', 1, options.tenantOf(request));
     reply.code(304);
     return '';
   });

@@ -21,6 +21,8 @@ const help: Record<CacheEvent, string> = {
   errors: 'Operations the cache backend could not serve (Redis down or slow): answered from the database',
 };
 
+const emptyTally = (): Record<CacheEvent, number> => ({ hits: 0, misses: 0, sets: 0, invalidations: 0, errors: 0 });
+
 interface Increment {
   inc(value?: number): void;
 }
@@ -33,6 +35,8 @@ interface Increment {
 export class CacheMetrics {
   readonly registry = new Registry();
   readonly #tallies = new Map<CacheLayer, Record<CacheEvent, number>>();
+  /** The same tallies per tenant, for its own keys' lookups (one small record per tenant served). */
+  readonly #tenantTallies = new Map<number, Map<CacheLayer, Record<CacheEvent, number>>>();
   readonly #series = new Map<string, Increment>();
 
   constructor(readonly backend: string) {
@@ -63,9 +67,26 @@ export class CacheMetrics {
     });
   }
 
-  count(layer: CacheLayer, event: CacheEvent, value = 1): void {
+  count(layer: CacheLayer, event: CacheEvent, value = 1, tenantId?: number): void {
     this.#tallies.get(layer)![event] += value;
     this.#series.get(`${event}:${layer}`)!.inc(value);
+    if (tenantId !== undefined) {
+      let tenant = this.#tenantTallies.get(tenantId);
+      if (!tenant) this.#tenantTallies.set(tenantId, tenant = new Map(cacheLayers.map((one) => [one, emptyTally()])));
+      tenant.get(layer)![event] += value;
+    }
+  }
+
+  /**
+   * One tenant's hits, misses and sets per layer on this instance since it started (invalidations
+   * and backend errors are the instance's, not a tenant's lookups, and stay in snapshot() only).
+   */
+  tenantSnapshot(tenantId: number): LayerStats[] {
+    const tenant = this.#tenantTallies.get(tenantId);
+    return cacheLayers.map((layer) => {
+      const tally = tenant?.get(layer) ?? emptyTally();
+      return { layer, ...tally, hitRate: hitRate(tally) };
+    });
   }
 
   snapshot(): LayerStats[] {

@@ -50,6 +50,7 @@ export class QueryCache {
       scopes: [this.keys.tenantScope(tenantId), this.keys.userScope(tenantId, userId)],
       layer: 'query',
       ttlSeconds: this.ttlSeconds,
+      tenantId,
     }, async () => {
       const [row] = await profileRead.run(this.database, { tenantId }, userId);
       return jsonified(UserRepository.toUserProfile(row, userId));
@@ -68,6 +69,7 @@ export class QueryCache {
       scopes: [this.keys.tenantScope(tenantId), this.keys.analyticsScope(tenantId)],
       layer: 'query',
       ttlSeconds: this.ttlSeconds,
+      tenantId,
     }, async () => jsonified(await load()));
   }
 }

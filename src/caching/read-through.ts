@@ -30,10 +30,10 @@ export interface CacheContext {
 export async function readThrough<T>(context: CacheContext, entry: CacheEntry, load: () => Promise<T>): Promise<T> {
   const probe = await context.store.read(entry);
   if (probe.value !== undefined) {
-    context.metrics.count(entry.layer, 'hits');
+    context.metrics.count(entry.layer, 'hits', 1, entry.tenantId);
     return probe.value as T;
   }
-  context.metrics.count(entry.layer, 'misses');
+  context.metrics.count(entry.layer, 'misses', 1, entry.tenantId);
   await context.hooks.afterVersionRead?.(entry);
   const value = deepFreeze(await load());
   if (probe.version !== undefined && value !== null && value !== undefined) {
@@ -41,7 +41,7 @@ export async function readThrough<T>(context: CacheContext, entry: CacheEntry, l
     // Not awaited: the reader has its value and need not wait for Redis to confirm a copy. Sets
     // are counted once stored; a store never throws.
     void context.store.write(entry, probe.version, value).then((stored) => {
-      if (stored) context.metrics.count(entry.layer, 'sets');
+      if (stored) context.metrics.count(entry.layer, 'sets', 1, entry.tenantId);
     });
   }
   return value;

@@ -31,6 +31,7 @@ export class SessionCache {
         scopes: [this.keys.tenantScope(tenantId), this.keys.sessionsScope(tenantId)],
         layer: 'session',
         ttlSeconds: this.ttlSeconds,
+        tenantId,
       }, () => load(key));
     };
   }

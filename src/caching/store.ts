@@ -21,6 +21,8 @@ export interface CacheEntry {
   readonly scopes: readonly string[];
   readonly layer: CacheLayer;
   readonly ttlSeconds: number;
+  /** Whose value this is: its lookups also count in that tenant's own tallies. */
+  readonly tenantId?: number;
 }
 
 /** A write in progress: its targets are marked so that no reader caches or serves them until it ends. */

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toStrataError } from '../../src/api/errors.js';
 import { errorCatalogue, StrataError, translateDatabaseError, type ErrorCode } from '../../src/errors.js';
+import { checker } from './support/conformance.js';
 import { catalogueViolation, checkedApi, expectError, type CheckedApi } from './support/checked-api.js';
 import { expectUnchanged } from './support/db-snapshot.js';
 import { openApi, resolve, sample, type OpenApiDocument, type Operation } from './support/openapi.js';
@@ -39,6 +40,39 @@ describe('the error catalogue and the OpenAPI document', () => {
       expect(entry.status).toBeGreaterThanOrEqual(400);
       expect(entry.message.length).toBeGreaterThan(0);
     }
+  });
+
+  it('declares, per operation and error status, the codes that status carries there, and only that status\'s', () => {
+    type Responses = Record<string, { content?: { 'application/json'?: { schema: { allOf?: Array<{ properties?: { error?: { properties?: { code?: { enum?: string[] } } } } }> } } } }>;
+    const declared = (path: string, method: string, status: string) => {
+      const responses = (document.paths[path]![method] as unknown as { responses: Responses }).responses;
+      return responses[status]?.content?.['application/json']?.schema.allOf?.[1]?.properties?.error?.properties?.code?.enum;
+    };
+    let checked = 0;
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        if (method === 'head') continue;
+        for (const status of Object.keys((operation as unknown as { responses: Responses }).responses).filter((code) => Number(code) >= 400)) {
+          const codes = declared(path, method, status) ?? [];
+          expect({ path, method, status, codes: codes.length > 0 }).toEqual({ path, method, status, codes: true });
+          for (const code of codes) expect({ code, status: errorCatalogue[code as ErrorCode].status }).toEqual({ code, status: Number(status) });
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(300);
+    expect(declared('/v1/api-keys/{id}', 'delete', '409')).toEqual(['LAST_ACTIVE_KEY']);
+    expect(declared('/v1/users', 'post', '409')).toEqual(['CONFLICT']);
+    expect(declared('/v1/products/{id}/inventory/adjust', 'post', '422')).toContain('INSUFFICIENT_INVENTORY');
+    expect(declared('/v1/users', 'post', '422')).not.toContain('INSUFFICIENT_INVENTORY');
+    expect(declared('/v1/activities', 'post', '503')?.sort()).toEqual(['DATABASE_UNAVAILABLE', 'OVERLOADED']);
+  });
+
+  it('fails an answer whose code its status does not declare for that operation', () => {
+    const check = checker(document as unknown as Parameters<typeof checker>[0]);
+    const answer = (code: string) => ({ statusCode: 409, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code, message: 'm', details: [] } }) });
+    expect(check('DELETE', '/v1/api-keys/7', answer('LAST_ACTIVE_KEY') as never)).toBeUndefined();
+    expect(check('DELETE', '/v1/api-keys/7', answer('CONFLICT') as never)).toMatch(/does not allow/);
   });
 
   it('gives every operation a summary and at least one tag', () => {

@@ -3,14 +3,14 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoData } from '../../src/cli/demo-data.js';
 import { testApi, type TestApi } from '../api/helpers.js';
-import { catchUp } from '../etl/support.js';
+import { catchUp, insertEvents } from '../etl/support.js';
 import { axeViolations, chromiumAvailable, launch, openView, overflow, screenshot, signedInContext, VIEWPORTS, watch } from './browser.js';
 
 let api: TestApi;
 let browser: Browser;
 let base: string;
 let key: string;
-let ids: { user: number; product: number; organization: number; project: number; report: number; tenant: number };
+let ids: { user: number; product: number; organization: number; project: number; report: number; tenant: number; failedRun: number };
 
 const today = () => new Date().toISOString().slice(0, 10);
 const addDays = (day: string, days: number) => new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
@@ -91,7 +91,32 @@ const tenantViews: { name: string; route: () => string; check: (page: Page) => P
     const { data } = await get(`/audit?entity=product&entityId=${ids.product}`);
     expect(await page.locator('.history-entry').count()).toBe(data.length);
   } },
-  { name: 'operations', route: () => '/operations', check: async (page) => { expect(await page.textContent('main')).toContain('ready'); } },
+  { name: 'operations', route: () => '/operations', check: async (page) => {
+    expect(await page.textContent('main')).toContain('ready');
+    const { pipeline } = await get('/etl-runs?limit=1');
+    expect(await page.textContent('[data-testid="failures"]')).toBe(number(pipeline.failuresSinceLastSuccess));
+    // The tenant's own cache counts: the query and response layers see no lookup between the page's read and this one.
+    const stats = await get('/cache-stats');
+    const rows = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows.map((row) => row[0])).toEqual(stats.data.map((layer: { layer: string }) => layer.layer));
+    for (const layer of stats.data.filter((one: { layer: string }) => one.layer === 'query' || one.layer === 'response')) {
+      expect(rows.find((row) => row[0] === layer.layer)!.slice(2, 5)).toEqual([number(layer.hits), number(layer.misses), number(layer.sets)]);
+    }
+  } },
+  { name: 'etl-runs', route: () => '/etl-runs', check: async (page) => {
+    const { data } = await get('/etl-runs?limit=50');
+    const rows = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows.map((row) => [row[0], row[1], row[5], row[6]])).toEqual(data.map((run: { id: number; status: string; rowsRead: number; rowsWritten: number }) =>
+      [`#${run.id}`, run.status, number(run.rowsRead), number(run.rowsWritten)]));
+    const failed = data.find((run: { id: number }) => run.id === ids.failedRun);
+    expect(failed.quarantined.rows).toBe(1);
+    expect(rows.find((row) => row[0] === `#${ids.failedRun}`)![7]).toBe(`1${number(1)} ${failed.quarantined.reasons[0].reason}`);
+  } },
+  { name: 'etl-run', route: () => `/etl-runs/${ids.failedRun}`, check: async (page) => {
+    const { data } = await get(`/etl-runs/${ids.failedRun}`);
+    expect(await page.textContent('[data-testid="rows-read"]')).toBe(number(data.rowsRead));
+    expect(await texts(page, 'tbody tr td:nth-child(3)')).toEqual(data.quarantinedRows.map((row: { reason: string }) => row.reason));
+  } },
 ];
 
 const adminViews: typeof tenantViews = [
@@ -124,7 +149,12 @@ describe.skipIf(!chromiumAvailable)('dashboard views on a seeded database', () =
     await created(`/teams/${team.id}/members/${ids.user}`, { role: 'admin' }, 'PUT');
     ids.project = (await created('/projects', { name: 'Launch', slug: 'launch', organizationId: ids.organization })).id;
     await created(`/projects/${ids.project}/members/${ids.user}`, { role: 'editor' }, 'PUT');
-    await catchUp(api.database);
+    // A row the pipeline must refuse (dated in the far future): a failed run with a quarantined row and its reason.
+    await insertEvents(api.database, [{ tenantId: ids.tenant, userId: ids.user, name: 'clock_skew', at: '2999-01-01T00:00:00Z' }]);
+    const failed = await catchUp(api.database);
+    expect(failed.status).toBe('failed');
+    ids.failedRun = failed.status === 'failed' ? failed.runId : 0;
+    expect((await catchUp(api.database)).status).toBe('succeeded');
     ids.report = (await created('/reports', { kind: 'weekly_activity', from: addDays(today(), -27), to: today() })).id;
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launch();
@@ -133,6 +163,48 @@ describe.skipIf(!chromiumAvailable)('dashboard views on a seeded database', () =
   afterAll(async () => {
     await browser?.close();
   });
+
+  it('shows the day and the API\'s value in a tooltip at the cursor, from the mouse and from the keyboard', async () => {
+    const context = await signedInContext(browser, key, VIEWPORTS.desktop);
+    const page = await context.newPage();
+    const problems = watch(page);
+    await openView(page, base, '/overview');
+    const { data } = await get(`/analytics/active-users?from=${addDays(today(), -27)}&to=${today()}`);
+    const dau = new Map((data as { day: string; dau: number }[]).map((point) => [point.day, number(point.dau)]));
+    const over = page.locator('.chart .u-over');
+    const box = (await over.boundingBox())!;
+    for (const share of [0.2, 0.5, 0.8]) {
+      await page.mouse.move(box.x + box.width * share, box.y + box.height / 2);
+      const day = await page.locator('.chart-tip').getAttribute('data-day');
+      expect(dau.has(day!)).toBe(true);
+      expect(await page.textContent('.chart-tip [data-series="DAU"] .chart-tip-value')).toBe(dau.get(day!));
+    }
+    await page.mouse.move(0, 0);
+    await page.focus('.chart');
+    await page.keyboard.press('End');
+    expect(await page.locator('.chart-tip').getAttribute('data-day')).toBe(today());
+    expect(await page.textContent('.chart-tip [data-series="DAU"] .chart-tip-value')).toBe(dau.get(today()));
+    await page.keyboard.press('ArrowLeft');
+    expect(await page.locator('.chart-tip').getAttribute('data-day')).toBe(addDays(today(), -1));
+    expect(await page.textContent('.chart + [aria-live="polite"]')).toContain(dau.get(addDays(today(), -1))!);
+    await screenshot(page, 'overview-tooltip-desktop');
+    await page.keyboard.press('Tab');
+    expect(await page.locator('.chart-tip').isHidden()).toBe(true);
+    expect(problems.list).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('links a report\'s lineage to the ETL run that computed it', async () => {
+    const context = await signedInContext(browser, key, VIEWPORTS.desktop);
+    const page = await context.newPage();
+    await openView(page, base, `/reports/${ids.report}`);
+    const { data } = await get(`/reports/${ids.report}`);
+    await page.click('.lineage summary');
+    const first = data.etlRunIds[0];
+    await page.click(`.run-ids a[href="#/etl-runs/${first}"]`);
+    await expect.poll(() => page.textContent('main h2')).toContain(`ETL run #${first}`);
+    await context.close();
+  }, 60_000);
 
   for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     it(`opens every view at ${viewport.width}×${viewport.height}: the API's numbers, no error, no failed request, nothing wider than the screen, no serious axe violation`, async () => {

@@ -60,13 +60,22 @@ export interface Inventory { productId: number; quantity: number; [field: string
 export interface Activity { id: number; userId: number; type: string; metadata: Record<string, unknown>; createdAt: string }
 export interface Organization { id: number; name: string; slug: string; [field: string]: unknown }
 export interface Team { id: number; name: string; slug: string; organizationId: number; members?: Member[]; [field: string]: unknown }
-export interface Member { userId: number; role: string; [field: string]: unknown }
+export interface Member { userId: number; role: string; username?: string; email?: string; [field: string]: unknown }
 export interface Project { id: number; name: string; slug: string; status: string; organizationId: number | null; [field: string]: unknown }
 export interface ApiKey { id: number; name: string; prefix: string; readOnly: boolean; revokedAt: string | null; lastUsedAt: string | null; createdAt: string; key?: string; [field: string]: unknown }
 export interface Tenant { id: number; name: string; slug: string; createdAt: string }
 export interface Change { field: string; old: unknown; new: unknown }
 export interface HistoryEntry { id: number; entity: string; entityId: string; action: string; actorId: number | null; changedFields: string[]; changes: Change[]; createdAt: string }
+export interface ProfileInput { displayName?: string | null; bio?: string | null; avatarUrl?: string | null }
 export interface Health { status: string; checks: Record<string, string> }
+export interface QuarantineReason { reason: string; rows: number }
+export interface EtlRun {
+  id: number; mode: string; status: string; startedAt: string; finishedAt: string | null; durationMs: number | null;
+  rowsRead: number; rowsWritten: number; error: string | null; quarantined: { rows: number; reasons: QuarantineReason[] };
+  quarantinedRows?: { source: string; sourceId: number; reason: string; row: Record<string, unknown>; createdAt: string }[];
+}
+export interface PipelineFreshness { name: string; lastSucceededRunId: number | null; lastSucceededAt: string | null; lagSeconds: number | null; failuresSinceLastSuccess: number }
+export interface TenantCacheLayer { layer: string; hits: number; misses: number; sets: number; hitRate: number | null }
 export interface PromMetric { name: string; values: { value: number; labels: Record<string, string | number> }[] }
 
 const get = <T>(path: string, query?: Query) => call<T>('GET', path, { query });
@@ -82,8 +91,18 @@ export const api = {
   report: (id: number) => get<{ data: Report }>(`/reports/${id}`),
   createReport: (body: { kind: string; from: string; to: string }) => call<{ data: Report }>('POST', '/reports', { body }),
 
+  etlRuns: (query: Query) => get<Page<EtlRun> & { pipeline: PipelineFreshness }>('/etl-runs', query),
+  etlRun: (id: number) => get<{ data: EtlRun }>(`/etl-runs/${id}`),
+  tenantCacheStats: () => get<{ data: TenantCacheLayer[]; backend: string }>('/cache-stats'),
+
   users: (query: Query) => get<Page<User>>('/users', query),
   user: (id: number) => get<{ data: User }>(`/users/${id}/full`),
+  createUser: (body: { email: string; username: string; isActive?: boolean; profile?: ProfileInput }) => call<{ data: User }>('POST', '/users', { body }),
+  updateUser: (id: number, body: { email?: string; username?: string; isActive?: boolean }) => call<{ data: User }>('PATCH', `/users/${id}`, { body }),
+  deleteUser: (id: number) => call<void>('DELETE', `/users/${id}`),
+  putProfile: (id: number, body: ProfileInput) => call<{ data: Record<string, unknown> }>('PUT', `/users/${id}/profile`, { body }),
+  /** JSON merge patch: a key set to null is removed. */
+  mergeSettings: (id: number, body: Record<string, unknown>) => call<{ data: Record<string, unknown> }>('PATCH', `/users/${id}/settings`, { body }),
   activities: (query: Query) => get<Page<Activity>>('/activities', query),
   history: (query: { entity: string; entityId: string | number; limit?: number; cursor?: string }) => get<Page<HistoryEntry>>('/audit', query),
 
@@ -94,6 +113,15 @@ export const api = {
   projects: (query: Query) => get<Page<Project>>('/projects', query),
   project: (id: number) => get<{ data: Project }>(`/projects/${id}`),
   projectMembers: (id: number) => get<Page<Member>>(`/projects/${id}/members`),
+  createOrganization: (body: { name: string; slug: string }) => call<{ data: Organization }>('POST', '/organizations', { body }),
+  updateOrganization: (id: number, body: { name?: string; slug?: string }) => call<{ data: Organization }>('PATCH', `/organizations/${id}`, { body }),
+  createTeam: (organizationId: number, body: { name: string; slug: string }) => call<{ data: Team }>('POST', `/organizations/${organizationId}/teams`, { body }),
+  putTeamMember: (teamId: number, userId: number, role: string) => call<{ data: Member }>('PUT', `/teams/${teamId}/members/${userId}`, { body: { role } }),
+  removeTeamMember: (teamId: number, userId: number) => call<void>('DELETE', `/teams/${teamId}/members/${userId}`),
+  createProject: (body: { name: string; slug: string; status?: string; description?: string; organizationId?: number | null }) => call<{ data: Project }>('POST', '/projects', { body }),
+  updateProject: (id: number, body: { name?: string; slug?: string; status?: string; description?: string }) => call<{ data: Project }>('PATCH', `/projects/${id}`, { body }),
+  putProjectMember: (projectId: number, userId: number, role: string) => call<{ data: Member }>('PUT', `/projects/${projectId}/members/${userId}`, { body: { role } }),
+  removeProjectMember: (projectId: number, userId: number) => call<void>('DELETE', `/projects/${projectId}/members/${userId}`),
 
   products: (query: Query) => get<Page<Product>>('/products', query),
   product: (id: number) => get<{ data: Product }>(`/products/${id}`),
@@ -104,6 +132,16 @@ export const api = {
     call<{ data: Inventory }>('POST', `/products/${id}/inventory/adjust`, { body: { delta }, idempotencyKey: crypto.randomUUID() }),
 
   apiKeys: () => get<Page<ApiKey>>('/api-keys', { limit: 500 }),
+  /**
+   * Whether the signed-in tenant key is read-only: the API lists each key's prefix (the first
+   * characters of its secret) and access, so the key is found among them without a route of its own.
+   */
+  keyIsReadOnly: async (): Promise<boolean> => {
+    const secret = /^strata_\d+_(.+)$/.exec(session.key() ?? '')?.[1];
+    if (!secret) return false;
+    const mine = (await get<Page<ApiKey>>('/api-keys', { limit: 500 })).data.filter((key) => !key.revokedAt && secret.startsWith(key.prefix));
+    return mine.length > 0 && mine.every((key) => key.readOnly);
+  },
 
   tenants: (query: Query) => get<Page<Tenant>>('/tenants', query),
   /** Accepts `{data: {tenant, apiKey}}` and the older bare `{tenant, apiKey}`. */

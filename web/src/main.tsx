@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, session, type KeyKind } from './api';
 import { href, navigate, useRoute, type Route } from './router';
 import { ErrorBox } from './ui';
+import { ReadOnlyBadge } from './forms';
 import { Overview } from './views/overview';
 import { Metrics } from './views/metrics';
 import { Retention } from './views/retention';
@@ -13,6 +14,7 @@ import { Organizations, OrganizationDetail, Projects, ProjectDetail } from './vi
 import { ActivityFeed } from './views/activity';
 import { History } from './views/history';
 import { Operations } from './views/operations';
+import { EtlRuns, EtlRunDetail } from './views/etl-runs';
 import { Tenants, TenantDetail } from './views/tenants';
 import './styles.css';
 
@@ -22,7 +24,7 @@ const TENANT_NAV: NavItem[] = [
   { path: '/overview', label: 'Overview' }, { path: '/metrics', label: 'Metrics' }, { path: '/retention', label: 'Retention' },
   { path: '/reports', label: 'Reports' }, { path: '/users', label: 'Users' }, { path: '/organizations', label: 'Organizations' },
   { path: '/projects', label: 'Projects' }, { path: '/products', label: 'Products' }, { path: '/activity', label: 'Activity' },
-  { path: '/history', label: 'Change history' }, { path: '/operations', label: 'Operations' },
+  { path: '/history', label: 'Change history' }, { path: '/operations', label: 'Operations' }, { path: '/etl-runs', label: 'ETL runs' },
 ];
 const ADMIN_NAV: NavItem[] = [{ path: '/tenants', label: 'Tenants' }, { path: '/operations', label: 'Operations' }];
 
@@ -78,6 +80,7 @@ function TenantView({ route }: { route: Route }) {
     case 'activity': return <ActivityFeed params={route.params} />;
     case 'history': return <History params={route.params} />;
     case 'operations': return <Operations admin={false} />;
+    case 'etl-runs': return second ? <EtlRunDetail id={id} /> : <EtlRuns params={route.params} />;
     default: return <NotFound />;
   }
 }
@@ -103,6 +106,7 @@ function App() {
       <header>
         <span class="brand"><img src="/dashboard/favicon.svg" alt="" width={22} height={22} /> Strata</span>
         <span class="who">{kind === 'admin' ? 'Administration' : 'Tenant'}</span>
+        {kind === 'tenant' && <ReadOnlyBadge />}
         <button type="button" onClick={() => { session.clear(); setKind(null); navigate('/', {}, true); }}>Sign out</button>
       </header>
       <nav class="main-nav" aria-label="views">

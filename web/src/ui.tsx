@@ -69,7 +69,7 @@ export function Lineage({ ids }: { ids: number[] }) {
       <summary>Lineage: {ids.length === 0 ? 'no ETL run yet' : `${ids.length} ETL run${ids.length === 1 ? '' : 's'}`}</summary>
       {ids.length === 0
         ? <p>Nothing counted yet: run <code>npx strata etl run</code> (the server also runs it every few minutes).</p>
-        : <p>Computed by ETL runs <span class="run-ids">{ids.join(', ')}</span> (<code>npx strata etl status</code> shows them).</p>}
+        : <p>Computed by ETL runs <span class="run-ids">{ids.map((id, index) => <>{index > 0 ? ', ' : ''}<a href={`#/etl-runs/${id}`}>{id}</a></>)}</span>.</p>}
     </details>
   );
 }

@@ -56,6 +56,12 @@ export function errorsOf(method: string, path: string, operation: Operation, con
   return [...codes];
 }
 
+const errorCodesOf = (codes: ErrorCode[]): Json => ({
+  type: 'object',
+  required: ['error'],
+  properties: { error: { type: 'object', required: ['code'], properties: { code: { type: 'string', enum: codes } } } },
+});
+
 function errorResponses(codes: ErrorCode[]): Record<string, Json> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) byStatus.set(errorCatalogue[code].status, [...(byStatus.get(errorCatalogue[code].status) ?? []), code]);
@@ -65,7 +71,9 @@ function errorResponses(codes: ErrorCode[]): Record<string, Json> {
     responses[String(status)] = {
       description: inStatus.map((code) => `\`${code}\`: ${errorCatalogue[code].message}`).join(' '),
       ...(retry ? { headers: { 'Retry-After': ref('headers', 'Retry-After') } } : {}),
-      content: { 'application/json': { schema: ref('schemas', 'Error') } },
+      // The shared Error schema, narrowed to the codes this status can carry here: a generated
+      // client types `error.code` per operation, and the conformance check refuses any other code.
+      content: { 'application/json': { schema: { allOf: [ref('schemas', 'Error'), errorCodesOf(inStatus)] } } },
     };
   }
   return responses;

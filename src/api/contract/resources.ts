@@ -57,6 +57,21 @@ export const auditEntry = z.object({
 export const report = z.object({
   id: rowId, kind: z.string(), periodStart: z.string(), periodEnd: z.string(), body: z.unknown().optional(), etlRunIds: z.array(rowId), createdAt: at,
 }).meta({ id: 'Report' });
+export const etlRun = z.object({
+  id: rowId, mode: z.enum(['incremental', 'backfill']), status: z.enum(['running', 'succeeded', 'failed']), startedAt: at, finishedAt: at.nullable(),
+  durationMs: z.number().int().nullable().meta({ description: 'finishedAt − startedAt; null while running.' }),
+  rowsRead: z.number().int().meta({ description: 'Source rows the run read, of every tenant.' }),
+  rowsWritten: z.number().int().meta({ description: 'Metric and active-user-day rows it wrote, of every tenant.' }),
+  error: z.string().nullable(),
+  quarantined: z.object({
+    rows: z.number().int(), reasons: z.array(z.object({ reason: z.string(), rows: z.number().int() })),
+  }).meta({ description: 'The caller\'s rows the run refused, counted by reason.' }),
+}).meta({ id: 'EtlRun' });
+export const etlRunWithRows = etlRun.extend({
+  quarantinedRows: z.array(z.object({
+    source: z.enum(['user_activity', 'event']), sourceId: rowId, reason: z.string(), row: json, createdAt: at,
+  })).meta({ description: 'The caller\'s quarantined rows, at most 100, as the run read them.' }),
+}).meta({ id: 'EtlRunWithRows' });
 export const analyticsRows = z.array(json).meta({ id: 'AnalyticsRows', description: 'One row per period (and dimension), as the summary names.' });
 
 /** `{data}`: the one envelope of every answer with a body. */
@@ -64,6 +79,21 @@ export const one = <T extends z.ZodType>(schema: T) => z.object({ data: schema }
 export const list = <T extends z.ZodType>(schema: T) => z.object({ data: z.array(schema) });
 /** A page: `nextCursor` is null on the last page. */
 export const paged = <T extends z.ZodType>(schema: T) => z.object({ data: z.array(schema), nextCursor: z.string().nullable() });
+/** The run history with the pipeline's freshness: how old its watermark is. */
+export const etlRunPage = paged(etlRun).extend({
+  pipeline: z.object({
+    name: z.string(), lastSucceededRunId: rowId.nullable(), lastSucceededAt: at.nullable(),
+    lagSeconds: z.number().int().nullable().meta({ description: 'Seconds since the last succeeded incremental run finished: how stale the numbers may be.' }),
+    failuresSinceLastSuccess: z.number().int(),
+  }),
+});
+export const tenantCacheStats = z.object({
+  data: z.array(z.object({
+    layer: z.enum(['session', 'query', 'response', 'etag']), hits: z.number().int(), misses: z.number().int(), sets: z.number().int(),
+    hitRate: z.number().nullable().meta({ description: 'hits / (hits + misses); null before the first lookup.' }),
+  }).meta({ id: 'CacheLayerStats' })),
+  backend: z.string().meta({ description: 'Where this instance caches: `memory`, `redis` or `none`.' }),
+});
 export const withLineage = z.object({ data: analyticsRows, etlRunIds: z.array(rowId) });
 
 export const health = z.object({

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
@@ -143,17 +143,26 @@ export async function addToMetrics(db: Kysely<DB>, runId: number, metrics: reado
   return written;
 }
 
+/**
+ * The rows an INSERT … ON CONFLICT DO NOTHING wrote, counted from what it returns: Citus runs an
+ * INSERT … SELECT of rows from the coordinator by sending them to the shards, and its row count is
+ * then the rows sent, skipped conflicts included.
+ */
+async function insertedRows(db: Kysely<DB>, insert: RawBuilder<unknown>): Promise<number> {
+  const { rows: [inserted] } = await sql<{ rows: number }>`with inserted as (${insert} returning 1) select count(*) as rows from inserted`.execute(db);
+  return inserted!.rows;
+}
+
 /** Rows already present keep the run that first saw the user that day. */
 export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: readonly ActiveUserDayRow[]): Promise<number> {
   let written = 0;
   for (const batch of batches(rows)) {
-    const result = await sql`
+    written += await insertedRows(db, sql`
       insert into active_user_day (tenant_id, day, user_id, etl_run_id)
       select tenant_id, day, user_id, ${runId}
       from unnest(${batch.map((r) => r.tenantId)}::bigint[], ${batch.map((r) => r.day)}::date[], ${batch.map((r) => r.userId)}::bigint[])
         as seen(tenant_id, day, user_id)
-      on conflict do nothing`.execute(db);
-    written += affected(result);
+      on conflict do nothing`);
   }
   return written;
 }
@@ -165,17 +174,17 @@ export async function insertActiveUserDays(db: Kysely<DB>, runId: number, rows: 
  * tenant already has user days on a staged day, which a full run and a backfill (after clearDays)
  * never find. Runs hold the pipeline lock, so a conflict the plain insert meets comes from a writer
  * outside the pipeline: the run fails with 23505 and loads nothing, as ON CONFLICT under repeatable
- * read fails on a row committed after the run's snapshot.
+ * read fails on a row committed after the run's snapshot. The overlap is a join, not a correlated
+ * EXISTS: the same semi-join plan on a single server, and one Citus can plan over a temporary table.
  */
 export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promise<number> {
   const { rows: [staged] } = await sql<{ overlaps: boolean }>`
     select exists (select 1 from (select distinct tenant_id, day from etl_user_day) as staged
-      where exists (select 1 from active_user_day a where a.tenant_id = staged.tenant_id and a.day = staged.day)) as overlaps`.execute(db);
-  const result = await sql`
+      join active_user_day a on a.tenant_id = staged.tenant_id and a.day = staged.day) as overlaps`.execute(db);
+  const insert = sql`
     insert into active_user_day (tenant_id, day, user_id, etl_run_id)
-    select tenant_id, day, user_id, ${runId} from etl_user_day
-    ${staged!.overlaps ? sql`on conflict do nothing` : sql``}`.execute(db);
-  return affected(result);
+    select tenant_id, day, user_id, ${runId} from etl_user_day`;
+  return staged!.overlaps ? insertedRows(db, sql`${insert} on conflict do nothing`) : affected(await insert.execute(db));
 }
 
 export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { hasCitus } from '../../db/distribution.js';
 import type { DB } from '../../db/schema.generated.js';
 import { StrataError } from '../../errors.js';
 import {
@@ -154,7 +155,7 @@ async function transform(trx: Kysely<DB>, extracted: Extracted, scope: ExtractSc
   await stageUserDays(trx, windowRows(scope));
   const metrics = [...extracted.counts];
   if (newUsers) {
-    const firstDays = await stagedFirstDays(trx);
+    const firstDays = await stagedFirstDays(trx, { citus: await hasCitus(trx) });
     metrics.push(...newUserDeltas(firstDays.batch, firstDays.loaded));
   }
   return { metrics, activeUserDays: 'staged' };

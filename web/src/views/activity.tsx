@@ -1,19 +1,19 @@
 import type { ComponentChildren } from 'preact';
 import { api, type Activity } from '../api';
 import { navigate } from '../router';
-import { Async, formatTime, Pager, Table, useAsync } from '../ui';
+import { PagedTable } from '../table';
+import { formatTime, Table, useAsync, type Column } from '../ui';
+
+const activityColumns: Column<Activity>[] = [
+  { label: 'When', cell: (row) => <time dateTime={row.createdAt}>{formatTime(row.createdAt)}</time> },
+  { label: 'User', cell: (row) => <a href={`#/users/${row.userId}`}>#{row.userId}</a> },
+  { label: 'Type', cell: (row) => row.type },
+  { label: 'Metadata', cell: (row) => <span class="tags">{Object.entries(row.metadata).map(([name, value]) => (
+    <span class="tag">{name}: {typeof value === 'string' ? value : JSON.stringify(value)}</span>))}</span> },
+];
 
 export function ActivityTable({ rows, empty }: { rows: Activity[]; empty: ComponentChildren }) {
-  return (
-    <Table caption="activity" rows={rows} empty={empty}
-      columns={[
-        { label: 'When', cell: (row) => <time dateTime={row.createdAt}>{formatTime(row.createdAt)}</time> },
-        { label: 'User', cell: (row) => <a href={`#/users/${row.userId}`}>#{row.userId}</a> },
-        { label: 'Type', cell: (row) => row.type },
-        { label: 'Metadata', cell: (row) => <span class="tags">{Object.entries(row.metadata).map(([name, value]) => (
-          <span class="tag">{name}: {typeof value === 'string' ? value : JSON.stringify(value)}</span>))}</span> },
-      ]} />
-  );
+  return <Table caption="activity" rows={rows} empty={empty} columns={activityColumns} />;
 }
 
 const toInstant = (value: string) => (value ? new Date(value).toISOString() : undefined);
@@ -39,14 +39,8 @@ export function ActivityFeed({ params }: { params: Record<string, string> }) {
         <button type="submit">Filter</button>
         <a href="#/activity">Clear</a>
       </form>
-      <Async state={state} what="activity">
-        {(page) => (
-          <>
-            <ActivityTable rows={page.data} empty="No activity matches these filters: clear some to see more." />
-            <Pager nextCursor={page.nextCursor} cursor={cursor} go={(next) => navigate('/activity', { ...params, cursor: next })} />
-          </>
-        )}
-      </Async>
+      <PagedTable state={state} what="activity" caption="activity" columns={activityColumns} empty="No activity matches these filters: clear some to see more."
+        cursor={cursor} go={(next) => navigate('/activity', { ...params, cursor: next })} />
     </section>
   );
 }

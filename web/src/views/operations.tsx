@@ -1,5 +1,7 @@
 import { api, type PromMetric } from '../api';
-import { Async, Empty, formatNumber, formatPercent, Table, useAsync } from '../ui';
+import { href } from '../router';
+import { Freshness } from './etl-runs';
+import { Async, formatNumber, formatPercent, Table, useAsync } from '../ui';
 
 const LAYERS = ['session', 'query', 'response', 'etag'] as const;
 const EVENTS = ['hits', 'misses', 'sets', 'invalidations', 'errors'] as const;
@@ -55,6 +57,43 @@ function CachePanel() {
   );
 }
 
+/** This tenant's own lookups on the instance that answered; the admin key sees the whole instance. */
+function TenantCachePanel() {
+  const state = useAsync(() => api.tenantCacheStats(), []);
+  return (
+    <Async state={state} what="cache counters">
+      {({ data, backend }) => (
+        <>
+          <p class="muted">{backend === 'none' ? 'Caching is off on this server: every read goes to the database.'
+            : `Your keys' lookups on this server since it started (${backend} cache); the admin key sees every tenant's.`}</p>
+          <Table caption="your cache hit rates per layer" rows={data} empty="No cache counter yet."
+            columns={[
+              { label: 'Layer', cell: (row) => row.layer },
+              { label: 'Hit rate', numeric: true, cell: (row) => (row.hitRate === null ? '–' : formatPercent(row.hitRate)) },
+              { label: 'Hits', numeric: true, cell: (row) => formatNumber(row.hits) },
+              { label: 'Misses', numeric: true, cell: (row) => formatNumber(row.misses) },
+              { label: 'Stored', numeric: true, cell: (row) => formatNumber(row.sets) },
+            ]} />
+        </>
+      )}
+    </Async>
+  );
+}
+
+function PipelinePanel() {
+  const state = useAsync(() => api.etlRuns({ limit: 1 }), []);
+  return (
+    <Async state={state} what="the pipeline's state">
+      {(page) => (
+        <>
+          <Freshness pipeline={page.pipeline} />
+          <p>Every analytics number carries the ETL runs that computed it (“Lineage” under each chart). <a href={href('/etl-runs')}>All ETL runs</a>: status, duration, rows, failures and your quarantined rows with their reasons.</p>
+        </>
+      )}
+    </Async>
+  );
+}
+
 export function Operations({ admin }: { admin: boolean }) {
   return (
     <section aria-labelledby="operations-title">
@@ -62,9 +101,11 @@ export function Operations({ admin }: { admin: boolean }) {
       <h3>Health</h3>
       <HealthPanel />
       <h3>Caches</h3>
-      {admin ? <CachePanel /> : <Empty>Cache hit rates per layer come from <code>/metrics</code>, which only the admin key may read: sign in with it, or run <code>npx strata cache stats</code>.</Empty>}
+      {admin ? <CachePanel /> : <TenantCachePanel />}
       <h3>Analytics pipeline</h3>
-      <p>Every analytics number carries the ETL runs that computed it (“Lineage” under each chart). Run history, lag, failures and quarantined rows: <code>npx strata etl status</code>; placement and indexes: <code>npx strata doctor</code>.</p>
+      {admin
+        ? <p>Run history, lag, failures and quarantined rows: <code>npx strata etl status</code>, or this page signed in with a tenant key; placement and indexes: <code>npx strata doctor</code>.</p>
+        : <PipelinePanel />}
     </section>
   );
 }

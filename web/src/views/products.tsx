@@ -1,7 +1,9 @@
 import { useState } from 'preact/hooks';
 import { api, type Product } from '../api';
+import { useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
-import { Async, ErrorBox, formatNumber, Pager, Table, useAsync } from '../ui';
+import { PagedTable } from '../table';
+import { Async, ErrorBox, formatNumber, useAsync } from '../ui';
 import { HistoryList } from './history';
 
 /** A new product leaves an empty description out; an edit sends it as typed (emptied, it is cleared). */
@@ -26,29 +28,11 @@ function ProductFields({ product }: { product?: Product }) {
   );
 }
 
-/** Sends a form, shows the API's error as it came (code, message, each bad field). */
-function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T) => void) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const onSubmit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      done(await send(new FormData(event.currentTarget as HTMLFormElement)));
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { error, busy, onSubmit };
-}
-
 export function Products({ params }: { params: Record<string, string> }) {
   const q = params.q ?? '';
   const state = useAsync(() => api.products({ q: q || undefined, tag: params.tag, limit: 50, cursor: params.cursor }), [q, params.tag, params.cursor]);
   const [creating, setCreating] = useState(false);
+  const writable = useWritable();
   const create = useSubmit((form) => api.createProduct(productBody(form)), ({ data }) => navigate(`/products/${data.id}`));
   return (
     <section aria-labelledby="products-title">
@@ -61,28 +45,22 @@ export function Products({ params }: { params: Record<string, string> }) {
         <label>Search <input type="search" name="q" value={q} placeholder="name or description" /></label>
         <label>Tag <input name="tag" value={params.tag ?? ''} size={8} /></label>
         <button type="submit">Search</button>
-        <button type="button" aria-expanded={creating} onClick={() => setCreating(!creating)}>New product</button>
+        {writable && <button type="button" aria-expanded={creating} onClick={() => setCreating(!creating)}>New product</button>}
       </form>
-      {creating && (
+      {writable && creating && (
         <form class="panel form" onSubmit={create.onSubmit} aria-label="new product">
           <ProductFields />
           <button type="submit" disabled={create.busy}>Create</button>
           {create.error ? <ErrorBox error={create.error} /> : null}
         </form>
       )}
-      <Async state={state} what="products">
-        {(page) => (
-          <>
-            <Table caption="products" rows={page.data} empty={q || params.tag ? 'No product matches.' : 'No product yet: create one with “New product”.'}
-              columns={[
-                { label: 'Name', cell: (product) => <a href={`#/products/${product.id}`}>{product.name}</a> },
-                { label: 'Price', numeric: true, cell: (product) => product.price.toFixed(2) },
-                { label: 'Tags', cell: (product) => product.tags.join(', ') },
-              ]} />
-            <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/products', { q, tag: params.tag, cursor })} />
-          </>
-        )}
-      </Async>
+      <PagedTable state={state} what="products" caption="products" empty={q || params.tag ? 'No product matches.' : 'No product yet: create one with “New product”.'}
+        columns={[
+          { label: 'Name', cell: (product) => <a href={`#/products/${product.id}`}>{product.name}</a> },
+          { label: 'Price', numeric: true, cell: (product) => product.price.toFixed(2) },
+          { label: 'Tags', cell: (product) => product.tags.join(', ') },
+        ]}
+        cursor={params.cursor} go={(cursor) => navigate('/products', { q, tag: params.tag, cursor })} />
     </section>
   );
 }
@@ -92,6 +70,7 @@ export function ProductDetail({ id }: { id: number }) {
   const stock = useAsync(() => api.inventory(id), [id]);
   const [round, setRound] = useState(0);
   const [saved, setSaved] = useState('');
+  const writable = useWritable();
   const edit = useSubmit((form) => api.updateProduct(id, productBody(form, true)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
   const adjust = useSubmit((form) => api.adjustInventory(id, Number(form.get('delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
   return (
@@ -101,7 +80,14 @@ export function ProductDetail({ id }: { id: number }) {
         {({ data }) => (
           <>
             <h2 id="product-title">{data.name} <span class="muted">#{data.id}</span></h2>
-            <div class="grid">
+            {!writable && (
+              <div class="panel">
+                <p>{data.price.toFixed(2)} · {data.slug}{data.tags.length > 0 ? ` · ${data.tags.join(', ')}` : ''}</p>
+                {data.description && <p>{data.description}</p>}
+                <p class="stock">In stock: <strong data-testid="stock">{stock.data ? formatNumber(stock.data.data.quantity) : '…'}</strong></p>
+              </div>
+            )}
+            {writable && <div class="grid">
               <form class="panel form" onSubmit={edit.onSubmit} aria-label="edit product">
                 <h3>Details</h3>
                 <ProductFields product={data} />
@@ -115,7 +101,7 @@ export function ProductDetail({ id }: { id: number }) {
                 <button type="submit" disabled={adjust.busy}>Adjust</button>
                 {adjust.error ? <ErrorBox error={adjust.error} /> : null}
               </form>
-            </div>
+            </div>}
             {saved && <p role="status" class="saved">{saved}</p>}
           </>
         )}

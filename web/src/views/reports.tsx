@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api, type RetentionCohort } from '../api';
 import { navigate } from '../router';
-import { addDays, Async, ErrorBox, formatDay, formatNumber, formatPercent, formatTime, Lineage, Pager, Table, today, useAsync } from '../ui';
+import { PagedTable } from '../table';
+import { addDays, Async, ErrorBox, formatDay, formatNumber, formatPercent, formatTime, Lineage, Table, today, useAsync } from '../ui';
 
 const KINDS: Record<string, string> = { weekly_activity: 'Weekly activity', retention_cohort: 'Retention cohorts' };
 
@@ -33,20 +34,14 @@ export function Reports({ params }: { params: Record<string, string> }) {
         <button type="submit" disabled={busy}>Create report</button>
       </form>
       {error ? <ErrorBox error={error} /> : null}
-      <Async state={state} what="reports">
-        {(page) => (
-          <>
-            <Table caption="reports" rows={page.data} empty="No report yet: create one above (the server also writes both kinds every Monday)."
-              columns={[
-                { label: 'Report', cell: (row) => <a href={`#/reports/${row.id}`}>#{row.id} {KINDS[row.kind] ?? row.kind}</a> },
-                { label: 'Period', cell: (row) => `${formatDay(row.periodStart)} – ${formatDay(row.periodEnd)}` },
-                { label: 'ETL runs', cell: (row) => (row.etlRunIds ?? []).join(', ') || '–' },
-                { label: 'Created', cell: (row) => formatTime(row.createdAt) },
-              ]} />
-            <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/reports', { ...params, cursor })} />
-          </>
-        )}
-      </Async>
+      <PagedTable state={state} what="reports" caption="reports" empty="No report yet: create one above (the server also writes both kinds every Monday)."
+        columns={[
+          { label: 'Report', cell: (row) => <a href={`#/reports/${row.id}`}>#{row.id} {KINDS[row.kind] ?? row.kind}</a> },
+          { label: 'Period', cell: (row) => `${formatDay(row.periodStart)} – ${formatDay(row.periodEnd)}` },
+          { label: 'ETL runs', cell: (row) => ((row.etlRunIds ?? []).length === 0 ? '–' : (row.etlRunIds ?? []).map((run, index) => <>{index > 0 ? ', ' : ''}<a href={`#/etl-runs/${run}`}>{run}</a></>)) },
+          { label: 'Created', cell: (row) => formatTime(row.createdAt) },
+        ]}
+        cursor={params.cursor} go={(cursor) => navigate('/reports', { ...params, cursor })} />
     </section>
   );
 }

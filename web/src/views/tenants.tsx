@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api, type ApiKey } from '../api';
 import { navigate } from '../router';
-import { Async, ErrorBox, formatTime, Pager, Table, useAsync } from '../ui';
+import { PagedTable } from '../table';
+import { Async, ErrorBox, formatTime, Table, useAsync } from '../ui';
 
 function ShownOnce({ label, secret }: { label: string; secret: string }) {
   return (
@@ -37,20 +38,14 @@ export function Tenants({ params }: { params: Record<string, string> }) {
       </form>
       {error ? <ErrorBox error={error} /> : null}
       {created && <ShownOnce label={`First key of ${created.name}`} secret={created.key} />}
-      <Async state={state} what="tenants">
-        {(page) => (
-          <>
-            <Table caption="tenants" rows={page.data} empty="No tenant yet: create one above."
-              columns={[
-                { label: 'Tenant', cell: (row) => <a href={`#/tenants/${row.id}`}>{row.name}</a> },
-                { label: 'Slug', cell: (row) => row.slug },
-                { label: 'Id', numeric: true, cell: (row) => row.id },
-                { label: 'Created', cell: (row) => formatTime(row.createdAt) },
-              ]} />
-            <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/tenants', { cursor })} />
-          </>
-        )}
-      </Async>
+      <PagedTable state={state} what="tenants" caption="tenants" empty="No tenant yet: create one above."
+        columns={[
+          { label: 'Tenant', cell: (row) => <a href={`#/tenants/${row.id}`}>{row.name}</a> },
+          { label: 'Slug', cell: (row) => row.slug },
+          { label: 'Id', numeric: true, cell: (row) => row.id },
+          { label: 'Created', cell: (row) => formatTime(row.createdAt) },
+        ]}
+        cursor={params.cursor} go={(cursor) => navigate('/tenants', { cursor })} />
     </section>
   );
 }

@@ -1,12 +1,39 @@
-import { api } from '../api';
+import { useState } from 'preact/hooks';
+import { api, type User } from '../api';
+import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
-import { Async, formatTime, Pager, Table, useAsync } from '../ui';
+import { PagedTable } from '../table';
+import { Async, ErrorBox, formatTime, useAsync } from '../ui';
 import { HistoryList } from './history';
 import { ActivityTable } from './activity';
+
+function AccountFields({ user }: { user?: User }) {
+  return (
+    <>
+      <label>Email <input name="email" type="email" value={user?.email} required autocomplete="off" /></label>
+      <label>Username <input name="username" value={user?.username} required maxLength={150} autocomplete="off" /></label>
+      <label class="check"><input type="checkbox" name="isActive" checked={user ? user.isActive : true} /> Active</label>
+    </>
+  );
+}
+
+const accountBody = (form: FormData) => ({ email: text(form, 'email'), username: text(form, 'username'), isActive: form.get('isActive') === 'on' });
 
 export function Users({ params }: { params: Record<string, string> }) {
   const q = params.q ?? '';
   const state = useAsync(() => api.users({ q: q || undefined, limit: 50, cursor: params.cursor }), [q, params.cursor]);
+  const writable = useWritable();
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<User | null>(null);
+  const create = useSubmit((form) => {
+    const displayName = optionalText(form, 'displayName');
+    return api.createUser({ ...accountBody(form), ...(displayName ? { profile: { displayName } } : {}) });
+  }, ({ data }) => {
+    // Closed rather than reset: opened again, it starts from its defaults (Active ticked).
+    setCreating(false);
+    setCreated(data);
+    state.reload();
+  });
   return (
     <section aria-labelledby="users-title">
       <h2 id="users-title">Users</h2>
@@ -16,21 +43,23 @@ export function Users({ params }: { params: Record<string, string> }) {
       }}>
         <label>Search <input type="search" name="q" value={q} placeholder="username or email" /></label>
         <button type="submit">Search</button>
+        {writable && <button type="button" aria-expanded={creating} onClick={() => { setCreating(!creating); setCreated(null); }}>New user</button>}
       </form>
-      <Async state={state} what="users">
-        {(page) => (
-          <>
-            <Table caption="users" rows={page.data} empty={q ? `No user matches “${q}”.` : 'No user yet: create one with POST /v1/users or npx strata seed.'}
-              columns={[
-                { label: 'Username', cell: (user) => <a href={`#/users/${user.id}`}>{user.username}</a> },
-                { label: 'Email', cell: (user) => user.email },
-                { label: 'Active', cell: (user) => (user.isActive ? 'yes' : 'no') },
-                { label: 'Joined', cell: (user) => formatTime(user.createdAt) },
-              ]} />
-            <Pager nextCursor={page.nextCursor} cursor={params.cursor} go={(cursor) => navigate('/users', { q, cursor })} />
-          </>
-        )}
-      </Async>
+      {writable && creating && (
+        <EditForm label="new user" submit={create} action="Create user" busyAction="Creating…">
+          <AccountFields />
+          <label>Display name <input name="displayName" maxLength={200} /></label>
+        </EditForm>
+      )}
+      {created && <p role="status" class="saved">Created <a href={`#/users/${created.id}`}>{created.username}</a>.</p>}
+      <PagedTable state={state} what="users" caption="users" empty={q ? `No user matches “${q}”.` : 'No user yet: create one with “New user” or npx strata seed.'}
+        columns={[
+          { label: 'Username', cell: (user) => <a href={`#/users/${user.id}`}>{user.username}</a> },
+          { label: 'Email', cell: (user) => user.email },
+          { label: 'Active', cell: (user) => (user.isActive ? 'yes' : 'no') },
+          { label: 'Joined', cell: (user) => formatTime(user.createdAt) },
+        ]}
+        cursor={params.cursor} go={(cursor) => navigate('/users', { q, cursor })} />
     </section>
   );
 }
@@ -47,9 +76,71 @@ function Properties({ value }: { value: Record<string, unknown> | null | undefin
   );
 }
 
+/**
+ * The settings typed as one JSON object, sent as a merge patch: a key that was there and is gone is
+ * sent as null, which removes it (the route merges, it does not replace).
+ */
+function settingsPatch(before: Record<string, unknown>, typed: string): Record<string, unknown> {
+  let after: unknown;
+  try {
+    after = JSON.parse(typed || '{}');
+  } catch (failure) {
+    throw new Error(`Settings are not valid JSON: ${(failure as Error).message}`);
+  }
+  if (typeof after !== 'object' || after === null || Array.isArray(after)) throw new Error('Settings must be one JSON object, like {"theme": "dark"}.');
+  const removed = Object.keys(before).filter((key) => !(key in after));
+  return { ...Object.fromEntries(removed.map((key) => [key, null])), ...after };
+}
+
+function UserForms({ user, changed }: { user: User; changed: (what: string) => void }) {
+  const profile = (user.profile ?? {}) as Record<string, string | null>;
+  const settings = (user.settings ?? {}) as Record<string, unknown>;
+  const account = useSubmit((form) => api.updateUser(user.id, accountBody(form)), () => changed('Account saved.'));
+  const profileEdit = useSubmit((form) => api.putProfile(user.id, {
+    displayName: optionalText(form, 'displayName'), bio: optionalText(form, 'bio'), avatarUrl: optionalText(form, 'avatarUrl'),
+  }), () => changed('Profile saved.'));
+  const settingsEdit = useSubmit(async (form) => api.mergeSettings(user.id, settingsPatch(settings, text(form, 'settings'))), () => changed('Settings saved.'));
+  return (
+    <div class="grid">
+      <EditForm label="edit account" submit={account} action="Save account">
+        <h3>Account</h3>
+        <AccountFields user={user} />
+      </EditForm>
+      <EditForm label="edit profile" submit={profileEdit} action="Save profile">
+        <h3>Profile</h3>
+        <label>Display name <input name="displayName" value={profile.displayName ?? ''} maxLength={200} /></label>
+        <label>Avatar URL <input name="avatarUrl" type="url" value={profile.avatarUrl ?? ''} placeholder="https://…" /></label>
+        <label class="wide">Bio <textarea name="bio" rows={2} value={profile.bio ?? ''} /></label>
+      </EditForm>
+      <EditForm label="edit settings" submit={settingsEdit} action="Save settings">
+        <h3>Settings</h3>
+        <label class="wide">Settings (JSON) <textarea name="settings" rows={4} spellcheck={false} value={JSON.stringify(settings, null, 2)} /></label>
+      </EditForm>
+    </div>
+  );
+}
+
+function DeleteUser({ user }: { user: User }) {
+  const [asking, setAsking] = useState(false);
+  const remove = useSubmit(() => api.deleteUser(user.id), () => navigate('/users'));
+  if (!asking) return <p><button type="button" class="danger" onClick={() => setAsking(true)}>Delete user…</button></p>;
+  return (
+    <form class="panel form" aria-label="delete user" onSubmit={remove.onSubmit}>
+      <p class="wide">Delete {user.username} with their profile, settings, memberships and activity? This cannot be undone.</p>
+      <button type="submit" class="danger" disabled={remove.busy}>{remove.busy ? 'Deleting…' : `Delete ${user.username}`}</button>
+      <button type="button" onClick={() => setAsking(false)}>Cancel</button>
+      {remove.error ? <ErrorBox error={remove.error} /> : null}
+    </form>
+  );
+}
+
 export function UserDetail({ id }: { id: number }) {
   const state = useAsync(() => api.user(id), [id]);
   const activity = useAsync(() => api.activities({ userId: id, limit: 20 }), [id]);
+  const writable = useWritable();
+  const [saved, setSaved] = useState('');
+  const [round, setRound] = useState(0);
+  const changed = (what: string) => { setSaved(what); state.reload(); setRound((n) => n + 1); };
   return (
     <section aria-labelledby="user-title">
       <p><a href="#/users">← Users</a></p>
@@ -59,11 +150,15 @@ export function UserDetail({ id }: { id: number }) {
           return (
             <>
               <h2 id="user-title">{String(user.username)} <span class="muted">#{user.id}</span></h2>
-              <div class="grid">
-                <div class="panel"><h3>Account</h3><Properties value={account} /></div>
-                <div class="panel"><h3>Profile</h3><Properties value={profile as Record<string, unknown>} /></div>
-                <div class="panel"><h3>Settings</h3><Properties value={settings as Record<string, unknown>} /></div>
-              </div>
+              {writable ? <UserForms user={user} changed={changed} /> : (
+                <div class="grid">
+                  <div class="panel"><h3>Account</h3><Properties value={account} /></div>
+                  <div class="panel"><h3>Profile</h3><Properties value={profile as Record<string, unknown>} /></div>
+                  <div class="panel"><h3>Settings</h3><Properties value={settings as Record<string, unknown>} /></div>
+                </div>
+              )}
+              {saved && <p role="status" class="saved">{saved}</p>}
+              {writable && <DeleteUser user={user} />}
             </>
           );
         }}
@@ -74,11 +169,11 @@ export function UserDetail({ id }: { id: number }) {
       </Async>
       <p><a href={`#/activity?userId=${id}`}>All of this user's activity →</a></p>
       <h3>Change history</h3>
-      <HistoryList entity="user" entityId={id} />
+      <HistoryList key={`u${round}`} entity="user" entityId={id} />
       <h4>Profile</h4>
-      <HistoryList entity="profile" entityId={id} />
+      <HistoryList key={`p${round}`} entity="profile" entityId={id} />
       <h4>Settings</h4>
-      <HistoryList entity="userSettings" entityId={id} />
+      <HistoryList key={`s${round}`} entity="userSettings" entityId={id} />
     </section>
   );
 }

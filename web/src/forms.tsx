@@ -1,0 +1,68 @@
+import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { api, session } from './api';
+import { ErrorBox, useAsync } from './ui';
+
+/** Sends a form, shows the API's error as it came (code, message, each bad field); busy while it waits. */
+export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T, form: HTMLFormElement) => void) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    setBusy(true);
+    setError(null);
+    try {
+      done(await send(new FormData(form)), form);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, busy, onSubmit };
+}
+
+export type Submit = ReturnType<typeof useSubmit>;
+
+/** A labelled form with its submit button (disabled while saving) and the API's error beside it. */
+export function EditForm({ label, submit, action, busyAction, children, class: extra }: {
+  label: string; submit: Submit; action: string; busyAction?: string; children: ComponentChildren; class?: string;
+}) {
+  return (
+    <form class={`panel form${extra ? ` ${extra}` : ''}`} aria-label={label} onSubmit={submit.onSubmit} aria-busy={submit.busy}>
+      {children}
+      <button type="submit" disabled={submit.busy}>{submit.busy ? (busyAction ?? 'Saving…') : action}</button>
+      {submit.error ? <ErrorBox error={submit.error} /> : null}
+    </form>
+  );
+}
+
+let readOnly: { key: string; answer: Promise<boolean> } | null = null;
+
+/** What this tab's key may do: `unknown` until the API's list of keys has answered. */
+export function useKeyAccess(): 'unknown' | 'read-only' | 'read-write' {
+  const key = session.key() ?? '';
+  if (readOnly?.key !== key) readOnly = { key, answer: api.keyIsReadOnly().catch(() => false) };
+  const { answer } = readOnly;
+  const state = useAsync(() => answer, [answer]);
+  return state.data === undefined ? 'unknown' : state.data ? 'read-only' : 'read-write';
+}
+
+/**
+ * Whether this tab's key may change data. The edit controls appear once the answer comes (so a
+ * read-only key never sees them flash); if it cannot be had they show, and the API still refuses a
+ * read-only key's write with READ_ONLY_KEY, shown beside the form.
+ */
+export function useWritable(): boolean {
+  return useKeyAccess() === 'read-write';
+}
+
+/** Says in the header that this key can only look, so missing edit buttons are not a mystery. */
+export function ReadOnlyBadge() {
+  return useKeyAccess() === 'read-only' ? <span class="badge" data-testid="read-only">read-only key</span> : null;
+}
+
+export const text = (form: FormData, name: string) => String(form.get(name) ?? '').trim();
+/** An emptied optional text field is sent as null (cleared), not as an empty string. */
+export const optionalText = (form: FormData, name: string) => text(form, name) || null;
