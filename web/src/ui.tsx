@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api';
+import { field } from './fields';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -124,7 +125,7 @@ export function DateRange({ from, to, onChange }: { from: string; to: string; on
     <form class="toolbar" onSubmit={(event) => {
       event.preventDefault();
       const form = new FormData(event.currentTarget);
-      onChange({ from: String(form.get('from')), to: String(form.get('to')) });
+      onChange({ from: field(form, 'from'), to: field(form, 'to') });
     }}>
       <label>From <input type="date" name="from" value={from} max={to} required /></label>
       <label>To <input type="date" name="to" value={to} min={from} required /></label>

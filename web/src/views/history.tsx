@@ -1,5 +1,6 @@
 import { api, ApiError, type ApiKey, type HistoryEntry } from '../api';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { Empty, ErrorBox, formatTime, Loading, useAsync } from '../ui';
 
 export const ENTITIES = ['user', 'profile', 'userSettings', 'organization', 'team', 'teamMember', 'project', 'projectMember', 'product', 'inventory', 'apiKey'];
@@ -63,7 +64,7 @@ export function History({ params }: { params: Record<string, string> }) {
       <form class="toolbar" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        navigate('/history', { entity: String(form.get('entity')), entityId: String(form.get('entityId')).trim() });
+        navigate('/history', { entity: field(form, 'entity'), entityId: field(form, 'entityId').trim() });
       }}>
         <label>Kind <select name="entity" value={entity}>{ENTITIES.map((name) => <option value={name}>{name}</option>)}</select></label>
         <label>Id <input name="entityId" value={entityId} required pattern="[0-9]+(:[0-9]+)?" inputMode="numeric" /></label>

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, type User } from '../api';
 import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { PagedTable } from '../table';
 import { Async, ErrorBox, formatTime, useAsync } from '../ui';
 import { HistoryList } from './history';
@@ -39,7 +40,7 @@ export function Users({ params }: { params: Record<string, string> }) {
       <h2 id="users-title">Users</h2>
       <form class="toolbar" role="search" onSubmit={(event) => {
         event.preventDefault();
-        navigate('/users', { q: String(new FormData(event.currentTarget).get('q')).trim() });
+        navigate('/users', { q: field(new FormData(event.currentTarget), 'q').trim() });
       }}>
         <label>Search <input type="search" name="q" value={q} placeholder="username or email" /></label>
         <button type="submit">Search</button>
