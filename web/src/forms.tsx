@@ -13,10 +13,12 @@ export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result
   const onSubmit = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
+    // Read before the busy state re-renders the form (which puts a controlled field's value back).
+    const fields = new FormData(form);
     setBusy(true);
     setError(null);
     Promise.resolve()
-      .then(() => send(new FormData(form)))
+      .then(() => send(fields))
       .then((result) => done(result, form))
       .catch(setError)
       .finally(() => setBusy(false));
