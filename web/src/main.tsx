@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
-import { api, ApiError, session, type KeyKind } from './api';
+import { api, StrataApiError, session, type KeyKind } from './api';
 import { href, navigate, useRoute, type Route } from './router';
 import { ErrorBox } from './ui';
 import { field, handled } from './fields';
@@ -121,7 +121,7 @@ function App() {
 }
 
 window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason instanceof ApiError && event.reason.code === 'UNAUTHENTICATED') session.clear();
+  if (event.reason instanceof StrataApiError && event.reason.code === 'UNAUTHENTICATED') session.clear();
 });
 const root = document.getElementById('app')!;
 root.replaceChildren();

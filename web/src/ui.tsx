@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { errorMessage, StrataApiError } from './api';
 import { field } from './fields';
 
 export interface AsyncState<T> {
@@ -36,14 +36,14 @@ const NEXT_STEP: Record<string, string> = {
 };
 
 export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
-  const apiError = error instanceof ApiError ? error : null;
+  const apiError = error instanceof StrataApiError ? error : null;
   return (
     <div class="error" role="alert">
-      <strong>{apiError ? apiError.code : 'Error'}</strong>: {error instanceof Error ? error.message : String(error)}
+      <strong>{apiError ? (apiError.code ?? `HTTP_${apiError.status}`) : 'Error'}</strong>: {apiError ? errorMessage(apiError) : error instanceof Error ? error.message : String(error)}
       {apiError && apiError.details.length > 0 && (
         <ul>{apiError.details.map((detail, index) => <li key={index}>{detail.path ? <code>{detail.path}</code> : null} {detail.message}</li>)}</ul>
       )}
-      {apiError && NEXT_STEP[apiError.code] && <p>{NEXT_STEP[apiError.code]}</p>}
+      {apiError?.code && NEXT_STEP[apiError.code] && <p>{NEXT_STEP[apiError.code]}</p>}
       {onRetry && <button type="button" onClick={onRetry}>Retry</button>}
     </div>
   );

@@ -1,4 +1,4 @@
-import { api, ApiError, type ApiKey, type HistoryEntry } from '../api';
+import { api, StrataApiError, type ApiKey, type HistoryEntry } from '../api';
 import { navigate } from '../router';
 import { field } from '../fields';
 import { Empty, ErrorBox, formatTime, Loading, useAsync } from '../ui';
@@ -41,7 +41,7 @@ export function HistoryList({ entity, entityId }: { entity: string; entityId: st
   const state = useAsync(async () => {
     const [page, names] = await Promise.all([
       api.history({ entity, entityId, limit: 50 }).catch((error: unknown) => {
-        if (error instanceof ApiError && error.code === 'NOT_FOUND') return { data: [], nextCursor: null };
+        if (error instanceof StrataApiError && error.code === 'NOT_FOUND') return { data: [], nextCursor: null };
         throw error;
       }),
       actors(),

@@ -1,4 +1,4 @@
-import { api, type Member, type Page } from '../api';
+import { api, type Member } from '../api';
 import { useSubmit } from '../forms';
 import { field } from '../fields';
 import { Async, ErrorBox, Table, useAsync } from '../ui';
@@ -19,7 +19,7 @@ async function findUserId(typed: string): Promise<number> {
 /** A team's or a project's members, with a form to add one (or change a role) and a button to remove one. */
 export function Members({ of, load, roles, defaultRole, put, remove, history, writable }: {
   of: string;
-  load: () => Promise<Page<Member>>;
+  load: () => Promise<{ data: Member[] }>;
   roles: readonly string[];
   defaultRole: string;
   put: (userId: number, role: string) => Promise<unknown>;

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, type Product } from '../api';
+import { api, type Product, type ProductInput } from '../api';
 import { useSubmit, useWritable } from '../forms';
 import { field } from '../fields';
 import { navigate } from '../router';
@@ -8,7 +8,7 @@ import { Async, ErrorBox, formatNumber, useAsync } from '../ui';
 import { HistoryList } from './history';
 
 /** A new product leaves an empty description out; an edit sends it as typed (emptied, it is cleared). */
-function productBody(form: FormData, editing = false): Partial<Product> {
+function productBody(form: FormData, editing = false): ProductInput {
   const text = (name: string) => field(form, name).trim();
   const description = text('description');
   return {

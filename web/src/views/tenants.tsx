@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, type ApiKey } from '../api';
+import { api, type IssuedApiKey } from '../api';
 import { navigate } from '../router';
 import { field, handled } from '../fields';
 import { PagedTable } from '../table';
@@ -53,7 +53,7 @@ export function Tenants({ params }: { params: Record<string, string> }) {
 
 export function TenantDetail({ id }: { id: number }) {
   const keys = useAsync(() => api.tenantKeys(id), [id]);
-  const [issued, setIssued] = useState<ApiKey | null>(null);
+  const [issued, setIssued] = useState<IssuedApiKey | null>(null);
   const [error, setError] = useState<unknown>(null);
   const act = (work: () => Promise<unknown>) => {
     setError(null);

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, type User } from '../api';
+import { api, type User, type UserWithSettings } from '../api';
 import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { field } from '../fields';
@@ -93,7 +93,7 @@ function settingsPatch(before: Record<string, unknown>, typed: string): Record<s
   return { ...Object.fromEntries(removed.map((key) => [key, null])), ...after };
 }
 
-function UserForms({ user, changed }: { user: User; changed: (what: string) => void }) {
+function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: string) => void }) {
   const profile = (user.profile ?? {}) as Record<string, string | null>;
   const settings = (user.settings ?? {}) as Record<string, unknown>;
   const account = useSubmit((form) => api.updateUser(user.id, accountBody(form)), () => changed('Account saved.'));
