@@ -1,53 +1,56 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import pg from 'pg';
+import type pg from 'pg';
+import { NotifyFeed } from './notify-feed.js';
+import { PollFeed } from './poll-feed.js';
 import type { CacheLogger } from './redis-store.js';
-
-/** Where migration 0019's triggers announce each scope version they bump, at commit. */
-export const INVALIDATION_CHANNEL = 'strata_cache';
+import type { FeedEvents, VersionFeed } from './version-feed.js';
 
 export interface DatabaseVersionsOptions {
-  /** The LISTEN connection's server: a client of its own, never one of the pool's. */
+  /** The feed's server (a cluster's coordinator): connections of its own, never the pool's. */
   url: string;
   /** Versions not yet heard of are read here (the pool the reads use, so its query count shows them). */
   pool: pg.Pool;
+  /** Whether the database is a Citus cluster: its versions are then polled, not heard. */
+  cluster(): Promise<boolean>;
   logger: CacheLogger;
   warnIntervalMs: number;
   maxScopes: number;
-  /** How often the listener proves it is live (default 100 ms). */
+  /** How often the feed proves it is current (default 100 ms). */
   heartbeatMs?: number;
   /** How long one proof is trusted (default 1 s): a writer that could not reach Redis waits this long. */
   leaseMs?: number;
+  /** On a cluster: the address to reach a worker at, given the one its node list names. */
+  nodeUrl?: (url: string) => string;
   /** Called whenever what was heard stops being trusted: near copies must go too. */
   onReset(): void;
 }
 
-const VERSIONS_QUERY = 'select scope, version from cache_version where scope = any($1::text[])';
+// Every scope of one cached value belongs to one tenant (keys.ts): one shard group on a cluster.
+const VERSIONS_QUERY = 'select scope, version from cache_version where tenant_id = $1 and scope = any($2::text[])';
 
 /**
- * The scope versions in PostgreSQL, as this instance knows them: read once, then kept current by
- * the NOTIFYs migration 0019's triggers send at commit. A cached value is served only under the
+ * The scope versions in PostgreSQL, as this instance knows them: read once, then kept current by a
+ * feed, which hears the NOTIFYs migration 0019's triggers send at commit on a single server and
+ * polls every node of a Citus cluster (migration 0023). A cached value is served only under the
  * versions known here, so a commit whose Redis bump never happened (writer cut off from Redis or
  * killed, Redis restored from a snapshot) still strands every older copy.
  *
- * What was heard is trusted only while the listener is provably current. PostgreSQL delivers
- * notifications in commit order, so hearing our own heartbeat sent at time t means every commit
- * before t has been heard: the lease runs `leaseMs` from the heartbeat's sending. While it has
- * lapsed (listener stalled, cut, reconnecting) nothing is served from the cache, and what was heard
- * is forgotten; a writer that could not bump Redis waits out one lease before answering, after
- * which every instance either has heard its commit or serves from the database.
+ * What was learned is trusted only while the feed is provably current: its proof that every commit
+ * before t is known lets the lease run `leaseMs` from t. While it has lapsed (feed stalled, cut,
+ * reconnecting) nothing is served from the cache, and what was learned is forgotten; a writer that
+ * could not bump Redis waits out one lease before answering, after which every instance either has
+ * learned its commit or serves from the database.
  */
 export class DatabaseVersions {
   readonly #known: LRUCache<string, number>;
-  readonly #heartbeatChannel = `strata_cache_heartbeat_${randomBytes(6).toString('hex')}`;
   readonly #heartbeatMs: number;
   readonly #leaseMs: number;
-  #client: pg.Client | null = null;
+  #feed: VersionFeed | null = null;
+  /** Counts feeds: events of one that was replaced are ignored. */
+  #session = 0;
   #trustedUntil = 0;
   #generation = 0;
-  #beatSentAt: number | null = null;
-  #timer: NodeJS.Timeout | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #attempt = 0;
   #closed = false;
@@ -59,12 +62,10 @@ export class DatabaseVersions {
     // Long enough that a starved process (2 cores shared five ways in CI) does not lapse it between
     // heartbeats and fall back to the database; it only costs a writer that could not reach Redis.
     this.#leaseMs = options.leaseMs ?? 1000;
-    void this.#connect();
-    this.#timer = setInterval(() => this.#beat(), this.#heartbeatMs);
-    this.#timer.unref();
+    void this.#start();
   }
 
-  /** True while every commit up to a moment less than one lease ago has been heard. */
+  /** True while every commit up to a moment less than one lease ago is known. */
   trusted(): boolean {
     if (performance.now() < this.#trustedUntil) return true;
     if (this.#trustedUntil !== 0) this.#reset('the invalidation listener is behind');
@@ -80,10 +81,12 @@ export class DatabaseVersions {
     if (!this.trusted()) return undefined;
     const missing = scopes.filter((scope) => !this.#known.has(scope));
     if (missing.length > 0) {
+      const tenants = new Set(missing.map((scope) => scope.split(':')[0]));
+      if (tenants.size !== 1) throw new Error(`cache scopes of more than one tenant: ${missing.join(', ')}`);
       const generation = this.#generation;
       let rows: Array<{ scope: string; version: number }>;
       try {
-        ({ rows } = await this.options.pool.query({ name: 'strata-cache-versions', text: VERSIONS_QUERY, values: [missing] }));
+        ({ rows } = await this.options.pool.query({ name: 'strata-cache-versions', text: VERSIONS_QUERY, values: [[...tenants][0], missing] }));
       } catch (error) {
         this.#warn((error as Error).message);
         return undefined;
@@ -97,12 +100,12 @@ export class DatabaseVersions {
     return versions.includes(undefined) ? undefined : `p${versions.join('.')}`;
   }
 
-  /** Long enough that every instance has heard a commit that happened before the call, or stopped trusting. */
+  /** Long enough that every instance has learned a commit that happened before the call, or stopped trusting. */
   outlast(): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, this.#leaseMs + 1));
   }
 
-  /** Resolves true once the listener is current, false if it is not within the time. */
+  /** Resolves true once the feed is current, false if it is not within the time. */
   async ready(timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     while (!this.trusted()) {
@@ -114,60 +117,39 @@ export class DatabaseVersions {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearInterval(this.#timer);
+    this.#session += 1;
     clearTimeout(this.#reconnect);
-    const client = this.#client;
-    this.#client = null;
+    const feed = this.#feed;
+    this.#feed = null;
     this.#known.clear();
     this.#trustedUntil = 0;
-    await client?.end().catch(() => undefined);
+    await feed?.close();
   }
 
-  async #connect(): Promise<void> {
+  async #start(): Promise<void> {
     if (this.#closed) return;
-    const client = new pg.Client({ connectionString: this.options.url, application_name: 'strata-cache-listener', keepAlive: true });
-    client.on('error', (error: Error) => this.#lost(client, error));
-    client.on('end', () => this.#lost(client, new Error('the invalidation listener\'s connection ended')));
-    client.on('notification', (message) => this.#onNotification(client, message));
+    const session = ++this.#session;
+    let cluster: boolean;
     try {
-      await client.connect();
-      await client.query(`LISTEN ${INVALIDATION_CHANNEL}; LISTEN ${this.#heartbeatChannel}`);
+      cluster = await this.options.cluster();
     } catch (error) {
-      this.#lost(client, error);
+      this.#lost(session, (error as Error).message);
       return;
     }
-    if (this.#closed) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.#client = client;
-    this.#attempt = 0;
-    this.#beat();
-  }
-
-  #beat(): void {
-    const client = this.#client;
-    if (!client) return;
-    if (this.#beatSentAt !== null) {
-      // A connection silent for this long is dead, not slow (a peer gone without a FIN): start afresh.
-      if (performance.now() - this.#beatSentAt > this.#leaseMs * 10) this.#lost(client, new Error('the invalidation listener stopped answering'));
-      return;
-    }
-    const sentAt = performance.now();
-    this.#beatSentAt = sentAt;
-    client.query('select pg_notify($1, $2)', [this.#heartbeatChannel, String(sentAt)]).then(() => {
-      if (this.#beatSentAt === sentAt) this.#beatSentAt = null;
-    }, () => undefined);
-  }
-
-  #onNotification(client: pg.Client, { channel, payload = '' }: pg.Notification): void {
-    if (client !== this.#client) return;
-    if (channel === this.#heartbeatChannel) {
-      this.#trustedUntil = Math.max(this.#trustedUntil, Number(payload) + this.#leaseMs);
-      return;
-    }
-    const [scope, version] = payload.split(' ');
-    if (scope && version) this.#learn(scope, Number(version));
+    if (session !== this.#session) return;
+    const events: FeedEvents = {
+      learn: (scope, version) => {
+        if (session === this.#session) this.#learn(scope, version);
+      },
+      proven: (sentAt) => {
+        if (session !== this.#session) return;
+        this.#attempt = 0;
+        this.#trustedUntil = Math.max(this.#trustedUntil, sentAt + this.#leaseMs);
+      },
+      lost: (reason) => this.#lost(session, reason),
+    };
+    const options = { url: this.options.url, heartbeatMs: this.#heartbeatMs, leaseMs: this.#leaseMs, nodeUrl: this.options.nodeUrl };
+    this.#feed = cluster ? new PollFeed(options, events) : new NotifyFeed(options, events);
   }
 
   /** Versions only grow: a read that returns after a newer notification must not set it back. */
@@ -176,25 +158,21 @@ export class DatabaseVersions {
     if (known === undefined || known < version) this.#known.set(scope, version);
   }
 
-  #lost(client: pg.Client, error: unknown): void {
-    if (this.#closed) return;
-    if (this.#client === client) this.#client = null;
-    else if (this.#client !== null) return;
-    this.#beatSentAt = null;
-    this.#reset((error as Error)?.message ?? String(error));
-    client.removeAllListeners();
-    client.on('error', () => undefined);
-    client.end().catch(() => undefined);
-    if (this.#reconnect) return;
+  #lost(session: number, reason: string): void {
+    if (this.#closed || session !== this.#session) return;
+    this.#session += 1;
+    this.#reset(reason);
+    void this.#feed?.close();
+    this.#feed = null;
     this.#attempt += 1;
     this.#reconnect = setTimeout(() => {
       this.#reconnect = undefined;
-      void this.#connect();
+      void this.#start();
     }, Math.min(this.#attempt * 100, 2000));
     this.#reconnect.unref();
   }
 
-  /** Notifications may have been missed: forget every version heard, and every copy served under one. */
+  /** Commits may have been missed: forget every version learned, and every copy served under one. */
   #reset(reason: string): void {
     this.#generation += 1;
     this.#trustedUntil = 0;

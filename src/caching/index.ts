@@ -1,6 +1,7 @@
 import pino from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { onCitusCluster } from '../db/distribution.js';
 import { DatabaseVersions } from './database-versions.js';
 import { Invalidation } from './invalidation.js';
 import { CacheKeys } from './keys.js';
@@ -24,8 +25,10 @@ export interface CacheOptions {
   nearCacheMax?: number;
   /** Redis only: how long a failure keeps Redis out of the path (default 1 s). */
   retryAfterMs?: number;
-  /** Redis only: the server the invalidation listener connects to (default: the database's URL). */
+  /** Redis only: the server the invalidation listener connects to (default: the database's URL; a cluster's coordinator). */
   listenUrl?: string;
+  /** Redis only, on a Citus cluster: the address to poll a worker at, given the one pg_dist_node names. */
+  nodeUrl?: (url: string) => string;
   /** Redis only: how often the listener proves it is current, and how long one proof lasts (100 ms / 1 s). */
   heartbeatMs?: number;
   leaseMs?: number;
@@ -78,11 +81,13 @@ export function createCaches(options: CacheOptions): Caches {
   const versions = new DatabaseVersions({
     url: options.listenUrl ?? options.database.url,
     pool: options.database.pool,
+    cluster: () => onCitusCluster(options.database),
     logger,
     warnIntervalMs: config.CACHE_WARN_INTERVAL_SECONDS * 1000,
     maxScopes: config.CACHE_MAX_ENTRIES * 2,
     heartbeatMs: options.heartbeatMs,
     leaseMs: options.leaseMs,
+    nodeUrl: options.nodeUrl,
     onReset: () => store?.dropNearCopies(),
   });
   store = new RedisStore({

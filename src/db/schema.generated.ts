@@ -83,7 +83,9 @@ export interface AuditLog {
 
 export interface CacheVersion {
   scope: string;
+  tenant_id: number;
   version: number;
+  xid: string;
 }
 
 export interface ChangeHistory {

@@ -205,7 +205,7 @@ describe.skipIf(!redisReachable || !redisServerInstalled)('RedisStore', () => {
       // Only the writer loses Redis: its bump cannot reach it, while the reader keeps reading it.
       link.cut();
       await writer.invalidation.userWrite(tenant.id, user.id, () => setBio(tenant.id, user.id, 'after'));
-      // The commit's own database version (migration 0019) already retired the reader's copy.
+      // The commit's own database version (migrations 0019, 0023) already retired the reader's copy.
       expect((await reader.query.userProfile(tenant.id, user.id)).profile.bio).toBe('after');
       link.restore();
       // No further call on the writer: the replay must come by itself once its connection is back.

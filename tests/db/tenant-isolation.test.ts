@@ -45,6 +45,12 @@ describe('row-level security', () => {
     expect(Object.keys(seeders).filter((table) => !tables.includes(table)), 'seeders for tables that no longer exist').toEqual([]);
   });
 
+  // Migration 0023's cache versions carry tenant_id so that Citus keeps them beside the tenant's rows.
+  // The checks below need the role's privileges; on these it has none, which no policy could loosen.
+  it('grants the application role nothing on the one table with tenant_id that has no tenant policy, the cache versions', async () => {
+    expect(await tenantTables(database.admin, 'unreachable')).toEqual(['cache_version']);
+  });
+
   it('is enabled and forced, with a tenant policy, on every table that has tenant_id', async () => {
     const { rows } = await sql<{ table: string; enabled: boolean; forced: boolean; policies: number }>`
       select c.relname as table, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,

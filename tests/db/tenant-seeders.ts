@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { APP_ROLE } from '../../src/db/database.js';
 import type { DB } from '../../src/db/schema.generated.js';
 
 type Admin = Kysely<DB>;
@@ -78,12 +79,16 @@ export const seeders: Record<string, Seeder> = {
     values (${t}, 'event', ${Number.parseInt(unique(), 16)}, ${await parent.etlRun(admin)}, 'invalid', '{}')`,
 };
 
-/** Every table that carries tenant_id, partitions aside (they are reached through their parent). */
-export async function tenantTables(admin: Admin): Promise<string[]> {
+/**
+ * Every table that carries tenant_id, partitions aside (they are reached through their parent);
+ * `reachable` keeps those the application role holds any privilege on, `unreachable` the others.
+ */
+export async function tenantTables(admin: Admin, which: 'reachable' | 'unreachable' = 'reachable'): Promise<string[]> {
   const { rows } = await sql<{ table: string }>`
     select c.relname as table from pg_class c
     where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition
       and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)
+      and has_table_privilege(${APP_ROLE}, c.oid, 'SELECT, INSERT, UPDATE, DELETE') = ${which === 'reachable'}
     order by 1`.execute(admin);
   return rows.map((row) => row.table);
 }
