@@ -1,5 +1,6 @@
 import { api, type EtlRun, type PipelineFreshness } from '../api';
 import { href, navigate } from '../router';
+import { field } from '../fields';
 import { Async, formatNumber, formatTime, Pager, Table, useAsync } from '../ui';
 
 const STATUSES = ['succeeded', 'failed', 'running'] as const;
@@ -65,7 +66,7 @@ export function EtlRuns({ params }: { params: Record<string, string> }) {
         (with the admin key: every tenant's, with the rows written), refused rows with their reason (the run then loads nothing and the next one skips them).</p>
       <form class="toolbar" onSubmit={(event) => {
         event.preventDefault();
-        navigate('/etl-runs', { status: String(new FormData(event.currentTarget).get('status') ?? '') });
+        navigate('/etl-runs', { status: field(new FormData(event.currentTarget), 'status') });
       }}>
         <label>Status <select name="status" value={status ?? ''}>
           <option value="">any</option>{STATUSES.map((known) => <option value={known}>{known}</option>)}
