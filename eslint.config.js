@@ -7,7 +7,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'web/dist/', 'web/dist.*/', 'dist/', 'coverage/', 'reports/', '.stryker-tmp/', '.strata/', '.strata-*/', 'tests/web/screenshots/'] },
+  { ignores: ['node_modules/', 'web/dist/', 'web/dist.*/', 'dist/', 'coverage/', 'reports/', '.stryker-tmp/', '.strata/', '.strata-*/', 'tests/web/screenshots/', 'src/client/openapi.generated.ts'] },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

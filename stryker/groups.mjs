@@ -41,7 +41,7 @@ export const groups = {
     tests: [
       'tests/db/tenant-isolation.test.ts', 'tests/db/tenant-read.test.ts', 'tests/db/copy.test.ts',
       'tests/db/activity-partitions.test.ts', 'tests/db/prepared.test.ts', 'tests/db/query-counter.test.ts',
-      'tests/db/compile-only.test.ts', 'tests/cli/activity-prune.test.ts',
+      'tests/db/compile-only.test.ts', 'tests/db/tenant-scope.test.ts', 'tests/db/batch-insert.test.ts', 'tests/cli/activity-prune.test.ts',
     ],
   },
   etl: {

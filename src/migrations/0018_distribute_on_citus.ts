@@ -64,6 +64,29 @@ async function withForeignKeysDropped(db: Kysely<any>, keep: (definition: string
   }
 }
 
+// Converting a table copies its rows into the new table (create_distributed_table into the shards,
+// undistribute_table back), and its triggers would fire on each: the audit trigger would record
+// every row as a new INSERT, and on a worker it fails outright while audit_log has no table there
+// yet ("relation audit_log does not exist"). The rows move, nobody writes them: the tables' own
+// triggers are set aside for the copy and come back after, on the converted tables (and so, on a
+// cluster, on every shard), in the state they were in.
+async function withTriggersSetAside(db: Kysely<any>, convert: () => Promise<void>): Promise<void> {
+  const { rows: triggers } = await sql<{ table: string; name: string; definition: string; enabled: string }>`
+    select c.relname as table, t.tgname as name, pg_get_triggerdef(t.oid) as definition, t.tgenabled as enabled
+    from pg_trigger t join pg_class c on c.oid = t.tgrelid
+    where not t.tgisinternal and t.tgparentid = 0 and c.relnamespace = 'public'::regnamespace
+      and c.relname = any(${[...referenceTables, ...tenantTables]})
+    order by c.relname, t.tgname`.execute(db);
+  for (const trigger of triggers) await sql`DROP TRIGGER ${sql.id(trigger.name)} ON ${sql.table(trigger.table)}`.execute(db);
+  await convert();
+  const state: Record<string, string> = { D: 'DISABLE TRIGGER', R: 'ENABLE REPLICA TRIGGER', A: 'ENABLE ALWAYS TRIGGER' };
+  for (const trigger of triggers) {
+    await sql.raw(trigger.definition).execute(db);
+    const change = state[trigger.enabled];
+    if (change) await sql`ALTER TABLE ${sql.table(trigger.table)} ${sql.raw(change)} ${sql.id(trigger.name)}`.execute(db);
+  }
+}
+
 async function setDatabaseOption(db: Kysely<any>, statement: string): Promise<void> {
   await sql`DO $$ BEGIN EXECUTE format(${sql.lit(statement)}, current_database()); END $$`.execute(db);
 }
@@ -114,12 +137,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const trigger of activeDayTriggers) {
     await sql`DROP TRIGGER ${sql.id(trigger.name)} ON ${sql.table(trigger.definition.split(' ')[3]!)}`.execute(db);
   }
-  await withForeignKeysDropped(db, (definition) => definition.replace(/ ON DELETE SET NULL \([a-z_]+\)/, ''), async () => {
+  await withForeignKeysDropped(db, (definition) => definition.replace(/ ON DELETE SET NULL \([a-z_]+\)/, ''), () => withTriggersSetAside(db, async () => {
     for (const table of referenceTables) await sql`select create_reference_table(${table})`.execute(db);
     const [first, ...rest] = tenantTables;
     await sql`select create_distributed_table(${first}, 'tenant_id')`.execute(db);
     for (const table of rest) await sql`select create_distributed_table(${table}, 'tenant_id', colocate_with => ${first})`.execute(db);
-  });
+  }));
   await rewriteAuditTableName(db, 'VALUES (row_tenant, TG_TABLE_NAME,', `VALUES (row_tenant, ${shardTableName},`);
   await sql`ALTER TABLE active_user_day
     ADD CONSTRAINT active_user_day_run_exists FOREIGN KEY (etl_run_id) REFERENCES etl_run (id)`.execute(db);
@@ -147,10 +170,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE active_user_day DROP CONSTRAINT active_user_day_user_exists`.execute(db);
   const setNull = new Map(setNullKeys.map((key) => [key.constraint, key]));
   const identities = await dropIdentities(db);
-  await withForeignKeysDropped(db, (definition) => definition, async () => {
+  await withForeignKeysDropped(db, (definition) => definition, () => withTriggersSetAside(db, async () => {
     for (const table of [...tenantTables].reverse()) await sql`select undistribute_table(${table})`.execute(db);
     for (const table of referenceTables) await sql`select undistribute_table(${table})`.execute(db);
-  });
+  }));
   await restoreIdentities(db, identities);
   for (const key of setNull.values()) {
     await sql`alter table ${sql.table(key.table)} drop constraint ${sql.id(key.constraint)}`.execute(db);

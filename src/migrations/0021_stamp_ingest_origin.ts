@@ -82,12 +82,16 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   // One watermark cannot hold several nodes' xids, and without the node a row's xid reads as the
   // coordinator's: the next run would skip or recount those rows.
-  const { rows: [stamped] } = await sql<{ other: boolean }>`select
-      exists (select 1 from etl_run_window where node <> 0)
-      or exists (select 1 from user_activity where ingest_node <> 0)
-      or exists (select 1 from event where ingest_node <> 0) as other`.execute(db);
-  if (stamped?.other) {
-    throw new IrreversibleMigrationError(MIGRATION, 'rows and analytics windows of other nodes than 0 exist; '
+  const { rows: [stamped] } = await sql<{ windows: boolean; rows: boolean }>`select
+      exists (select 1 from etl_run_window where node <> 0) as windows,
+      exists (select 1 from user_activity where ingest_node <> 0) or exists (select 1 from event where ingest_node <> 0) as rows`.execute(db);
+  if (stamped?.rows) {
+    throw new IrreversibleMigrationError(MIGRATION, 'activity or event rows stored on a Citus worker exist, each stamped with '
+      + 'its worker, whose xid would read as the coordinator\'s below this migration; delete them, and the rows of report, '
+      + 'metric, active_user_day, etl_quarantine and etl_run, first');
+  }
+  if (stamped?.windows) {
+    throw new IrreversibleMigrationError(MIGRATION, 'analytics windows of other nodes than 0 exist; '
       + 'delete the rows of report, metric, active_user_day, etl_quarantine and etl_run first (the next run rebuilds them)');
   }
   const citus = await hasCitus(db);

@@ -9,8 +9,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /**
  * The layers of src/, lowest first: a module may import its own layer and any layer below it,
  * never one above. Type-only imports count too: they are arrows a reader follows all the same.
+ * The typed HTTP client (`client/`) is below everything: it runs in browsers and other services,
+ * so it may import nothing of the server, not even the shared leaves.
  */
-const layers = ['shared', 'migrations', 'db', 'models', 'repositories', 'caching', 'services', 'etl', 'entry', 'api', 'cli'] as const;
+const layers = ['client', 'shared', 'migrations', 'db', 'models', 'repositories', 'caching', 'services', 'etl', 'entry', 'api', 'cli'] as const;
 type Layer = (typeof layers)[number];
 
 const shared = new Set(['src/config.ts', 'src/errors.ts', 'src/constraint-details.ts', 'src/logging.ts']);
@@ -91,7 +93,8 @@ describe('layers of src/', () => {
       { from: 'src/models/user.ts', to: 'src/repositories/user-repository.ts' },
       { from: 'src/errors.ts', to: 'src/db/database.ts' },
       { from: 'src/cli/doctor.ts', to: 'src/migrations/0001_create_app_role.ts' },
-    ])).toHaveLength(5);
+      { from: 'src/client/index.ts', to: 'src/errors.ts' },
+    ])).toHaveLength(6);
     expect(violations([
       { from: 'src/api/routes/users.ts', to: 'src/repositories/user-repository.ts' },
       { from: 'src/etl/user-analytics/pipeline.ts', to: 'src/repositories/pipeline-watermark.ts' },

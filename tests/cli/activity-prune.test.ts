@@ -133,7 +133,7 @@ describe('strata activity prune', () => {
       const refused = cli.run('activity', 'prune', '--older-than', '12 months', ...args);
       await expect(refused).rejects.toMatchObject({
         code: 'CHECK_VIOLATION',
-        message: expect.stringMatching(new RegExp(`^${expected[0]} holds ${before[expected[0]!]} rows, .* not yet counted by the analytics pipeline`)),
+        message: expect.stringMatching(new RegExp(`^${expected[0]} holds ${before[expected[0]!]} rows, .* not yet counted by the analytics pipeline: run \`strata etl run\` first, or pass --drop-uncounted`)),
         details: expected.map((name) => ({ path: name, message: `${before[name]} uncounted rows` })),
       });
     }

@@ -79,3 +79,32 @@ describe('partitionMaintenanceJob', () => {
     }
   });
 });
+
+describe('a month created for rows already waiting in the default partition', () => {
+  it('moves them into it in the same transaction and reports how many moved', async () => {
+    const month = new Date('2003-02-01T00:00:00Z');
+    const tenant = await database.admin.insertInto('tenant').values({ name: 'Waiting', slug: 'waiting' }).returning('id').executeTakeFirstOrThrow();
+    const user = await database.admin.insertInto('app_user').values({ tenant_id: tenant.id, email: 'w@example.com', username: 'w' })
+      .returning('id').executeTakeFirstOrThrow();
+    await sql`insert into user_activity (tenant_id, user_id, activity_type, created_at)
+      select ${tenant.id}::bigint, ${user.id}::bigint, 'early', timestamptz '2003-02-01' + g * interval '1 day' from generate_series(0, 4) g
+      union all select ${tenant.id}::bigint, ${user.id}::bigint, 'later', timestamptz '2003-03-05'`.execute(database.admin);
+    const measured = await database.queries.measure(() => ensureMonthlyPartitions(database, { now: month, monthsBack: 0, monthsAhead: 0 }));
+    expect(measured.result).toEqual({ created: [partitionName(month)], moved: 5 });
+    // Every partition change waits a bounded time behind readers of the parent.
+    expect(measured.statements.filter((statement) => /set local lock_timeout = '10s'/.test(statement))).toHaveLength(1);
+    const { rows } = await sql<{ partition: string; rows: number }>`
+      select regexp_replace(tableoid::regclass::text, '_[0-9]{6,}$', '') as partition, count(*)::int as rows
+      from user_activity where tenant_id = ${tenant.id} group by 1 order by 1`.execute(database.admin);
+    expect(rows).toEqual([{ partition: 'user_activity_default', rows: 1 }, { partition: partitionName(month), rows: 5 }]);
+    expect(await ensureMonthlyPartitions(database, { now: month, monthsBack: 0, monthsAhead: 0 })).toEqual({ created: [], moved: 0 });
+    // A month nothing waits for is created without detaching the default partition (which locks the parent longer).
+    const empty = await database.queries.measure(() => ensureMonthlyPartitions(database, { now: new Date('2003-05-01T00:00:00Z'), monthsBack: 0, monthsAhead: 0 }));
+    expect(empty.result).toEqual({ created: ['user_activity_p2003_05'], moved: 0 });
+    expect(empty.statements.filter((statement) => /detach partition/.test(statement))).toEqual([]);
+  });
+
+  it('is the daily job at 00:05 UTC', () => {
+    expect(partitionMaintenanceJob(database).cron).toBe('5 0 * * *');
+  });
+});

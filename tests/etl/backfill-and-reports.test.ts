@@ -92,6 +92,12 @@ describe('createReport', () => {
     await expect(withTenant(database, { tenantId: tenant.tenantId }, (trx) =>
       createReport(trx, { kind: 'retention_cohort', from: '2025-06-10', to: '2025-06-01' }))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
+
+  it('counts a period ending on a Monday as reaching into that Monday\'s week', async () => {
+    const report = await withTenant(database, { tenantId: tenant.tenantId }, (trx) =>
+      createReport(trx, { kind: 'retention_cohort', from: '2025-06-02', to: '2025-06-09' }));
+    expect(report).toMatchObject({ period_start: '2025-06-02', period_end: '2025-06-15', body: { weeks: 2 } });
+  });
 });
 
 describe('generateWeeklyReports', () => {

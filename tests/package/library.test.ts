@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
+import { ensureFreshBuild, root } from '../helpers/fresh-build.js';
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 const npm = (args: string[], cwd: string) => run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, timeout: 120_000 });
 
@@ -35,14 +34,30 @@ console.log(JSON.stringify({ userId: user.id, inserted: ingested.inserted, fromO
 await database.close();
 `;
 
-async function sourcesNewerThanBuild(): Promise<boolean> {
-  const builtAt = await stat(join(root, 'dist/.tsbuildinfo')).then((info) => info.mtimeMs, () => 0);
-  const sources = await readdir(join(root, 'src'), { recursive: true, withFileTypes: true });
-  for (const entry of sources) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && (await stat(join(entry.parentPath, entry.name))).mtimeMs > builtAt) return true;
-  }
-  return false;
+/** A browser's or another service's use of the typed client, from the same package. */
+const clientConsumer = `
+import { createStrataClient, StrataApiError, unwrap, type StrataErrorCode } from 'strata/client';
+
+const client = createStrataClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'strata_1_secret' });
+
+export async function username(id: number): Promise<string> {
+  const { data, error } = await client.GET('/v1/users/{id}', { params: { path: { id: String(id) } } });
+  if (error) return error.error.code satisfies StrataErrorCode;
+  return data.data.username;
 }
+
+export async function revoke(id: number): Promise<string> {
+  const { error } = await client.DELETE('/v1/api-keys/{id}', { params: { path: { id: String(id) } } });
+  // @ts-expect-error CONFLICT is not among the codes revoking a key can answer
+  if (error?.error.code === 'CONFLICT') return 'never';
+  return error?.error.code ?? 'revoked';
+}
+
+export const created = () => unwrap(client.POST('/v1/users', { body: { email: 'ada@acme.io', username: 'ada' } })).then((body) => body.data.id);
+// @ts-expect-error no such path
+export const nowhere = () => client.GET('/v1/nowhere');
+console.log(JSON.stringify({ client: typeof client.GET, error: new StrataApiError(404, undefined).message }));
+`;
 
 let database: TestDatabase;
 let scratch: string;
@@ -58,9 +73,8 @@ afterAll(async () => {
 
 describe('Strata as a library', () => {
   // About 20 s on an idle 2-core machine: pack 2 s, install from the cache 8 s, tsc 5 s.
-  it('packs, installs into another project from the npm cache, type-checks and runs the data layer there', async () => {
-    // Packs what dist/ holds: npm install built it (prepare); a stale build is rebuilt first.
-    if (await sourcesNewerThanBuild()) await npm(['run', 'build:lib'], root);
+  it('packs, installs into another project from the npm cache, type-checks and runs the data layer and the typed client there', async () => {
+    await ensureFreshBuild();
     const packed = join(scratch, 'packed');
     await mkdir(packed);
     await npm(['pack', '--ignore-scripts', '--pack-destination', packed], root);
@@ -74,14 +88,17 @@ describe('Strata as a library', () => {
       // skipLibCheck: checking every dependency's declarations takes four times as long, and the
       // consumer's expected type error already fails if Strata's types resolve to nothing.
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, types: ['node'] },
-      files: ['consumer.ts'],
+      files: ['consumer.ts', 'client-consumer.ts'],
     }));
     await writeFile(join(project, 'consumer.ts'), consumer);
+    await writeFile(join(project, 'client-consumer.ts'), clientConsumer);
     await run(process.execPath, [tsc, '-p', project], { cwd: project, timeout: 60_000 }).catch((error: { stdout: string }) => {
       throw new Error(`the consumer does not type-check against the packed types:\n${error.stdout}`);
     });
     const { stdout } = await run(process.execPath, ['consumer.js'], { cwd: project, env: { ...process.env, DATABASE_URL: database.url }, timeout: 30_000 });
     expect(JSON.parse(stdout)).toEqual({ userId: expect.any(Number), inserted: 1, fromOtherTenant: 'NOT_FOUND', pending: 1, internals: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+    const client = await run(process.execPath, ['client-consumer.js'], { cwd: project, timeout: 30_000 });
+    expect(JSON.parse(client.stdout)).toEqual({ client: 'function', error: 'HTTP 404' });
     const rows = await database.admin.selectFrom('user_activity').innerJoin('tenant', 'tenant.id', 'user_activity.tenant_id')
       .select(['tenant.slug', 'user_activity.activity_type']).execute();
     expect(rows).toEqual([{ slug: 'library', activity_type: 'login' }]);

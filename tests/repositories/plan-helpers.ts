@@ -120,7 +120,8 @@ export function planNodes(plan: PlanNode): PlanNode[] {
 
 /**
  * The plan that reads the rows: the plan itself on one server; on a Citus coordinator the plan of
- * its one task on the worker that holds the tenant's shard, and an error when the statement was
+ * its one task on the worker that holds the tenant's shard (its relations and indexes named as the
+ * logical ones they copy), and an error when the statement was
  * planned for more than one shard (a tenant's read must route to its own).
  */
 export function rowPlan(plan: PlanNode): PlanNode {
@@ -129,7 +130,8 @@ export function rowPlan(plan: PlanNode): PlanNode {
   const tasks = job['Task Count'];
   const remote = (job.Tasks ?? []).flatMap((task) => (task['Remote Plan'] ?? []).flat());
   if (tasks !== 1 || remote.length !== 1) throw new Error(`expected a read routed to one shard, planned as ${tasks} tasks`);
-  return shardNodeAsLogical(remote[0]!.Plan);
+  const logical = (node: PlanNode): PlanNode => ({ ...shardNodeAsLogical(node), ...(node.Plans ? { Plans: node.Plans.map(logical) } : {}) });
+  return logical(remote[0]!.Plan);
 }
 
 const indexScanTypes = new Set(['Index Scan', 'Index Only Scan', 'Bitmap Index Scan']);

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authenticate, ensureAdminKey, generateAdminKey } from '../../src/services/api-keys.js';
+import { withTenant } from '../../src/db/tenant.js';
+import { authenticate, ensureAdminKey, generateAdminKey, issueTenantKey, revokeTenantKey } from '../../src/services/api-keys.js';
 import { createTenantWithKey } from '../../src/services/tenants.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -16,7 +17,8 @@ beforeAll(async () => {
   tenant = { id: created.tenant.id, key: created.apiKey.key, keyId: created.apiKey.id };
 });
 
-const secretOf = (key: string) => key.slice(key.lastIndexOf('_') + 1);
+// The last 43 characters: a secret is base64url, so it may itself hold '_'.
+const secretOf = (key: string) => key.slice(-43);
 
 describe('authenticate', () => {
   it('resolves a whole tenant key and a whole admin key to their principals', async () => {
@@ -64,6 +66,22 @@ describe('authenticate', () => {
     const { rows: [row] } = await sql<{ recent: boolean }>`select last_used_at > now() - interval '5 seconds' as recent from api_key where id = ${tenant.keyId}`
       .execute(database.admin);
     expect(row!.recent).toBe(true);
+  });
+});
+
+describe('revokeTenantKey, keeping one active writer', () => {
+  it('revokes a writer while another stays, then refuses the last with LAST_ACTIVE_KEY naming it', async () => {
+    const { id: tenantId } = (await createTenantWithKey(database, { name: 'Writers', slug: 'writers' })).tenant;
+    const scoped = <T>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(database, { tenantId }, fn);
+    const second = await scoped((trx) => issueTenantKey(trx));
+    expect(second).toMatchObject({ name: 'default', readOnly: false });
+    const [first] = await database.admin.selectFrom('api_key').select('id').where('tenant_id', '=', tenantId).orderBy('id').execute();
+    await scoped((trx) => revokeTenantKey(trx, first!.id, { keepOneActive: true }));
+    await expect(scoped((trx) => revokeTenantKey(trx, second.id, { keepOneActive: true }))).rejects.toMatchObject({
+      code: 'LAST_ACTIVE_KEY', message: `API key ${second.id} is the tenant's last active read-write key: issue another before revoking it`,
+    });
+    const active = await database.admin.selectFrom('api_key').select('id').where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).execute();
+    expect(active).toEqual([{ id: second.id }]);
   });
 });
 
