@@ -72,13 +72,18 @@ export class PollFeed implements VersionFeed {
       this.#fail((error as Error).message);
       return;
     }
-    if (this.#done) return;
+    if (this.#done) {
+      // Closed while connecting: the connections opened since must go too.
+      await this.close();
+      return;
+    }
     this.#timer = setInterval(() => this.#pollAll(), this.options.heartbeatMs);
     this.#timer.unref();
     this.#pollAll();
   }
 
   async #open(url: string, name: string): Promise<NodePoll> {
+    if (this.#done) throw new Error('the cache version poll was closed');
     const client = new pg.Client({ connectionString: url, application_name: 'strata-cache-poll', keepAlive: true });
     const node: NodePoll = { name, client, horizon: null, placements: undefined, sentAt: null, answeredFor: null };
     this.#nodes.push(node);

@@ -117,16 +117,25 @@ export class RedisStore implements CacheStore {
     };
     // No offline queue: while disconnected a command fails at once instead of waiting for the timeout.
     this.#redis = new Redis(options.url, { ...common, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-    this.#subscriber = new Redis(options.url, common);
+    // ioredis resubscribes after a reconnect without handling the command's failure: a link cut again
+    // meanwhile rejected it unhandled ("Connection is closed"), which ends a Node process. So the
+    // subscription is made here, on every ready, with its failure handled.
+    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false });
     this.#redis.defineCommand('strataProbe', { lua: PROBE_SCRIPT });
     for (const client of [this.#redis, this.#subscriber]) client.on('error', (error: Error) => this.#warn(error));
     this.#near = options.nearCacheMax > 0 ? new VersionedEntries(options.nearCacheMax) : null;
     this.#subscriber.on('message', (_channel: string, message: string) => this.#onInvalidation(message));
+    let subscribed!: (ok: boolean) => void;
+    this.#subscribed = new Promise((resolve) => {
+      subscribed = resolve;
+    });
     // Messages sent while the subscriber was away are lost: start the near cache afresh.
-    this.#subscriber.on('ready', () => this.#near?.clear());
-    this.#subscribed = this.#subscriber.subscribe(options.keys.channel).then(() => true, (error: Error) => {
-      this.#warn(error);
-      return false;
+    this.#subscriber.on('ready', () => {
+      this.#near?.clear();
+      this.#subscriber.subscribe(options.keys.channel).then(() => subscribed(true), (error: Error) => {
+        this.#warn(error);
+        subscribed(false);
+      });
     });
   }
 
