@@ -10,7 +10,7 @@ export default tseslint.config(
   { ignores: ['node_modules/', 'web/dist/', 'web/dist.*/', 'dist/', 'coverage/', 'reports/', '.stryker-tmp/', '.strata/', '.strata-*/', 'tests/web/screenshots/', 'src/client/openapi.generated.ts'] },
   js.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'web/src/**/*.tsx'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -54,6 +54,12 @@ export default tseslint.config(
   {
     files: ['bin/**/*.js', 'scripts/**/*.mjs', '*.js', '*.mjs'],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // The dashboard: its .tsx views go through the same type-checked rules as the server (the
+    // web/tsconfig.json project, found by projectService), and run in a browser.
+    files: ['web/src/**/*.ts', 'web/src/**/*.tsx'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['src/web/**/*.js'],

@@ -5,7 +5,8 @@ import { withTenant, type TenantContext, type TenantTransactionOptions, type Ten
 import { StrataError } from '../errors.js';
 import { authenticate, type Principal } from '../services/api-keys.js';
 
-export type Access = 'public' | 'admin' | 'tenant';
+/** Who may call a route: `tenant-or-admin` takes either kind of key, and the route answers each its own view. */
+export type Access = 'public' | 'admin' | 'tenant' | 'tenant-or-admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -83,7 +84,7 @@ export const authPlugin = fp(async (app: FastifyInstance, options: AuthOptions) 
     const key = bearer(request);
     const principal = key ? await resolve(key) : null;
     if (!principal) throw new StrataError('UNAUTHENTICATED');
-    if (principal.kind !== access) {
+    if (access !== 'tenant-or-admin' && principal.kind !== access) {
       // An admin key on tenant routes (or the reverse) proves nothing about this resource.
       throw new StrataError('UNAUTHENTICATED', access === 'admin' ? 'an admin API key is required' : 'a tenant API key is required');
     }

@@ -7,6 +7,11 @@ import { build } from 'esbuild';
 /** The dashboard's sources (`web/`) and the folder its bundle is written to (`web/dist/`, never committed). */
 export const webSources = fileURLToPath(new URL('../../web/', import.meta.url));
 export const webDist = join(webSources, 'dist');
+/**
+ * Sources outside `web/` that the bundle takes in: the typed client's runtime (`web/src/api.ts`
+ * calls the API through it). A packaged install has no `src/`: a missing file counts as old.
+ */
+export const sharedWebSources = [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))];
 
 /** What a first visit downloads (script and style), gzipped: the budget the build refuses to exceed. */
 export const FIRST_VIEW_BUDGET_BYTES = 200 * 1024;
@@ -29,9 +34,11 @@ async function newestSourceMtime(dir: string): Promise<number> {
 }
 
 /** True when the bundle is missing or older than any of its sources. */
-export async function webBuildIsStale(sources = webSources, outdir = join(sources, 'dist')): Promise<boolean> {
+export async function webBuildIsStale(sources = webSources, outdir = join(sources, 'dist'), shared = sharedWebSources): Promise<boolean> {
   const built = await stat(join(outdir, 'app.js')).then((info) => info.mtimeMs, () => 0);
-  return built === 0 || built < await newestSourceMtime(sources);
+  if (built === 0) return true;
+  const sharedTimes = await Promise.all(shared.map((file) => stat(file).then((info) => info.mtimeMs, () => 0)));
+  return built < Math.max(await newestSourceMtime(sources), ...sharedTimes);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { DB, EtlRun } from '../db/schema.generated.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 
@@ -11,47 +12,91 @@ export interface EtlRunListOptions {
   limit: number;
 }
 
-const runColumns = ['id', 'pipeline', 'mode', 'status', 'rows_read', 'rows_written', 'error', 'started_at', 'finished_at'] as const;
+const runColumns = ['id', 'pipeline', 'mode', 'status', 'rows_read', 'rows_written', 'error', 'checksums', 'started_at', 'finished_at'] as const;
+
+type RunRow = Pick<Selectable<EtlRun>, (typeof runColumns)[number]>;
+
+/** One node's transactions [xidFrom, xidTo) that a run read, and the days a backfill narrowed them to (etl_run.checksums). */
+interface RunScope {
+  windows?: { node: number; xidFrom: string; xidTo: string }[];
+  days?: { from: string; to: string };
+  quarantined?: number;
+}
+
+/** A run with what the caller may see of it: its own figures for a tenant, the platform's for the admin key. */
+export interface EtlRunView {
+  id: number;
+  mode: string;
+  status: string;
+  rows_read: number;
+  /** Absent for a tenant: see rowsWritten in the contract. */
+  rows_written?: number;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  quarantine_reasons: { reason: string; rows: number }[];
+}
 
 /**
- * The pipeline's runs as a tenant sees them. A run is global (etl_run is a reference table: one run
- * counts every tenant's window in one transaction), so every tenant sees every run of the pipeline,
- * which is what its analytics' freshness hangs on; the quarantined rows are the tenant's own, read
- * under its policy. The quarantine is read by a second query rather than joined: on Citus a
- * reference table correlated with a distributed one is refused, while `tenant_id = … and
- * etl_run_id = any(…)` stays on the tenant's shard.
+ * A failed run's error as a tenant sees it: its class, never its text, which can quote any tenant's
+ * row (a constraint's message names the key values) or count every tenant's rows.
+ */
+export function tenantSafeError(run: { status: string; error: string | null; checksums: unknown }, ownQuarantined: number): string | null {
+  if (run.status !== 'failed' && run.error === null) return null;
+  if (ownQuarantined > 0) return 'QUARANTINE: the run refused source rows of yours: see the quarantined rows';
+  if (((run.checksums ?? {}) as RunScope).quarantined) return 'QUARANTINE: the run refused source rows, none of them yours';
+  return 'INTERNAL: the run failed and loaded nothing; the platform operators have the details';
+}
+
+/**
+ * The pipeline's runs as a tenant sees them, or as the platform does (the admin key). A run is
+ * global (etl_run is a reference table: one run counts every tenant's window in one transaction),
+ * so every tenant sees every run of the pipeline, which is what its analytics' freshness hangs on;
+ * but a tenant sees only its own part of each: the rows it read of the caller's, counted again under
+ * the tenant's policy from the windows the run recorded, the caller's quarantined rows, and the
+ * error's class instead of its text. The quarantine and the source rows are read by separate
+ * queries rather than joined: on Citus a reference table correlated with a distributed one is
+ * refused, while `tenant_id = … and etl_run_id = any(…)` stays on the tenant's shard.
  */
 export class EtlRunRepository {
-  private readonly tenantId: number;
+  private constructor(private readonly db: Kysely<DB>, private readonly tenantId: number | null) {}
 
-  constructor(private readonly trx: TenantTx) {
-    this.tenantId = tenantOf(trx);
+  /** The caller's view, in its tenant-scoped transaction. */
+  static forTenant(trx: TenantTx): EtlRunRepository {
+    return new EtlRunRepository(trx, tenantOf(trx));
   }
 
-  /** A page of the pipeline's runs, newest first, each with the tenant's quarantined rows counted by reason. */
-  async list(pipeline: string, { status, beforeId, limit }: EtlRunListOptions) {
-    let query = this.trx.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline);
+  /** The platform's view: every tenant's totals and the errors as raised (the admin key). */
+  static forPlatform(db: Kysely<DB>): EtlRunRepository {
+    return new EtlRunRepository(db, null);
+  }
+
+  /** A page of the pipeline's runs, newest first, each with the caller's quarantined rows counted by reason. */
+  async list(pipeline: string, { status, beforeId, limit }: EtlRunListOptions): Promise<EtlRunView[]> {
+    let query = this.db.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline);
     if (status !== undefined) query = query.where('status', '=', status);
     if (beforeId !== undefined) query = query.where('id', '<', beforeId);
     const runs = await query.orderBy('id', 'desc').limit(limit).execute();
     const reasons = await this.quarantineReasons(runs.map((run) => run.id));
-    return runs.map((run) => ({ ...run, quarantine_reasons: reasons.get(run.id) ?? [] }));
+    const views: EtlRunView[] = [];
+    for (const run of runs) views.push(await this.view(run, reasons.get(run.id) ?? []));
+    return views;
   }
 
-  async get(pipeline: string, id: number) {
-    const run = await this.trx.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline).where('id', '=', id)
+  async get(pipeline: string, id: number): Promise<EtlRunView> {
+    const run = await this.db.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline).where('id', '=', id)
       .executeTakeFirst();
     if (!run) throw new StrataError('NOT_FOUND', `etl run ${id} does not exist`);
     const reasons = await this.quarantineReasons([id]);
-    return { ...run, quarantine_reasons: reasons.get(id) ?? [] };
+    return this.view(run, reasons.get(id) ?? []);
   }
 
   /** The tenant's rows a run refused, in the order it refused them. */
   async quarantinedRows(runId: number, limit: number) {
-    return this.trx.selectFrom('etl_quarantine')
-      .select(['source', 'source_id', 'reason', 'row_data', 'created_at'])
-      .where('tenant_id', '=', this.tenantId).where('etl_run_id', '=', runId)
-      .orderBy('id').limit(limit).execute();
+    let query = this.db.selectFrom('etl_quarantine').select(['source', 'source_id', 'reason', 'row_data', 'created_at'])
+      .where('etl_run_id', '=', runId);
+    if (this.tenantId !== null) query = query.where('tenant_id', '=', this.tenantId);
+    return query.orderBy('id').limit(limit).execute();
   }
 
   /**
@@ -69,20 +114,54 @@ export class EtlRunRepository {
       select (select id from last) as run_id, (select finished_at from last) as finished_at,
         (select greatest(0, floor(extract(epoch from clock_timestamp() - finished_at)))::int from last) as lag_seconds,
         (select count(*)::int from etl_run where pipeline = ${pipeline} and status = 'failed'
-          and id > coalesce((select id from last), 0)) as failures`.execute(this.trx);
+          and id > coalesce((select id from last), 0)) as failures`.execute(this.db);
     return row!;
   }
 
   private async quarantineReasons(runIds: number[]) {
     const byRun = new Map<number, { reason: string; rows: number }[]>();
     if (runIds.length === 0) return byRun;
-    const rows = await this.trx.selectFrom('etl_quarantine')
+    let query = this.db.selectFrom('etl_quarantine')
       .select(['etl_run_id', 'reason', (eb) => eb.fn.countAll<number>().as('rows')])
-      .where('tenant_id', '=', this.tenantId).where('etl_run_id', 'in', runIds)
-      .groupBy(['etl_run_id', 'reason']).orderBy('etl_run_id').orderBy('rows', 'desc').orderBy('reason').execute();
+      .where('etl_run_id', 'in', runIds);
+    if (this.tenantId !== null) query = query.where('tenant_id', '=', this.tenantId);
+    const rows = await query.groupBy(['etl_run_id', 'reason']).orderBy('etl_run_id').orderBy('rows', 'desc').orderBy('reason').execute();
     for (const row of rows) {
       byRun.set(row.etl_run_id, [...(byRun.get(row.etl_run_id) ?? []), { reason: row.reason, rows: Number(row.rows) }]);
     }
     return byRun;
+  }
+
+  private async view(run: RunRow, reasons: { reason: string; rows: number }[]): Promise<EtlRunView> {
+    const { id, mode, status, started_at, finished_at } = run;
+    const common = { id, mode, status, started_at, finished_at, quarantine_reasons: reasons };
+    if (this.tenantId === null) return { ...common, rows_read: run.rows_read, rows_written: run.rows_written, error: run.error };
+    const own = reasons.reduce((sum, reason) => sum + reason.rows, 0);
+    return { ...common, rows_read: await this.ownRowsRead(this.tenantId, run), error: tenantSafeError(run, own) };
+  }
+
+  /**
+   * The tenant's source rows in the run's windows (and a backfill's days), but those an earlier run
+   * had quarantined, which no later run reads: what the run read of the tenant's, as long as none of
+   * them was deleted since. Every predicate carries the tenant, so each count stays on its shard.
+   */
+  private async ownRowsRead(tenantId: number, run: RunRow): Promise<number> {
+    const scope = (run.checksums ?? {}) as RunScope;
+    const windows = scope.windows ?? [];
+    if (windows.length === 0) return 0;
+    const inWindows = sql.join(windows.map((window) => sql`(s.ingest_node = ${window.node}::int
+      and s.ingest_xid >= ${window.xidFrom}::xid8 and s.ingest_xid < ${window.xidTo}::xid8)`), sql` or `);
+    const count = (table: 'user_activity' | 'event', at: 'created_at' | 'occurred_at') => {
+      const days = scope.days
+        ? sql`and s.${sql.ref(at)} >= (${scope.days.from}::date)::timestamp at time zone 'UTC'
+            and s.${sql.ref(at)} < (${scope.days.to}::date + 1)::timestamp at time zone 'UTC'`
+        : sql``;
+      return sql`(select count(*) from ${sql.table(table)} s where s.tenant_id = ${tenantId} and (${inWindows}) ${days}
+        and not exists (select 1 from etl_quarantine q where q.tenant_id = ${tenantId} and q.tenant_id = s.tenant_id
+          and q.source = ${table} and q.source_id = s.id and q.etl_run_id < ${run.id}))`;
+    };
+    const { rows: [row] } = await sql<{ rows: string }>`
+      select ${count('user_activity', 'created_at')} + ${count('event', 'occurred_at')} as rows`.execute(this.db);
+    return Number(row!.rows);
   }
 }

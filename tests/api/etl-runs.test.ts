@@ -10,6 +10,15 @@ let b: { id: number; key: string; users: number[] };
 let failedRunId: number;
 let succeededRunId: number;
 
+/** A tenant's source rows, counted apart from the API: every activity and event it has, or those no run quarantined. */
+async function sourceRows(tenantId: number, { quarantined }: { quarantined: boolean }) {
+  const db = api.database.admin;
+  const activities = await db.selectFrom('user_activity').select((eb) => eb.fn.countAll<string>().as('rows')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+  const events = await db.selectFrom('event').select((eb) => eb.fn.countAll<string>().as('rows')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+  const refused = await db.selectFrom('etl_quarantine').select((eb) => eb.fn.countAll<string>().as('rows')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+  return Number(activities.rows) + Number(events.rows) - (quarantined ? 0 : Number(refused.rows));
+}
+
 async function tenantWithUsers(name: string, count: number) {
   const tenant = await api.tenant(name);
   const users = await api.database.admin.insertInto('app_user').values(Array.from({ length: count }, (_, index) => ({
@@ -57,17 +66,53 @@ describe('GET /v1/etl-runs', () => {
     expect(body.data.map((run: { id: number }) => run.id)).toEqual(stored.map((run) => run.id));
     const [succeeded, failed] = body.data;
     expect(succeeded).toMatchObject({
-      id: succeededRunId, mode: 'incremental', status: 'succeeded', rowsRead: 3, rowsWritten: stored[0]!.rows_written, error: null,
+      id: succeededRunId, mode: 'incremental', status: 'succeeded', rowsRead: await sourceRows(a.id, { quarantined: false }), error: null,
       quarantined: { rows: 0, reasons: [] },
     });
     expect(succeeded.durationMs).toBe(stored[0]!.finished_at!.getTime() - stored[0]!.started_at.getTime());
     expect(new Date(succeeded.startedAt).getTime()).toBe(stored[0]!.started_at.getTime());
     expect(failed).toMatchObject({
-      id: failedRunId, status: 'failed', rowsRead: 5, rowsWritten: 0, error: '2 source rows quarantined',
+      id: failedRunId, status: 'failed', rowsRead: await sourceRows(a.id, { quarantined: true }),
       quarantined: { rows: 2, reasons: [{ reason: expect.stringContaining('after'), rows: expect.any(Number) }] },
     });
     const reasons = failed.quarantined.reasons as { reason: string; rows: number }[];
     expect(reasons.reduce((sum, reason) => sum + reason.rows, 0)).toBe(2);
+  });
+
+  it('counts a tenant key only its own rows read, and no rows written (the platform\'s total is not its own)', async () => {
+    const [ownA, ownB] = [(await api.call('GET', '/v1/etl-runs', a.key)).json(), (await api.call('GET', '/v1/etl-runs', b.key)).json()];
+    const stored = await api.database.admin.selectFrom('etl_run').select(['id', 'rows_read']).where('id', 'in', [failedRunId, succeededRunId]).execute();
+    const total = new Map(stored.map((run) => [run.id, run.rows_read]));
+    for (const [body, tenant] of [[ownA, a], [ownB, b]] as const) {
+      const byId = new Map(body.data.map((run: { id: number }) => [run.id, run]));
+      expect(byId.get(failedRunId)).toMatchObject({ rowsRead: await sourceRows(tenant.id, { quarantined: true }) });
+      expect(byId.get(succeededRunId)).toMatchObject({ rowsRead: await sourceRows(tenant.id, { quarantined: false }) });
+      for (const run of body.data) expect(run).not.toHaveProperty('rowsWritten');
+    }
+    // A has four rows in the failed run, B one: neither sees the run's five, nor the other's count.
+    expect(ownA.data.find((run: { id: number }) => run.id === failedRunId).rowsRead).toBe(4);
+    expect(ownB.data.find((run: { id: number }) => run.id === failedRunId).rowsRead).toBe(1);
+    expect(total.get(failedRunId)).toBe(5);
+    expect(ownB.data.find((run: { id: number }) => run.id === succeededRunId).rowsRead).toBe(1);
+    expect(ownA.data.find((run: { id: number }) => run.id === succeededRunId).rowsRead).toBe(2);
+  });
+
+  it('tells a tenant why a run failed without another tenant\'s numbers: its own quarantined rows, or none of its rows', async () => {
+    const ownA = (await api.call('GET', `/v1/etl-runs/${failedRunId}`, a.key)).json().data;
+    const ownB = (await api.call('GET', `/v1/etl-runs/${failedRunId}`, b.key)).json().data;
+    expect(ownA.error).toBe('QUARANTINE: the run refused source rows of yours: see the quarantined rows');
+    expect(ownB.error).toBe('QUARANTINE: the run refused source rows, none of them yours');
+  });
+
+  it('gives the admin key the platform\'s totals and the run\'s own error text', async () => {
+    const response = await api.call('GET', '/v1/etl-runs', api.adminKey);
+    expect(response.statusCode).toBe(200);
+    const stored = await api.database.admin.selectFrom('etl_run').selectAll().where('pipeline', '=', 'user-analytics').orderBy('id', 'desc').execute();
+    expect(response.json().data.map((run: { id: number; rowsRead: number; rowsWritten: number; error: string | null }) => [run.id, run.rowsRead, run.rowsWritten, run.error]))
+      .toEqual(stored.map((run) => [run.id, run.rows_read, run.rows_written, run.error]));
+    const failed = (await api.call('GET', `/v1/etl-runs/${failedRunId}`, api.adminKey)).json().data;
+    expect(failed).toMatchObject({ rowsRead: 5, rowsWritten: 0, error: '2 source rows quarantined', quarantined: { rows: 2 } });
+    expect(failed.quarantinedRows).toHaveLength(2);
   });
 
   it('says how old the watermark is and how many runs failed since the last success', async () => {
@@ -111,9 +156,9 @@ describe('GET /v1/etl-runs', () => {
     if (path) expect(JSON.stringify(response.json().error.details)).toContain(path);
   });
 
-  it('needs a tenant key: none is UNAUTHENTICATED, and so is the admin key', async () => {
+  it('needs a key: none, or one that is not issued, is UNAUTHENTICATED', async () => {
     expect((await api.call('GET', '/v1/etl-runs', null)).json().error.code).toBe('UNAUTHENTICATED');
-    expect((await api.call('GET', '/v1/etl-runs', api.adminKey)).json().error.code).toBe('UNAUTHENTICATED');
+    expect((await api.call('GET', '/v1/etl-runs', 'sk_not_issued')).json().error.code).toBe('UNAUTHENTICATED');
   });
 });
 
@@ -154,5 +199,46 @@ describe('GET /v1/etl-runs/{id}', () => {
       expect(response.statusCode).toBe(400);
       expect(response.json().error.code).toBe('VALIDATION_FAILED');
     }
+  });
+});
+
+describe('a run failed by one tenant\'s row', () => {
+  let runId: number;
+  let secret: string;
+
+  beforeAll(async () => {
+    // The error a constraint raises quotes the row's key values: here tenant A's user and a value of its row.
+    secret = `secret-${randomUUID()}`;
+    await insertActivities(api.database, [activity(a.id, a.users[0]!, 'login', '2025-03-05')]);
+    await horizonPassed(api.database);
+    const message = `duplicate key value violates unique constraint "active_user_day_pkey": Key (tenant_id, user_id, name)=(${a.id}, ${a.users[0]}, ${secret}) already exists`;
+    await expect(runPipeline(api.database, { hooks: { duringLoad: () => { throw new Error(message); } } })).rejects.toThrow(secret);
+    const run = await api.database.admin.selectFrom('etl_run').select(['id', 'error']).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(run.error).toContain(secret);
+    runId = run.id;
+  });
+
+  it('shows another tenant no text of that row, and the tenant itself only the error\'s class', async () => {
+    for (const key of [a.key, b.key]) {
+      const listed = (await api.call('GET', '/v1/etl-runs', key)).body;
+      const one = (await api.call('GET', `/v1/etl-runs/${runId}`, key)).body;
+      for (const body of [listed, one]) {
+        expect(body).not.toContain(secret);
+        expect(body).not.toContain('active_user_day_pkey');
+      }
+      expect(JSON.parse(one).data.error).toBe('INTERNAL: the run failed and loaded nothing; the platform operators have the details');
+    }
+    const { data } = (await api.call('GET', `/v1/etl-runs/${runId}`, b.key)).json();
+    expect(data).toMatchObject({ status: 'failed', rowsRead: 0 });
+  });
+
+  it('counts each tenant its own rows of the window the run attempted', async () => {
+    const { data } = (await api.call('GET', `/v1/etl-runs/${runId}`, a.key)).json();
+    expect(data.rowsRead).toBe(1);
+  });
+
+  it('shows the admin key the error as raised', async () => {
+    const { data } = (await api.call('GET', `/v1/etl-runs/${runId}`, api.adminKey)).json();
+    expect(data.error).toContain(secret);
   });
 });

@@ -157,7 +157,7 @@ describe('strata activity prune', () => {
       // The check has passed (it cannot see the uncommitted row) once the detach waits for the writer.
       for (let waited = 0; ; waited += 1) {
         const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
-          where wait_event_type = 'Lock' and query ilike '%detach partition%'`.execute(database.admin);
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike '%detach partition%'`.execute(database.admin);
         if (rows[0]!.waiting > 0) break;
         if (waited > 500) throw new Error('the prune never waited for the writer');
         await new Promise((resolve) => setTimeout(resolve, 10));

@@ -36,4 +36,20 @@ describe('the dashboard build', () => {
     utimesSync(join(sources, 'src/views/a.tsx'), new Date(), new Date(Date.now() + 1000));
     expect(await webBuildIsStale(sources)).toBe(true);
   });
+
+  it('counts a bundle as stale when the typed client it bundles is newer, and ignores a missing one', async () => {
+    const sources = mkdtempSync(join(tmpdir(), 'strata-web-src-'));
+    mkdirSync(join(sources, 'src'));
+    writeFileSync(join(sources, 'src/main.tsx'), 'main');
+    const client = join(mkdtempSync(join(tmpdir(), 'strata-client-')), 'index.ts');
+    writeFileSync(client, 'client');
+    mkdirSync(join(sources, 'dist'));
+    writeFileSync(join(sources, 'dist/app.js'), 'built');
+    const past = new Date(Date.now() - 60_000);
+    for (const file of [join(sources, 'src/main.tsx'), client]) utimesSync(file, past, past);
+    expect(await webBuildIsStale(sources, join(sources, 'dist'), [client])).toBe(false);
+    expect(await webBuildIsStale(sources, join(sources, 'dist'), [join(sources, 'no-such-file.ts')])).toBe(false);
+    utimesSync(client, new Date(), new Date(Date.now() + 1000));
+    expect(await webBuildIsStale(sources, join(sources, 'dist'), [client])).toBe(true);
+  });
 });

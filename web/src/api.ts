@@ -1,15 +1,13 @@
-// Every call the dashboard makes goes through this module, so it can be swapped for a generated
-// typed client without touching the views.
+// Every call the dashboard makes goes through this module, over the typed client (`strata/client`):
+// paths, queries, bodies and answers are typed from the OpenAPI document the server serves, and an
+// error answer is thrown as a StrataApiError (status, stable code, message, details).
+import { createStrataClient, StrataApiError, unwrap, type components, type paths, type StrataClient } from '../../src/client/index';
+
+export { StrataApiError };
 
 const KEY_STORAGE = 'strata.key';
 
 export type KeyKind = 'tenant' | 'admin';
-
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: { path?: string; message: string }[] = []) {
-    super(message);
-  }
-}
 
 /** The key is held for this tab only (sessionStorage): closing the tab signs out. */
 export const session = {
@@ -23,115 +21,126 @@ export const session = {
   clear: () => sessionStorage.removeItem(KEY_STORAGE),
 };
 
-export type Query = Record<string, string | number | boolean | undefined | null>;
+let current: { key: string; client: StrataClient } | null = null;
 
-export function queryString(query: Query = {}): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== null && value !== '') params.set(name, String(value));
-  const text = params.toString();
-  return text ? `?${text}` : '';
+/** One client per signed-in key: signing in with another key makes a new one. */
+function client(): StrataClient {
+  const key = session.key() ?? '';
+  if (current?.key !== key) current = { key, client: createStrataClient({ baseUrl: location.origin, apiKey: key }) };
+  return current.client;
 }
 
-async function call<T>(method: string, path: string, options: { query?: Query; body?: unknown; idempotencyKey?: string; prefix?: string } = {}): Promise<T> {
-  const headers: Record<string, string> = { authorization: `Bearer ${session.key() ?? ''}`, accept: 'application/json' };
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
-  const response = await fetch(`${options.prefix ?? '/v1'}${path}${queryString(options.query)}`, {
-    method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  if (response.status === 204) return undefined as T;
-  const body = await response.json().catch(() => null) as { error?: { code: string; message: string; details?: { path?: string; message: string }[] } } | null;
-  if (!response.ok) {
-    throw new ApiError(response.status, body?.error?.code ?? `HTTP_${response.status}`, body?.error?.message ?? response.statusText, body?.error?.details ?? []);
-  }
-  return body as T;
-}
+/** The API's message of an error, without the code StrataApiError puts before it. */
+export const errorMessage = (error: StrataApiError) => error.body?.error.message ?? error.message;
+
+type Schemas = components['schemas'];
+type QueryOf<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } } ? NonNullable<Q> : never;
+type Widen<V> = V extends string ? string | number : V extends number ? number | string : V;
+/**
+ * A query as the views hold it: text from the URL, which the server validates (an unknown status or
+ * metric is its VALIDATION_FAILED, shown beside the view), so a field of a closed set takes any string.
+ */
+type UrlQuery<P extends keyof paths> = { [K in keyof QueryOf<P>]?: Widen<QueryOf<P>[K]> };
+const asQuery = <P extends keyof paths>(query: UrlQuery<P>) => query as QueryOf<P>;
+/** A body read from a form: as with a query, a closed set's field is the server's to check. */
+type FormBody<T> = { [K in keyof T]: Widen<T[K]> };
+type BodyOf<P extends keyof paths, M extends 'post' | 'patch' | 'put'> = paths[P] extends { [m in M]: { requestBody?: { content: { 'application/json': infer B } } } } ? B : never;
 
 export interface Page<T> { data: T[]; nextCursor: string | null }
 export interface WithLineage<T> { data: T; etlRunIds: number[] }
 
+export type Report = Schemas['Report'];
+export type User = Schemas['User'];
+export type UserWithSettings = Schemas['UserWithSettings'];
+export type Product = Schemas['Product'];
+export type Inventory = Schemas['Inventory'];
+export type Activity = Schemas['Activity'];
+export type Organization = Schemas['Organization'];
+export type Team = Schemas['Team'];
+export type Member = Schemas['Member'];
+export type Project = Schemas['Project'];
+export type ApiKey = Schemas['ApiKey'];
+export type IssuedApiKey = Schemas['IssuedApiKey'];
+export type Tenant = Schemas['Tenant'];
+export type HistoryEntry = Schemas['AuditEntry'];
+export type Health = Schemas['Health'];
+export type EtlRun = Schemas['EtlRun'] & Partial<Pick<Schemas['EtlRunWithRows'], 'quarantinedRows'>>;
+export type PipelineFreshness = Schemas['ListEtlRunsResponse']['pipeline'];
+export type TenantCacheLayer = Schemas['CacheLayerStats'];
+// The document types analytics rows loosely (records of unknown: each metric has its own columns),
+// so their shapes are written here.
 export interface ActiveUsersPoint { day: string; dau: number; wau: number; mau: number }
 export interface MetricPoint { period: string; dimension: string; value: number }
 export interface RetentionCohort { cohort: string; size: number; retained: number[] }
-export interface Report { id: number; kind: string; periodStart: string; periodEnd: string; body?: unknown; etlRunIds?: number[]; createdAt: string; [field: string]: unknown }
-export interface User { id: number; email: string; username: string; isActive: boolean; createdAt: string; updatedAt?: string; profile?: Record<string, unknown> | null; [field: string]: unknown }
-export interface Product { id: number; name: string; slug: string; price: number; description: string | null; tags: string[]; isActive?: boolean; [field: string]: unknown }
-export interface Inventory { productId: number; quantity: number; [field: string]: unknown }
-export interface Activity { id: number; userId: number; type: string; metadata: Record<string, unknown>; createdAt: string }
-export interface Organization { id: number; name: string; slug: string; [field: string]: unknown }
-export interface Team { id: number; name: string; slug: string; organizationId: number; members?: Member[]; [field: string]: unknown }
-export interface Member { userId: number; role: string; username?: string; email?: string; [field: string]: unknown }
-export interface Project { id: number; name: string; slug: string; status: string; organizationId: number | null; [field: string]: unknown }
-export interface ApiKey { id: number; name: string; prefix: string; readOnly: boolean; revokedAt: string | null; lastUsedAt: string | null; createdAt: string; key?: string; [field: string]: unknown }
-export interface Tenant { id: number; name: string; slug: string; createdAt: string }
-export interface Change { field: string; old: unknown; new: unknown }
-export interface HistoryEntry { id: number; entity: string; entityId: string; action: string; actorId: number | null; changedFields: string[]; changes: Change[]; createdAt: string }
-export interface ProfileInput { displayName?: string | null; bio?: string | null; avatarUrl?: string | null }
-export interface Health { status: string; checks: Record<string, string> }
-export interface QuarantineReason { reason: string; rows: number }
-export interface EtlRun {
-  id: number; mode: string; status: string; startedAt: string; finishedAt: string | null; durationMs: number | null;
-  rowsRead: number; rowsWritten: number; error: string | null; quarantined: { rows: number; reasons: QuarantineReason[] };
-  quarantinedRows?: { source: string; sourceId: number; reason: string; row: Record<string, unknown>; createdAt: string }[];
-}
-export interface PipelineFreshness { name: string; lastSucceededRunId: number | null; lastSucceededAt: string | null; lagSeconds: number | null; failuresSinceLastSuccess: number }
-export interface TenantCacheLayer { layer: string; hits: number; misses: number; sets: number; hitRate: number | null }
+export type ProfileInput = NonNullable<paths['/v1/users/{id}/profile']['put']['requestBody']>['content']['application/json'];
+export type ProductInput = NonNullable<paths['/v1/products']['post']['requestBody']>['content']['application/json'];
 export interface PromMetric { name: string; values: { value: number; labels: Record<string, string | number> }[] }
 
-const get = <T>(path: string, query?: Query) => call<T>('GET', path, { query });
+const id = (value: number) => String(value);
 
 export const api = {
   /** Any tenant route answers a tenant key; `/tenants` answers only the admin key. */
-  checkKey: (kind: KeyKind) => (kind === 'admin' ? get<Page<Tenant>>('/tenants', { limit: 1 }) : get<Page<ApiKey>>('/api-keys', { limit: 1 })),
+  checkKey: (kind: KeyKind): Promise<unknown> => (kind === 'admin'
+    ? unwrap(client().GET('/v1/tenants', { params: { query: { limit: 1 } } }))
+    : unwrap(client().GET('/v1/api-keys', { params: { query: { limit: 1 } } }))),
 
-  activeUsers: (query: { from: string; to: string }) => get<WithLineage<ActiveUsersPoint[]>>('/analytics/active-users', query),
-  metrics: (query: { name: string; from: string; to: string; granularity: string; dimension?: string }) => get<WithLineage<MetricPoint[]>>('/analytics/metrics', query),
-  retention: (query: { from: string; weeks: number }) => get<WithLineage<RetentionCohort[]>>('/analytics/retention', query),
-  reports: (query: Query) => get<Page<Report>>('/reports', query),
-  report: (id: number) => get<{ data: Report }>(`/reports/${id}`),
-  createReport: (body: { kind: string; from: string; to: string }) => call<{ data: Report }>('POST', '/reports', { body }),
+  activeUsers: (query: UrlQuery<'/v1/analytics/active-users'>): Promise<WithLineage<ActiveUsersPoint[]>> => unwrap(client().GET('/v1/analytics/active-users', { params: { query: asQuery<'/v1/analytics/active-users'>(query) } })) as unknown as Promise<WithLineage<ActiveUsersPoint[]>>,
+  metrics: (query: UrlQuery<'/v1/analytics/metrics'>): Promise<WithLineage<MetricPoint[]>> => unwrap(client().GET('/v1/analytics/metrics', { params: { query: asQuery<'/v1/analytics/metrics'>(query) } })) as unknown as Promise<WithLineage<MetricPoint[]>>,
+  retention: (query: UrlQuery<'/v1/analytics/retention'>): Promise<WithLineage<RetentionCohort[]>> => unwrap(client().GET('/v1/analytics/retention', { params: { query: asQuery<'/v1/analytics/retention'>(query) } })) as unknown as Promise<WithLineage<RetentionCohort[]>>,
+  reports: (query: UrlQuery<'/v1/reports'>) => unwrap(client().GET('/v1/reports', { params: { query: asQuery<'/v1/reports'>(query) } })),
+  report: (reportId: number) => unwrap(client().GET('/v1/reports/{id}', { params: { path: { id: id(reportId) } } })),
+  createReport: (body: FormBody<BodyOf<'/v1/reports', 'post'>>) => unwrap(client().POST('/v1/reports', { body: body as BodyOf<'/v1/reports', 'post'> })),
 
-  etlRuns: (query: Query) => get<Page<EtlRun> & { pipeline: PipelineFreshness }>('/etl-runs', query),
-  etlRun: (id: number) => get<{ data: EtlRun }>(`/etl-runs/${id}`),
-  tenantCacheStats: () => get<{ data: TenantCacheLayer[]; backend: string }>('/cache-stats'),
+  etlRuns: (query: UrlQuery<'/v1/etl-runs'>) => unwrap(client().GET('/v1/etl-runs', { params: { query: asQuery<'/v1/etl-runs'>(query) } })),
+  etlRun: (runId: number) => unwrap(client().GET('/v1/etl-runs/{id}', { params: { path: { id: id(runId) } } })),
+  tenantCacheStats: () => unwrap(client().GET('/v1/cache-stats')),
 
-  users: (query: Query) => get<Page<User>>('/users', query),
-  user: (id: number) => get<{ data: User }>(`/users/${id}/full`),
-  createUser: (body: { email: string; username: string; isActive?: boolean; profile?: ProfileInput }) => call<{ data: User }>('POST', '/users', { body }),
-  updateUser: (id: number, body: { email?: string; username?: string; isActive?: boolean }) => call<{ data: User }>('PATCH', `/users/${id}`, { body }),
-  deleteUser: (id: number) => call<void>('DELETE', `/users/${id}`),
-  putProfile: (id: number, body: ProfileInput) => call<{ data: Record<string, unknown> }>('PUT', `/users/${id}/profile`, { body }),
+  users: (query: UrlQuery<'/v1/users'>) => unwrap(client().GET('/v1/users', { params: { query: asQuery<'/v1/users'>(query) } })),
+  user: (userId: number) => unwrap(client().GET('/v1/users/{id}/full', { params: { path: { id: id(userId) } } })),
+  createUser: (body: NonNullable<paths['/v1/users']['post']['requestBody']>['content']['application/json']) => unwrap(client().POST('/v1/users', { body })),
+  updateUser: (userId: number, body: NonNullable<paths['/v1/users/{id}']['patch']['requestBody']>['content']['application/json']) =>
+    unwrap(client().PATCH('/v1/users/{id}', { params: { path: { id: id(userId) } }, body })),
+  deleteUser: (userId: number) => unwrap(client().DELETE('/v1/users/{id}', { params: { path: { id: id(userId) } } })),
+  putProfile: (userId: number, body: ProfileInput) => unwrap(client().PUT('/v1/users/{id}/profile', { params: { path: { id: id(userId) } }, body })),
   /** JSON merge patch: a key set to null is removed. */
-  mergeSettings: (id: number, body: Record<string, unknown>) => call<{ data: Record<string, unknown> }>('PATCH', `/users/${id}/settings`, { body }),
-  activities: (query: Query) => get<Page<Activity>>('/activities', query),
-  history: (query: { entity: string; entityId: string | number; limit?: number; cursor?: string }) => get<Page<HistoryEntry>>('/audit', query),
+  mergeSettings: (userId: number, body: NonNullable<paths['/v1/users/{id}/settings']['patch']['requestBody']>['content']['application/json']) =>
+    unwrap(client().PATCH('/v1/users/{id}/settings', { params: { path: { id: id(userId) } }, body })),
+  activities: (query: UrlQuery<'/v1/activities'>) => unwrap(client().GET('/v1/activities', { params: { query: asQuery<'/v1/activities'>(query) } })),
+  history: (query: UrlQuery<'/v1/audit'>) => unwrap(client().GET('/v1/audit', { params: { query: asQuery<'/v1/audit'>(query) } })),
 
-  organizations: (query: Query) => get<Page<Organization>>('/organizations', query),
-  organization: (id: number) => get<{ data: Organization }>(`/organizations/${id}`),
-  teams: (organizationId: number) => get<Page<Team>>(`/organizations/${organizationId}/teams`, { limit: 500 }),
-  teamMembers: (teamId: number) => get<Page<Member>>(`/teams/${teamId}/members`),
-  projects: (query: Query) => get<Page<Project>>('/projects', query),
-  project: (id: number) => get<{ data: Project }>(`/projects/${id}`),
-  projectMembers: (id: number) => get<Page<Member>>(`/projects/${id}/members`),
-  createOrganization: (body: { name: string; slug: string }) => call<{ data: Organization }>('POST', '/organizations', { body }),
-  updateOrganization: (id: number, body: { name?: string; slug?: string }) => call<{ data: Organization }>('PATCH', `/organizations/${id}`, { body }),
-  createTeam: (organizationId: number, body: { name: string; slug: string }) => call<{ data: Team }>('POST', `/organizations/${organizationId}/teams`, { body }),
-  putTeamMember: (teamId: number, userId: number, role: string) => call<{ data: Member }>('PUT', `/teams/${teamId}/members/${userId}`, { body: { role } }),
-  removeTeamMember: (teamId: number, userId: number) => call<void>('DELETE', `/teams/${teamId}/members/${userId}`),
-  createProject: (body: { name: string; slug: string; status?: string; description?: string; organizationId?: number | null }) => call<{ data: Project }>('POST', '/projects', { body }),
-  updateProject: (id: number, body: { name?: string; slug?: string; status?: string; description?: string }) => call<{ data: Project }>('PATCH', `/projects/${id}`, { body }),
-  putProjectMember: (projectId: number, userId: number, role: string) => call<{ data: Member }>('PUT', `/projects/${projectId}/members/${userId}`, { body: { role } }),
-  removeProjectMember: (projectId: number, userId: number) => call<void>('DELETE', `/projects/${projectId}/members/${userId}`),
+  organizations: (query: UrlQuery<'/v1/organizations'>) => unwrap(client().GET('/v1/organizations', { params: { query: asQuery<'/v1/organizations'>(query) } })),
+  organization: (orgId: number) => unwrap(client().GET('/v1/organizations/{id}', { params: { path: { id: id(orgId) } } })),
+  teams: (organizationId: number) => unwrap(client().GET('/v1/organizations/{id}/teams', { params: { path: { id: id(organizationId) } } })),
+  teamMembers: (teamId: number) => unwrap(client().GET('/v1/teams/{id}/members', { params: { path: { id: id(teamId) } } })),
+  projects: (query: UrlQuery<'/v1/projects'>) => unwrap(client().GET('/v1/projects', { params: { query: asQuery<'/v1/projects'>(query) } })),
+  project: (projectId: number) => unwrap(client().GET('/v1/projects/{id}', { params: { path: { id: id(projectId) } } })),
+  projectMembers: (projectId: number) => unwrap(client().GET('/v1/projects/{id}/members', { params: { path: { id: id(projectId) } } })),
+  createOrganization: (body: { name: string; slug: string }) => unwrap(client().POST('/v1/organizations', { body })),
+  updateOrganization: (orgId: number, body: { name?: string; slug?: string }) => unwrap(client().PATCH('/v1/organizations/{id}', { params: { path: { id: id(orgId) } }, body })),
+  createTeam: (organizationId: number, body: { name: string; slug: string }) =>
+    unwrap(client().POST('/v1/organizations/{id}/teams', { params: { path: { id: id(organizationId) } }, body })),
+  // The role comes from a select of the roles the document lists; the server checks it all the same.
+  putTeamMember: (teamId: number, userId: number, role: string) =>
+    unwrap(client().PUT('/v1/teams/{id}/members/{userId}', { params: { path: { id: id(teamId), userId: id(userId) } }, body: { role } as BodyOf<'/v1/teams/{id}/members/{userId}', 'put'> })),
+  removeTeamMember: (teamId: number, userId: number) => unwrap(client().DELETE('/v1/teams/{id}/members/{userId}', { params: { path: { id: id(teamId), userId: id(userId) } } })),
+  createProject: (body: FormBody<BodyOf<'/v1/projects', 'post'>>) => unwrap(client().POST('/v1/projects', { body: body as BodyOf<'/v1/projects', 'post'> })),
+  updateProject: (projectId: number, body: FormBody<BodyOf<'/v1/projects/{id}', 'patch'>>) =>
+    unwrap(client().PATCH('/v1/projects/{id}', { params: { path: { id: id(projectId) } }, body: body as BodyOf<'/v1/projects/{id}', 'patch'> })),
+  putProjectMember: (projectId: number, userId: number, role: string) =>
+    unwrap(client().PUT('/v1/projects/{id}/members/{userId}', { params: { path: { id: id(projectId), userId: id(userId) } }, body: { role } as BodyOf<'/v1/projects/{id}/members/{userId}', 'put'> })),
+  removeProjectMember: (projectId: number, userId: number) =>
+    unwrap(client().DELETE('/v1/projects/{id}/members/{userId}', { params: { path: { id: id(projectId), userId: id(userId) } } })),
 
-  products: (query: Query) => get<Page<Product>>('/products', query),
-  product: (id: number) => get<{ data: Product }>(`/products/${id}`),
-  createProduct: (body: Partial<Product>) => call<{ data: Product }>('POST', '/products', { body }),
-  updateProduct: (id: number, body: Partial<Product>) => call<{ data: Product }>('PATCH', `/products/${id}`, { body }),
-  inventory: (id: number) => get<{ data: Inventory }>(`/products/${id}/inventory`),
-  adjustInventory: (id: number, delta: number) =>
-    call<{ data: Inventory }>('POST', `/products/${id}/inventory/adjust`, { body: { delta }, idempotencyKey: crypto.randomUUID() }),
+  products: (query: UrlQuery<'/v1/products'>) => unwrap(client().GET('/v1/products', { params: { query: asQuery<'/v1/products'>(query) } })),
+  product: (productId: number) => unwrap(client().GET('/v1/products/{id}', { params: { path: { id: id(productId) } } })),
+  createProduct: (body: ProductInput) => unwrap(client().POST('/v1/products', { body })),
+  updateProduct: (productId: number, body: NonNullable<paths['/v1/products/{id}']['patch']['requestBody']>['content']['application/json']) =>
+    unwrap(client().PATCH('/v1/products/{id}', { params: { path: { id: id(productId) } }, body })),
+  inventory: (productId: number) => unwrap(client().GET('/v1/products/{id}/inventory', { params: { path: { id: id(productId) } } })),
+  adjustInventory: (productId: number, delta: number) =>
+    unwrap(client().POST('/v1/products/{id}/inventory/adjust', { params: { path: { id: id(productId) } }, body: { delta }, headers: { 'Idempotency-Key': crypto.randomUUID() } })),
 
-  apiKeys: () => get<Page<ApiKey>>('/api-keys', { limit: 500 }),
+  apiKeys: () => unwrap(client().GET('/v1/api-keys', { params: { query: { limit: 500 } } })),
   /**
    * Whether the signed-in tenant key is read-only: the API lists each key's prefix (the first
    * characters of its secret) and access, so the key is found among them without a route of its own.
@@ -139,23 +148,21 @@ export const api = {
   keyIsReadOnly: async (): Promise<boolean> => {
     const secret = /^strata_\d+_(.+)$/.exec(session.key() ?? '')?.[1];
     if (!secret) return false;
-    const mine = (await get<Page<ApiKey>>('/api-keys', { limit: 500 })).data.filter((key) => !key.revokedAt && secret.startsWith(key.prefix));
+    const mine = (await api.apiKeys()).data.filter((key) => !key.revokedAt && secret.startsWith(key.prefix));
     return mine.length > 0 && mine.every((key) => key.readOnly);
   },
 
-  tenants: (query: Query) => get<Page<Tenant>>('/tenants', query),
-  /** Accepts `{data: {tenant, apiKey}}` and the older bare `{tenant, apiKey}`. */
-  createTenant: async (body: { name: string; slug: string }) => {
-    const answer = await call<{ data?: { tenant: Tenant; apiKey: ApiKey }; tenant?: Tenant; apiKey?: ApiKey }>('POST', '/tenants', { body });
-    return answer.data ?? { tenant: answer.tenant!, apiKey: answer.apiKey! };
-  },
-  deleteTenant: (id: number) => call<void>('DELETE', `/tenants/${id}`),
-  tenantKeys: (id: number) => get<Page<ApiKey>>(`/tenants/${id}/api-keys`, { limit: 500 }),
-  issueTenantKey: (id: number, body: { name: string; readOnly: boolean }) => call<{ data: ApiKey }>('POST', `/tenants/${id}/api-keys`, { body }),
-  revokeTenantKey: (id: number, keyId: number) => call<void>('DELETE', `/tenants/${id}/api-keys/${keyId}`),
+  tenants: (query: UrlQuery<'/v1/tenants'>) => unwrap(client().GET('/v1/tenants', { params: { query: asQuery<'/v1/tenants'>(query) } })),
+  createTenant: async (body: { name: string; slug: string }) => (await unwrap(client().POST('/v1/tenants', { body }))).data,
+  deleteTenant: (tenantId: number) => unwrap(client().DELETE('/v1/tenants/{id}', { params: { path: { id: id(tenantId) } } })),
+  tenantKeys: (tenantId: number) => unwrap(client().GET('/v1/tenants/{id}/api-keys', { params: { path: { id: id(tenantId) }, query: { limit: 500 } } })),
+  issueTenantKey: (tenantId: number, body: { name: string; readOnly: boolean }) =>
+    unwrap(client().POST('/v1/tenants/{id}/api-keys', { params: { path: { id: id(tenantId) } }, body })),
+  revokeTenantKey: (tenantId: number, keyId: number) =>
+    unwrap(client().DELETE('/v1/tenants/{id}/api-keys/{keyId}', { params: { path: { id: id(tenantId), keyId: id(keyId) } } })),
 
   health: () => fetch('/health').then((response) => response.json() as Promise<Health>),
   ready: () => fetch('/ready').then(async (response) => ({ ok: response.ok, ...(await response.json() as Health) })),
   /** prom-client's JSON form of /metrics (admin key). */
-  promMetrics: () => call<PromMetric[]>('GET', '/metrics', { prefix: '' }),
+  promMetrics: async () => (await unwrap(client().GET('/metrics', { headers: { accept: 'application/json' } }))) as unknown as PromMetric[],
 };

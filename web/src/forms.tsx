@@ -1,24 +1,27 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, session } from './api';
+import { field } from './fields';
 import { ErrorBox, useAsync } from './ui';
 
 /** Sends a form, shows the API's error as it came (code, message, each bad field); busy while it waits. */
 export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T, form: HTMLFormElement) => void) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const onSubmit = async (event: Event) => {
+  // A DOM handler's returned promise would be dropped: this one returns nothing, and every failure
+  // (of `send` or of `done`) ends in the error shown beside the form.
+  const onSubmit = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
+    // Read before the busy state re-renders the form (which puts a controlled field's value back).
+    const fields = new FormData(form);
     setBusy(true);
     setError(null);
-    try {
-      done(await send(new FormData(form)), form);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    Promise.resolve()
+      .then(() => send(fields))
+      .then((result) => done(result, form))
+      .catch(setError)
+      .finally(() => setBusy(false));
   };
   return { error, busy, onSubmit };
 }
@@ -63,6 +66,6 @@ export function ReadOnlyBadge() {
   return useKeyAccess() === 'read-only' ? <span class="badge" data-testid="read-only">read-only key</span> : null;
 }
 
-export const text = (form: FormData, name: string) => String(form.get(name) ?? '').trim();
+export const text = (form: FormData, name: string) => field(form, name).trim();
 /** An emptied optional text field is sent as null (cleared), not as an empty string. */
 export const optionalText = (form: FormData, name: string) => text(form, name) || null;

@@ -1,8 +1,9 @@
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
-import { api, ApiError, session, type KeyKind } from './api';
+import { api, StrataApiError, session, type KeyKind } from './api';
 import { href, navigate, useRoute, type Route } from './router';
 import { ErrorBox } from './ui';
+import { field, handled } from './fields';
 import { ReadOnlyBadge } from './forms';
 import { Overview } from './views/overview';
 import { Metrics } from './views/metrics';
@@ -34,9 +35,9 @@ function SignIn({ onSignedIn }: { onSignedIn: (kind: KeyKind) => void }) {
   return (
     <main class="signin">
       <h1><img src="/dashboard/favicon.svg" alt="" width={28} height={28} /> Strata</h1>
-      <form onSubmit={async (event) => {
+      <form onSubmit={handled(async (event) => {
         event.preventDefault();
-        const key = String(new FormData(event.currentTarget).get('key') ?? '').trim();
+        const key = field(new FormData(event.currentTarget), 'key').trim();
         session.set(key);
         const kind = session.kind()!;
         setBusy(true);
@@ -49,7 +50,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (kind: KeyKind) => void }) {
         } finally {
           setBusy(false);
         }
-      }}>
+      }, setError)}>
         <label for="key">API key</label>
         <input id="key" name="key" type="password" autocomplete="off" placeholder="strata_1_… or strata_admin_…" required />
         <p class="hint">A tenant key opens that tenant's analytics and data; the admin key opens tenant administration.
@@ -120,7 +121,7 @@ function App() {
 }
 
 window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason instanceof ApiError && event.reason.code === 'UNAUTHENTICATED') session.clear();
+  if (event.reason instanceof StrataApiError && event.reason.code === 'UNAUTHENTICATED') session.clear();
 });
 const root = document.getElementById('app')!;
 root.replaceChildren();

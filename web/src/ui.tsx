@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { errorMessage, StrataApiError } from './api';
+import { field } from './fields';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -35,14 +36,14 @@ const NEXT_STEP: Record<string, string> = {
 };
 
 export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
-  const apiError = error instanceof ApiError ? error : null;
+  const apiError = error instanceof StrataApiError ? error : null;
   return (
     <div class="error" role="alert">
-      <strong>{apiError ? apiError.code : 'Error'}</strong>: {error instanceof Error ? error.message : String(error)}
+      <strong>{apiError ? (apiError.code ?? `HTTP_${apiError.status}`) : 'Error'}</strong>: {apiError ? errorMessage(apiError) : error instanceof Error ? error.message : String(error)}
       {apiError && apiError.details.length > 0 && (
         <ul>{apiError.details.map((detail, index) => <li key={index}>{detail.path ? <code>{detail.path}</code> : null} {detail.message}</li>)}</ul>
       )}
-      {apiError && NEXT_STEP[apiError.code] && <p>{NEXT_STEP[apiError.code]}</p>}
+      {apiError?.code && NEXT_STEP[apiError.code] && <p>{NEXT_STEP[apiError.code]}</p>}
       {onRetry && <button type="button" onClick={onRetry}>Retry</button>}
     </div>
   );
@@ -124,7 +125,7 @@ export function DateRange({ from, to, onChange }: { from: string; to: string; on
     <form class="toolbar" onSubmit={(event) => {
       event.preventDefault();
       const form = new FormData(event.currentTarget);
-      onChange({ from: String(form.get('from')), to: String(form.get('to')) });
+      onChange({ from: field(form, 'from'), to: field(form, 'to') });
     }}>
       <label>From <input type="date" name="from" value={from} max={to} required /></label>
       <label>To <input type="date" name="to" value={to} min={from} required /></label>

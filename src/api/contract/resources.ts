@@ -60,17 +60,23 @@ export const report = z.object({
 export const etlRun = z.object({
   id: rowId, mode: z.enum(['incremental', 'backfill']), status: z.enum(['running', 'succeeded', 'failed']), startedAt: at, finishedAt: at.nullable(),
   durationMs: z.number().int().nullable().meta({ description: 'finishedAt − startedAt; null while running.' }),
-  rowsRead: z.number().int().meta({ description: 'Source rows the run read, of every tenant.' }),
-  rowsWritten: z.number().int().meta({ description: 'Metric and active-user-day rows it wrote, of every tenant.' }),
-  error: z.string().nullable(),
+  rowsRead: z.number().int().meta({
+    description: 'Source rows the run read: a tenant key counts its own (its activities and events in the run\'s window, less any an earlier run quarantined; a row deleted since no longer counts), the admin key every tenant\'s.',
+  }),
+  rowsWritten: z.number().int().optional().meta({
+    description: 'Metric and active-user-day rows the run wrote, of every tenant: the admin key only. A tenant key gets none, as its own share cannot be counted exactly afterwards: a later run re-stamps a metric row it adds to, and a backfill replaces the user days it rebuilds.',
+  }),
+  error: z.string().nullable().meta({
+    description: 'Why the run failed. The admin key reads the error as raised; a tenant key its class and a fixed sentence (`QUARANTINE: …` with whether rows of its own were refused, or `INTERNAL: …`), never the raised text, which can quote another tenant\'s row.',
+  }),
   quarantined: z.object({
     rows: z.number().int(), reasons: z.array(z.object({ reason: z.string(), rows: z.number().int() })),
-  }).meta({ description: 'The caller\'s rows the run refused, counted by reason.' }),
+  }).meta({ description: 'The rows the run refused, counted by reason: the caller\'s (a tenant key) or every tenant\'s (the admin key).' }),
 }).meta({ id: 'EtlRun' });
 export const etlRunWithRows = etlRun.extend({
   quarantinedRows: z.array(z.object({
     source: z.enum(['user_activity', 'event']), sourceId: rowId, reason: z.string(), row: json, createdAt: at,
-  })).meta({ description: 'The caller\'s quarantined rows, at most 100, as the run read them.' }),
+  })).meta({ description: 'The quarantined rows, at most 100, as the run read them: the caller\'s (a tenant key) or every tenant\'s (the admin key).' }),
 }).meta({ id: 'EtlRunWithRows' });
 export const analyticsRows = z.array(json).meta({ id: 'AnalyticsRows', description: 'One row per period (and dimension), as the summary names.' });
 

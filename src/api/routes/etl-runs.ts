@@ -1,5 +1,6 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { EtlRunRepository, etlRunStatuses } from '../../repositories/etl-run-repository.js';
+import { EtlRunRepository, etlRunStatuses, type EtlRunView } from '../../repositories/etl-run-repository.js';
 import { PIPELINE } from '../../repositories/pipeline-watermark.js';
 import { decodeCursor, idCursor, idParams, page, pageQuery } from '../http.js';
 import type { App, RouteOptions } from '../types.js';
@@ -15,19 +16,7 @@ function shownRow(data: unknown) {
   return shown;
 }
 
-interface RunRow {
-  id: number;
-  mode: string;
-  status: string;
-  rows_read: number;
-  rows_written: number;
-  error: string | null;
-  started_at: Date;
-  finished_at: Date | null;
-  quarantine_reasons: { reason: string; rows: number }[];
-}
-
-const toApiRun = (run: RunRow) => ({
+const toApiRun = (run: EtlRunView) => ({
   id: run.id,
   mode: run.mode,
   status: run.status,
@@ -35,31 +24,38 @@ const toApiRun = (run: RunRow) => ({
   finishedAt: run.finished_at,
   durationMs: run.finished_at ? run.finished_at.getTime() - run.started_at.getTime() : null,
   rowsRead: run.rows_read,
-  rowsWritten: run.rows_written,
+  ...(run.rows_written === undefined ? {} : { rowsWritten: run.rows_written }),
   error: run.error,
   quarantined: { rows: run.quarantine_reasons.reduce((sum, reason) => sum + reason.rows, 0), reasons: run.quarantine_reasons },
 });
 
 /**
  * The analytics pipeline's run history, for the operations view and for following an answer's
- * `etlRunIds` to the runs that computed it. A tenant key, not the admin key: runs are global (one
- * run counts every tenant), a tenant's numbers are as fresh as the last run that succeeded, and a
- * run failed by any tenant's bad row holds back everyone's; the quarantined rows are the caller's own.
+ * `etlRunIds` to the runs that computed it. Runs are global (one run counts every tenant), a
+ * tenant's numbers are as fresh as the last run that succeeded, and a run failed by any tenant's bad
+ * row holds back everyone's: so a tenant key sees every run, but only its own part of each (its rows
+ * read and quarantined, the error's class); the admin key sees the platform's totals and the errors.
  */
-export async function etlRunRoutes(app: App, _options: RouteOptions): Promise<void> {
+export async function etlRunRoutes(app: App, { database }: RouteOptions): Promise<void> {
   const tags = ['analytics'];
+  const config = { access: 'tenant-or-admin' as const };
+  /** fn on the caller's view: the tenant's transaction for a tenant key, the platform's for the admin key. */
+  const asCaller = <T>(request: FastifyRequest, fn: (repository: EtlRunRepository) => Promise<T>): Promise<T> =>
+    request.principal?.kind === 'admin'
+      ? database.admin.transaction().execute((trx) => fn(EtlRunRepository.forPlatform(trx)))
+      : request.inTenant((trx) => fn(EtlRunRepository.forTenant(trx)));
 
   app.get('/etl-runs', {
+    config,
     schema: {
       tags,
-      summary: 'The analytics pipeline\'s runs, newest first (keyset-paginated): status, times, rows read and written (all tenants), the caller\'s quarantined rows by reason, and how old the watermark is',
+      summary: 'The analytics pipeline\'s runs, newest first (keyset-paginated): status, times, the rows read of the caller\'s (a tenant key) or of all tenants with the rows written (the admin key), quarantined rows by reason, and how old the watermark is',
       querystring: runListQuery,
     },
   }, async (request) => {
     const { status, limit, cursor } = request.query;
     const beforeId = decodeCursor(cursor, idCursor);
-    const { runs, freshness } = await request.inTenant(async (trx) => {
-      const repository = new EtlRunRepository(trx);
+    const { runs, freshness } = await asCaller(request, async (repository) => {
       return { runs: await repository.list(PIPELINE, { status, beforeId, limit }), freshness: await repository.freshness(PIPELINE) };
     });
     return {
@@ -75,10 +71,10 @@ export async function etlRunRoutes(app: App, _options: RouteOptions): Promise<vo
   });
 
   app.get('/etl-runs/:id', {
-    schema: { tags, summary: 'One run of the analytics pipeline with the caller\'s rows it quarantined and why', params: idParams },
+    config,
+    schema: { tags, summary: 'One run of the analytics pipeline with the rows it quarantined and why: the caller\'s (a tenant key) or every tenant\'s (the admin key)', params: idParams },
   }, async (request) => {
-    const { run, quarantined } = await request.inTenant(async (trx) => {
-      const repository = new EtlRunRepository(trx);
+    const { run, quarantined } = await asCaller(request, async (repository) => {
       const found = await repository.get(PIPELINE, request.params.id);
       return { run: found, quarantined: await repository.quarantinedRows(found.id, QUARANTINED_ROWS_SHOWN) };
     });

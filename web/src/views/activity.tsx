@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { api, type Activity } from '../api';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { PagedTable } from '../table';
 import { formatTime, Table, useAsync, type Column } from '../ui';
 
@@ -28,7 +29,7 @@ export function ActivityFeed({ params }: { params: Record<string, string> }) {
       <form class="toolbar filters" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        const value = (name: string) => String(form.get(name) ?? '').trim();
+        const value = (name: string) => field(form, name).trim();
         navigate('/activity', { userId: value('userId'), type: value('type'), since: toInstant(value('since')), until: toInstant(value('until')), metadata: value('metadata') });
       }}>
         <label>User id <input name="userId" value={userId ?? ''} inputMode="numeric" pattern="[0-9]*" size={6} /></label>

@@ -1,5 +1,6 @@
 import { api, type EtlRun, type PipelineFreshness } from '../api';
 import { href, navigate } from '../router';
+import { field } from '../fields';
 import { Async, formatNumber, formatTime, Pager, Table, useAsync } from '../ui';
 
 const STATUSES = ['succeeded', 'failed', 'running'] as const;
@@ -15,6 +16,9 @@ export function formatDuration(ms: number): string {
   if (hours > 0) return `${hours} h ${minutes} min`;
   return `${minutes} min ${whole % 60} s`;
 }
+
+/** The rows a run wrote: the admin key's answers only (a tenant's own share of them is not recountable). */
+const rowsWritten = (run: EtlRun): number | undefined => (run as Partial<Pick<EtlRun, 'rowsWritten'>>).rowsWritten;
 
 function Status({ run }: { run: EtlRun }) {
   return <span class={`badge status-${run.status}`}>{run.status}</span>;
@@ -58,11 +62,11 @@ export function EtlRuns({ params }: { params: Record<string, string> }) {
     <section aria-labelledby="etl-runs-title">
       <p><a href={href('/operations')}>← Operations</a></p>
       <h2 id="etl-runs-title">ETL runs</h2>
-      <p class="muted">The analytics pipeline counts every tenant's new rows in one run; rows read and written are the run's totals,
-        quarantined rows are this tenant's own, refused with their reason (the run then loads nothing and the next one skips them).</p>
+      <p class="muted">The analytics pipeline counts every tenant's new rows in one run; rows read and quarantined are your rows
+        (with the admin key: every tenant's, with the rows written), refused rows with their reason (the run then loads nothing and the next one skips them).</p>
       <form class="toolbar" onSubmit={(event) => {
         event.preventDefault();
-        navigate('/etl-runs', { status: String(new FormData(event.currentTarget).get('status') ?? '') });
+        navigate('/etl-runs', { status: field(new FormData(event.currentTarget), 'status') });
       }}>
         <label>Status <select name="status" value={status ?? ''}>
           <option value="">any</option>{STATUSES.map((known) => <option value={known}>{known}</option>)}
@@ -81,7 +85,7 @@ export function EtlRuns({ params }: { params: Record<string, string> }) {
                 { label: 'Started', cell: (run) => formatTime(run.startedAt) },
                 { label: 'Duration', numeric: true, cell: (run) => (run.durationMs === null ? 'running' : formatDuration(run.durationMs)) },
                 { label: 'Read', numeric: true, cell: (run) => formatNumber(run.rowsRead) },
-                { label: 'Written', numeric: true, cell: (run) => formatNumber(run.rowsWritten) },
+                { label: 'Written', numeric: true, cell: (run) => { const written = rowsWritten(run); return written === undefined ? '–' : formatNumber(written); } },
                 { label: 'Quarantined (yours)', cell: (run) => <Reasons run={run} /> },
                 { label: 'Error', cell: (run) => run.error ?? '' },
               ]} />
@@ -107,8 +111,8 @@ export function EtlRunDetail({ id }: { id: number }) {
               <div><dt>Started</dt><dd>{formatTime(run.startedAt)}</dd></div>
               <div><dt>Finished</dt><dd>{run.finishedAt ? formatTime(run.finishedAt) : 'still running'}</dd></div>
               <div><dt>Duration</dt><dd data-testid="duration">{run.durationMs === null ? '–' : formatDuration(run.durationMs)}</dd></div>
-              <div><dt>Rows read (all tenants)</dt><dd data-testid="rows-read">{formatNumber(run.rowsRead)}</dd></div>
-              <div><dt>Rows written (all tenants)</dt><dd data-testid="rows-written">{formatNumber(run.rowsWritten)}</dd></div>
+              <div><dt>Rows read ({rowsWritten(run) === undefined ? 'your rows' : 'all tenants'})</dt><dd data-testid="rows-read">{formatNumber(run.rowsRead)}</dd></div>
+              {rowsWritten(run) !== undefined && <div><dt>Rows written (all tenants)</dt><dd data-testid="rows-written">{formatNumber(rowsWritten(run)!)}</dd></div>}
               <div><dt>Error</dt><dd>{run.error ?? 'none'}</dd></div>
             </dl>
             <h3>Your quarantined rows ({formatNumber(run.quarantined.rows)})</h3>

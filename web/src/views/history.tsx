@@ -1,5 +1,6 @@
-import { api, ApiError, type ApiKey, type HistoryEntry } from '../api';
+import { api, StrataApiError, type ApiKey, type HistoryEntry } from '../api';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { Empty, ErrorBox, formatTime, Loading, useAsync } from '../ui';
 
 export const ENTITIES = ['user', 'profile', 'userSettings', 'organization', 'team', 'teamMember', 'project', 'projectMember', 'product', 'inventory', 'apiKey'];
@@ -40,7 +41,7 @@ export function HistoryList({ entity, entityId }: { entity: string; entityId: st
   const state = useAsync(async () => {
     const [page, names] = await Promise.all([
       api.history({ entity, entityId, limit: 50 }).catch((error: unknown) => {
-        if (error instanceof ApiError && error.code === 'NOT_FOUND') return { data: [], nextCursor: null };
+        if (error instanceof StrataApiError && error.code === 'NOT_FOUND') return { data: [], nextCursor: null };
         throw error;
       }),
       actors(),
@@ -63,7 +64,7 @@ export function History({ params }: { params: Record<string, string> }) {
       <form class="toolbar" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        navigate('/history', { entity: String(form.get('entity')), entityId: String(form.get('entityId')).trim() });
+        navigate('/history', { entity: field(form, 'entity'), entityId: field(form, 'entityId').trim() });
       }}>
         <label>Kind <select name="entity" value={entity}>{ENTITIES.map((name) => <option value={name}>{name}</option>)}</select></label>
         <label>Id <input name="entityId" value={entityId} required pattern="[0-9]+(:[0-9]+)?" inputMode="numeric" /></label>

@@ -1,5 +1,6 @@
-import { api, type Member, type Page } from '../api';
+import { api, type Member } from '../api';
 import { useSubmit } from '../forms';
+import { field } from '../fields';
 import { Async, ErrorBox, Table, useAsync } from '../ui';
 
 /**
@@ -18,7 +19,7 @@ async function findUserId(typed: string): Promise<number> {
 /** A team's or a project's members, with a form to add one (or change a role) and a button to remove one. */
 export function Members({ of, load, roles, defaultRole, put, remove, history, writable }: {
   of: string;
-  load: () => Promise<Page<Member>>;
+  load: () => Promise<{ data: Member[] }>;
   roles: readonly string[];
   defaultRole: string;
   put: (userId: number, role: string) => Promise<unknown>;
@@ -27,12 +28,12 @@ export function Members({ of, load, roles, defaultRole, put, remove, history, wr
   writable: boolean;
 }) {
   const state = useAsync(load, [of]);
-  const add = useSubmit(async (form) => put(await findUserId(String(form.get('user') ?? '').trim()), String(form.get('role'))), (_, form) => {
+  const add = useSubmit(async (form) => put(await findUserId(field(form, 'user').trim()), field(form, 'role')), (_, form) => {
     // Only the user is cleared: the chosen role stays for the next one.
     (form.elements.namedItem('user') as HTMLInputElement).value = '';
     state.reload();
   });
-  const removal = useSubmit(async (form) => remove(Number(form.get('userId'))), () => state.reload());
+  const removal = useSubmit(async (form) => remove(Number(field(form, 'userId'))), () => state.reload());
   const who = (member: Member) => member.username ?? `#${member.userId}`;
   return (
     <>

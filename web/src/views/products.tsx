@@ -1,14 +1,15 @@
 import { useState } from 'preact/hooks';
-import { api, type Product } from '../api';
+import { api, type Product, type ProductInput } from '../api';
 import { useSubmit, useWritable } from '../forms';
+import { field } from '../fields';
 import { navigate } from '../router';
 import { PagedTable } from '../table';
 import { Async, ErrorBox, formatNumber, useAsync } from '../ui';
 import { HistoryList } from './history';
 
 /** A new product leaves an empty description out; an edit sends it as typed (emptied, it is cleared). */
-function productBody(form: FormData, editing = false): Partial<Product> {
-  const text = (name: string) => String(form.get(name) ?? '').trim();
+function productBody(form: FormData, editing = false): ProductInput {
+  const text = (name: string) => field(form, name).trim();
   const description = text('description');
   return {
     name: text('name'), slug: text('slug'), price: Number(text('price')),
@@ -40,7 +41,7 @@ export function Products({ params }: { params: Record<string, string> }) {
       <form class="toolbar" role="search" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        navigate('/products', { q: String(form.get('q')).trim(), tag: String(form.get('tag')).trim() });
+        navigate('/products', { q: field(form, 'q').trim(), tag: field(form, 'tag').trim() });
       }}>
         <label>Search <input type="search" name="q" value={q} placeholder="name or description" /></label>
         <label>Tag <input name="tag" value={params.tag ?? ''} size={8} /></label>
@@ -72,7 +73,7 @@ export function ProductDetail({ id }: { id: number }) {
   const [saved, setSaved] = useState('');
   const writable = useWritable();
   const edit = useSubmit((form) => api.updateProduct(id, productBody(form, true)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
-  const adjust = useSubmit((form) => api.adjustInventory(id, Number(form.get('delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
+  const adjust = useSubmit((form) => api.adjustInventory(id, Number(field(form, 'delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
   return (
     <section aria-labelledby="product-title">
       <p><a href="#/products">← Products</a></p>

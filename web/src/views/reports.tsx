@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, type RetentionCohort } from '../api';
 import { navigate } from '../router';
+import { field, handled } from '../fields';
 import { PagedTable } from '../table';
 import { addDays, Async, ErrorBox, formatDay, formatNumber, formatPercent, formatTime, Lineage, Table, today, useAsync } from '../ui';
 
@@ -15,19 +16,19 @@ export function Reports({ params }: { params: Record<string, string> }) {
   return (
     <section aria-labelledby="reports-title">
       <h2 id="reports-title">Reports</h2>
-      <form class="toolbar" onSubmit={async (event) => {
+      <form class="toolbar" onSubmit={handled(async (event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
         setBusy(true);
         try {
-          const { data } = await api.createReport({ kind: String(form.get('kind')), from: String(form.get('from')), to: String(form.get('to')) });
+          const { data } = await api.createReport({ kind: field(form, 'kind'), from: field(form, 'from'), to: field(form, 'to') });
           navigate(`/reports/${data.id}`);
         } catch (failure) {
           setError(failure);
         } finally {
           setBusy(false);
         }
-      }}>
+      }, setError)}>
         <label>Kind <select name="kind">{Object.entries(KINDS).map(([value, label]) => <option value={value}>{label}</option>)}</select></label>
         <label>From <input type="date" name="from" value={addDays(today(), -27)} required /></label>
         <label>To <input type="date" name="to" value={today()} required /></label>

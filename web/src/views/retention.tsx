@@ -1,5 +1,6 @@
 import { api, type RetentionCohort } from '../api';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { addDays, Async, formatDay, formatNumber, formatPercent, isDay, Lineage, today, useAsync } from '../ui';
 
 const monday = (day: string) => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
@@ -28,7 +29,7 @@ export function Retention({ params }: { params: Record<string, string> }) {
       <form class="toolbar" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        navigate('/retention', { from: String(form.get('from')), weeks: String(form.get('weeks')) });
+        navigate('/retention', { from: field(form, 'from'), weeks: field(form, 'weeks') });
       }}>
         <label>First cohort week <input type="date" name="from" value={from} required /></label>
         <label>Weeks <input type="number" name="weeks" min={2} max={26} value={weeks} required /></label>

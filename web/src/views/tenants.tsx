@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
-import { api, type ApiKey } from '../api';
+import { api, type IssuedApiKey } from '../api';
 import { navigate } from '../router';
+import { field, handled } from '../fields';
 import { PagedTable } from '../table';
 import { Async, ErrorBox, formatTime, Table, useAsync } from '../ui';
 
@@ -20,18 +21,18 @@ export function Tenants({ params }: { params: Record<string, string> }) {
   return (
     <section aria-labelledby="tenants-title">
       <h2 id="tenants-title">Tenants</h2>
-      <form class="toolbar" aria-label="new tenant" onSubmit={async (event) => {
+      <form class="toolbar" aria-label="new tenant" onSubmit={handled(async (event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
         setError(null);
         try {
-          const { tenant, apiKey } = await api.createTenant({ name: String(form.get('name')).trim(), slug: String(form.get('slug')).trim() });
+          const { tenant, apiKey } = await api.createTenant({ name: field(form, 'name').trim(), slug: field(form, 'slug').trim() });
           setCreated({ name: tenant.name, key: String(apiKey.key) });
           state.reload();
         } catch (failure) {
           setError(failure);
         }
-      }}>
+      }, setError)}>
         <label>Name <input name="name" required /></label>
         <label>Slug <input name="slug" required pattern="[a-z0-9\-]+" /></label>
         <button type="submit">Create tenant</button>
@@ -52,11 +53,11 @@ export function Tenants({ params }: { params: Record<string, string> }) {
 
 export function TenantDetail({ id }: { id: number }) {
   const keys = useAsync(() => api.tenantKeys(id), [id]);
-  const [issued, setIssued] = useState<ApiKey | null>(null);
+  const [issued, setIssued] = useState<IssuedApiKey | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const act = async (work: () => Promise<unknown>) => {
+  const act = (work: () => Promise<unknown>) => {
     setError(null);
-    try { await work(); keys.reload(); } catch (failure) { setError(failure); }
+    work().then(() => keys.reload(), setError);
   };
   return (
     <section aria-labelledby="tenant-title">
@@ -65,7 +66,7 @@ export function TenantDetail({ id }: { id: number }) {
       <form class="toolbar" aria-label="issue key" onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        void act(async () => setIssued((await api.issueTenantKey(id, { name: String(form.get('name')).trim(), readOnly: form.get('readOnly') === 'on' })).data));
+        act(async () => setIssued((await api.issueTenantKey(id, { name: field(form, 'name').trim(), readOnly: field(form, 'readOnly') === 'on' })).data));
       }}>
         <label>Key name <input name="name" required /></label>
         <label class="check"><input type="checkbox" name="readOnly" /> Read-only</label>

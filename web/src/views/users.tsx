@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
-import { api, type User } from '../api';
+import { api, type User, type UserWithSettings } from '../api';
 import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
+import { field } from '../fields';
 import { PagedTable } from '../table';
 import { Async, ErrorBox, formatTime, useAsync } from '../ui';
 import { HistoryList } from './history';
@@ -39,7 +40,7 @@ export function Users({ params }: { params: Record<string, string> }) {
       <h2 id="users-title">Users</h2>
       <form class="toolbar" role="search" onSubmit={(event) => {
         event.preventDefault();
-        navigate('/users', { q: String(new FormData(event.currentTarget).get('q')).trim() });
+        navigate('/users', { q: field(new FormData(event.currentTarget), 'q').trim() });
       }}>
         <label>Search <input type="search" name="q" value={q} placeholder="username or email" /></label>
         <button type="submit">Search</button>
@@ -92,7 +93,7 @@ function settingsPatch(before: Record<string, unknown>, typed: string): Record<s
   return { ...Object.fromEntries(removed.map((key) => [key, null])), ...after };
 }
 
-function UserForms({ user, changed }: { user: User; changed: (what: string) => void }) {
+function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: string) => void }) {
   const profile = (user.profile ?? {}) as Record<string, string | null>;
   const settings = (user.settings ?? {}) as Record<string, unknown>;
   const account = useSubmit((form) => api.updateUser(user.id, accountBody(form)), () => changed('Account saved.'));
