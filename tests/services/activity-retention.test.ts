@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { monthStart, partitionName } from '../../src/db/activity-partitions.js';
+import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
 import { openDatabase } from '../../src/db/database.js';
 import { cutoffFor, pruneActivityPartitions } from '../../src/services/activity-retention.js';
 import { atFileEnd } from '../helpers/cleanup.js';
@@ -33,6 +33,8 @@ describe('cutoffFor', () => {
 
 describe('pruneActivityPartitions', () => {
   it('names the partition holding the cutoff as kept, and drops only months wholly before it', async () => {
+    // Months on both sides of the cutoff, so the one holding it is neither the first nor the last.
+    await ensureMonthlyPartitions(database, { monthsBack: 4 });
     const result = await pruneActivityPartitions(database, '1 month', { dryRun: true, dropUncounted: true });
     const holding = monthStart(result.cutoff);
     expect(result.straddling).toEqual({ name: partitionName(holding), from: holding, to: monthStart(holding, 1) });
