@@ -38,12 +38,24 @@ export class StrataApiError extends Error {
   readonly code: StrataErrorCode | undefined;
   readonly details: StrataErrorBody['error']['details'];
 
-  constructor(readonly status: number, readonly body: StrataErrorBody | undefined) {
+  readonly body: StrataErrorBody | undefined;
+
+  /** `answer` is the parsed body; one that is not Strata's error body (a proxy's page) keeps only the status. */
+  constructor(readonly status: number, answer: unknown) {
+    const body = isErrorBody(answer) ? answer : undefined;
     super(body ? `${body.error.code}: ${body.error.message}` : `HTTP ${status}`);
     this.name = 'StrataApiError';
+    this.body = body;
     this.code = body?.error.code;
     this.details = body?.error.details ?? [];
   }
+}
+
+function isErrorBody(answer: unknown): answer is StrataErrorBody {
+  if (typeof answer !== 'object' || answer === null || !('error' in answer)) return false;
+  const { error } = answer;
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    && 'message' in error && typeof error.message === 'string';
 }
 
 /** What openapi-fetch answers: the data of a success, or the error body of an error answer. */
@@ -53,6 +65,6 @@ type DataOf<Result extends Answer> = Extract<Result, { error?: undefined }>['dat
 /** The answer's data, or a `StrataApiError` thrown for an error answer: for code that would rather throw than check. */
 export async function unwrap<Result extends Answer>(pending: Promise<Result>): Promise<DataOf<Result>> {
   const answer = await pending;
-  if (!answer.response.ok) throw new StrataApiError(answer.response.status, answer.error as StrataErrorBody | undefined);
+  if (!answer.response.ok) throw new StrataApiError(answer.response.status, answer.error);
   return answer.data;
 }
