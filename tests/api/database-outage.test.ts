@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
+import { buildCheckedApp } from './support/conformance.js';
 import { toStrataError } from '../../src/api/errors.js';
 import { OutageLog } from '../../src/api/outage-log.js';
 import { loadConfig } from '../../src/config.js';
@@ -28,7 +28,7 @@ async function appBehindProxy() {
   proxied.host = `127.0.0.1:${proxy.port}`;
   const viaProxy = openDatabase(proxied.toString(), { maxConnections: 5 });
   const lines: Record<string, unknown>[] = [];
-  const app = await buildApp({
+  const app = await buildCheckedApp({
     database: viaProxy, config, logger: { level: 'info', stream: { write: (line) => void lines.push(JSON.parse(line)) } },
   });
   closing.push(async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
+import { buildCheckedApp } from './support/conformance.js';
 import { loadConfig } from '../../src/config.js';
 import { redisReachable, SHARED_REDIS_URL } from '../caching/support.js';
 import { atFileEnd } from '../helpers/cleanup.js';
@@ -40,7 +40,7 @@ describe('the per-key rate limit', () => {
   });
 
   it('is off at RATE_LIMIT_PER_MINUTE=0: no 429 and no RateLimit headers', async () => {
-    const app = await buildApp({ database: api.database, config: loadConfig({ RATE_LIMIT_PER_MINUTE: '0' }) });
+    const app = await buildCheckedApp({ database: api.database, config: loadConfig({ RATE_LIMIT_PER_MINUTE: '0' }) });
     atFileEnd(() => app.close());
     const answers = [];
     for (let request = 0; request < 5; request += 1) {
@@ -52,7 +52,7 @@ describe('the per-key rate limit', () => {
 
   it.skipIf(!redisReachable)('shares one count between instances through Redis', async () => {
     const env = { RATE_LIMIT_PER_MINUTE: '3', REDIS_URL: SHARED_REDIS_URL, CACHE_KEY_PREFIX: `rl-${randomBytes(4).toString('hex')}` };
-    const [one, two] = await Promise.all([1, 2].map(() => buildApp({ database: api.database, config: loadConfig(env) })));
+    const [one, two] = await Promise.all([1, 2].map(() => buildCheckedApp({ database: api.database, config: loadConfig(env) })));
     atFileEnd(async () => {
       await one!.close();
       await two!.close();

@@ -3,6 +3,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { atFileEnd } from '../../helpers/cleanup.js';
+import { buildApp } from '../../../src/api/app.js';
 
 interface Document {
   paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
@@ -70,4 +71,11 @@ export function conformToDocument(app: FastifyInstance): void {
     reportScheduled = true;
     atFileEnd(() => appendFileSync(process.env.STRATA_CONFORMANCE_LOG!, `${validated}\n`));
   }
+}
+
+/** `buildApp` for a test that needs its own options, with every `inject` answer checked as above. */
+export async function buildCheckedApp(...args: Parameters<typeof buildApp>): Promise<FastifyInstance> {
+  const app = await buildApp(...args);
+  conformToDocument(app);
+  return app;
 }
