@@ -1,24 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { catchUp, expectedActiveUsers, expectedMetrics, expectedRetention, insertActivities, insertEvents } from '../etl/support.js';
 import { testApi, type TestApi } from './helpers.js';
+import { tenantWithUsers } from './support/tenant-with-users.js';
 
 let api: TestApi;
 let a: { id: number; key: string; users: number[] };
 let b: { id: number; key: string; users: number[] };
 
-async function tenantWithUsers(name: string, count: number) {
-  const tenant = await api.tenant(name);
-  const users = await api.database.admin.insertInto('app_user').values(Array.from({ length: count }, (_, index) => ({
-    tenant_id: tenant.id, email: `${name}${index}-${randomUUID().slice(0, 6)}@example.com`, username: `${name}${index}`,
-  }))).returning('id').execute();
-  return { ...tenant, users: users.map((user) => user.id) };
-}
-
 beforeAll(async () => {
   api = await testApi();
-  a = await tenantWithUsers('a', 3);
-  b = await tenantWithUsers('b', 1);
+  a = await tenantWithUsers(api, 'a', 3);
+  b = await tenantWithUsers(api, 'b', 1);
   const activity = (tenantId: number, userId: number, type: string, at: string) => ({ tenantId, userId, type, at: `${at}T10:00:00Z` });
   await insertActivities(api.database, [
     activity(a.id, a.users[0]!, 'login', '2025-03-03'),

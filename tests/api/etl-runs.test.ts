@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runPipeline } from '../../src/etl/user-analytics/pipeline.js';
 import { catchUp, horizonPassed, insertActivities, insertEvents } from '../etl/support.js';
 import { testApi, type TestApi } from './helpers.js';
+import { tenantWithUsers } from './support/tenant-with-users.js';
 
 let api: TestApi;
 let a: { id: number; key: string; users: number[] };
@@ -19,14 +20,6 @@ async function sourceRows(tenantId: number, { quarantined }: { quarantined: bool
   return Number(activities.rows) + Number(events.rows) - (quarantined ? 0 : Number(refused.rows));
 }
 
-async function tenantWithUsers(name: string, count: number) {
-  const tenant = await api.tenant(name);
-  const users = await api.database.admin.insertInto('app_user').values(Array.from({ length: count }, (_, index) => ({
-    tenant_id: tenant.id, email: `${name}${index}-${randomUUID().slice(0, 6)}@example.com`, username: `${name}${index}`,
-  }))).returning('id').execute();
-  return { ...tenant, users: users.map((user) => user.id) };
-}
-
 const withoutInternals = (data: unknown) => {
   const { tenantId: _tenant, xid: _xid, ...shown } = data as Record<string, unknown>;
   return shown;
@@ -36,8 +29,8 @@ const activity = (tenantId: number, userId: number, type: string, day: string) =
 
 beforeAll(async () => {
   api = await testApi();
-  a = await tenantWithUsers('a', 2);
-  b = await tenantWithUsers('b', 1);
+  a = await tenantWithUsers(api, 'a', 2);
+  b = await tenantWithUsers(api, 'b', 1);
   await insertActivities(api.database, [
     activity(a.id, a.users[0]!, 'login', '2025-03-03'),
     activity(a.id, a.users[1]!, 'view', '2025-03-04'),
