@@ -95,6 +95,29 @@ describe('DatabaseVersions', () => {
     expect((await database.queries.measure(() => versions.tag([userScope]))).queries).toBe(0);
   });
 
+  it('answers nothing when it cannot hold every scope of the tag at once', async () => {
+    const { versions } = open({ maxScopes: 1 });
+    expect(await versions.ready(5000)).toBe(true);
+    const tenant = await createTenant(database);
+    expect(await versions.tag([String(tenant.id), `${tenant.id}:sessions`])).toBeUndefined();
+    expect(await versions.tag([String(tenant.id)])).toBe(`p${await committed(String(tenant.id))}`);
+  });
+
+  it('stops trusting once its feed stalls past the lease, forgetting what it learned, though the connection stays open', async () => {
+    const link = await faultyLink(database.url);
+    const { versions, resets, warnings } = open({ url: link.url, leaseMs: 300 });
+    expect(await versions.ready(5000)).toBe(true);
+    const tenant = await createTenant(database);
+    await versions.tag([String(tenant.id)]);
+    link.stall();
+    await eventually(() => !versions.trusted(), 'the lease to lapse');
+    expect(resets.count).toBe(1);
+    expect(warnings.map((warning) => warning.reason)).toEqual(['the invalidation listener is behind']);
+    link.heal();
+    expect(await versions.ready(5000)).toBe(true);
+    expect((await database.queries.measure(() => versions.tag([String(tenant.id)]))).queries).toBe(1);
+  });
+
   it('refuses scopes of two tenants in one tag, naming them', async () => {
     const { versions } = open();
     expect(await versions.ready(5000)).toBe(true);
