@@ -25,7 +25,7 @@ export const groups = {
     // in backends.test.ts and files of their own; cache-versions.test.ts tests the feeds, not these.
     tests: [
       'tests/caching/backends.test.ts', 'tests/caching/instances.test.ts', 'tests/caching/database-versions.test.ts',
-      'tests/caching/redis-keys.test.ts', 'tests/caching/redis-failures.test.ts',
+      'tests/caching/redis-keys.test.ts', 'tests/caching/redis-failures.test.ts', 'tests/caching/near-cache.test.ts',
     ],
   },
   'caching-core': {
@@ -40,7 +40,8 @@ export const groups = {
     tests: [
       'tests/caching/api-cache.test.ts', 'tests/caching/backends.test.ts', 'tests/caching/key-administration.test.ts',
       'tests/caching/metrics.test.ts', 'tests/caching/query-cache.test.ts', 'tests/caching/race.test.ts',
-      'tests/caching/session-cache.test.ts', 'tests/caching/redis-keys.test.ts',
+      'tests/caching/session-cache.test.ts', 'tests/caching/redis-keys.test.ts', 'tests/api/cache-stats.test.ts',
+      'tests/caching/near-cache.test.ts',
     ],
   },
   db: {
