@@ -66,6 +66,16 @@ describe('DatabaseVersions', () => {
     expect(warnings[0]!.reason).toMatch(/ECONNREFUSED|connect/);
   });
 
+  it('is not current, and says why, while it cannot learn whether the database is a cluster', async () => {
+    const url = `postgres://root@127.0.0.1:${await freePort()}/none`;
+    const unreachable = new pg.Pool({ connectionString: url, max: 1 });
+    onTestFinished(() => unreachable.end());
+    const { versions, warnings, resets } = open({ cluster: () => onCitusCluster({ pool: unreachable, url }) });
+    expect(await versions.ready(300)).toBe(false);
+    expect(resets.count).toBeGreaterThan(0);
+    expect(warnings[0]!.reason).toMatch(/ECONNREFUSED|connect/);
+  });
+
   it('tags a tenant\'s scopes with their committed versions in order, reading each unknown scope once, 0 for one never bumped', async () => {
     const { versions } = open();
     expect(await versions.ready(5000)).toBe(true);
