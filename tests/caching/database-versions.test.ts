@@ -79,7 +79,9 @@ describe('DatabaseVersions', () => {
   it('tags a tenant\'s scopes with their committed versions in order, reading each unknown scope once, 0 for one never bumped', async () => {
     const { versions } = open();
     expect(await versions.ready(5000)).toBe(true);
-    const tenant = await createTenant(database);
+    // An id of two digits at least: the tenant is everything before the scope's first ':'.
+    let tenant = await createTenant(database);
+    while (tenant.id < 10) tenant = await createTenant(database);
     const user = await createUser(database, tenant.id);
     await setBio(tenant.id, user.id, 'bumped');
     const userScope = `${tenant.id}:user:${user.id}`;

@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Caches } from '../../src/caching/index.js';
 import type { RedisStore } from '../../src/caching/redis-store.js';
+import { withTenant } from '../../src/db/tenant.js';
+import { UserRepository } from '../../src/repositories/user-repository.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { faultyLink } from './proxy.js';
@@ -59,6 +61,9 @@ describe.skipIf(!redisReachable)('near copies of a Redis-backed instance', () =>
     const user = await createUser(database, tenant.id);
     await caches.query.userProfile(tenant.id, user.id);
     expect((await database.queries.measure(() => caches.query.userProfile(tenant.id, user.id))).queries).toBe(0);
+    await caches.invalidation.userWrite(tenant.id, user.id, () =>
+      withTenant(database, { tenantId: tenant.id }, (trx) => new UserRepository(trx).putProfile(user.id, { bio: 'written' })));
+    expect((await caches.query.userProfile(tenant.id, user.id)).profile.bio).toBe('written');
     expect(nearKeys(caches)).toEqual([]);
   });
 });

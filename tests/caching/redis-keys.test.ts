@@ -35,6 +35,8 @@ describe.skipIf(!redisReachable)('what RedisStore keeps in Redis', () => {
     const tenant = await createTenant(database);
     const user = await createUser(database, tenant.id);
     await caches.query.userProfile(tenant.id, user.id);
+    await eventually(() => caches.metrics.layer('query').sets === 1, 'the value to be stored');
+    expect(caches.metrics.layer('query').errors).toBe(0);
     const [value] = await keysUnder(`${caches.keys.value('profile', tenant.id, user.id)}:v*`);
     expect(value).toBeDefined();
     expect(JSON.parse((await direct.get(value!))!)).toMatchObject({ id: user.id });
@@ -92,10 +94,12 @@ describe.skipIf(!redisReachable)('what RedisStore keeps in Redis', () => {
 
   it('warns in these words when Redis cannot be reached, once per interval however many requests fail', async () => {
     const logger = warnings();
+    const details: object[] = [];
+    const logged = { warn: (detail: object, message: string) => { details.push(detail); logger.warn(detail, message); } };
     const caches = createCaches({
       config: cacheConfig('redis', keyPrefix('warn'), { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT_MS: '50' }),
       database,
-      logger,
+      logger: logged,
       retryAfterMs: 0,
     });
     onTestFinished(() => caches.close());
@@ -109,5 +113,6 @@ describe.skipIf(!redisReachable)('what RedisStore keeps in Redis', () => {
       return caches.metrics.layer('query').errors >= 3;
     }, 'three reads to fail on Redis');
     expect(redisWarnings()).toEqual(['cache: Redis is unavailable or slow; serving from the database until it answers again']);
+    expect(details[logger.messages.findIndex((message) => message.includes('Redis'))]).toEqual({ err: expect.stringMatching(/ECONNREFUSED|connect/) });
   });
 });
