@@ -77,13 +77,14 @@ describe('DatabaseVersions', () => {
   });
 
   it('tags a tenant\'s scopes with their committed versions in order, reading each unknown scope once, 0 for one never bumped', async () => {
-    const { versions } = open();
-    expect(await versions.ready(5000)).toBe(true);
-    // An id of two digits at least: the tenant is everything before the scope's first ':'.
+    // Committed before it starts, so that it has to read them; an id of two digits at least, as
+    // the tenant is everything before the scope's first ':'.
     let tenant = await createTenant(database);
     while (tenant.id < 10) tenant = await createTenant(database);
     const user = await createUser(database, tenant.id);
     await setBio(tenant.id, user.id, 'bumped');
+    const { versions } = open();
+    expect(await versions.ready(5000)).toBe(true);
     const userScope = `${tenant.id}:user:${user.id}`;
     const [tenantVersion, userVersion] = [await committed(String(tenant.id)), await committed(userScope)];
     expect(userVersion).toBeGreaterThan(0);
