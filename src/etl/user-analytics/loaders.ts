@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
+import { recountAfterWrite } from '../../repositories/active-user-counts.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
 import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
@@ -223,4 +224,43 @@ export async function recountNewUsers(db: Kysely<DB>, runId: number, tenantIds: 
           where tenant_id = any(${[...tenantIds]}::bigint[]) group by tenant_id, user_id) as first_seen
     group by tenant_id, first_day`.execute(db);
   return affected(result);
+}
+
+/** A tenant's first and last day among the active user days a run wrote or cleared. */
+export type DaySpans = Map<number, { from: string; to: string }>;
+
+function widen(spans: DaySpans, tenantId: number, from: string, to: string): void {
+  const span = spans.get(tenantId);
+  if (!span) spans.set(tenantId, { from, to });
+  else spans.set(tenantId, { from: from < span.from ? from : span.from, to: to > span.to ? to : span.to });
+}
+
+/** The spans of the user days a run loads, from memory or from the staged table. */
+export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDayRow[] | 'staged'): Promise<DaySpans> {
+  const spans: DaySpans = new Map();
+  if (rows === 'staged') {
+    const { rows: staged } = await sql<{ tenant_id: number; from: string; to: string }>`
+      select tenant_id, min(day) as from, max(day) as to from etl_user_day group by tenant_id`.execute(db);
+    for (const span of staged) widen(spans, span.tenant_id, span.from, span.to);
+  } else {
+    for (const row of rows) widen(spans, row.tenantId, row.day, row.day);
+  }
+  return spans;
+}
+
+/** A backfill batch rewrote every day of its range for the tenants it cleared or loaded. */
+export function withClearedDays(spans: DaySpans, tenantIds: readonly number[], from: string, to: string): DaySpans {
+  for (const tenantId of [...tenantIds, ...spans.keys()]) widen(spans, tenantId, from, to);
+  return spans;
+}
+
+/**
+ * Recounts the stored daily active users on every day the run's writes count in, in the run's own
+ * transaction: a run rolled back leaves the counts as it found them. Tenants in id order, so two
+ * transactions recounting several tenants take their locks in the same order.
+ */
+export async function recountActiveUsers(db: Kysely<DB>, spans: DaySpans): Promise<number> {
+  let written = 0;
+  for (const [tenantId, span] of [...spans].sort(([a], [b]) => a - b)) written += await recountAfterWrite(db, tenantId, span);
+  return written;
 }
