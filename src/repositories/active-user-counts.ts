@@ -75,11 +75,16 @@ export async function refreshActiveUserCounts(db: Kysely<DB>, tenantId: number, 
   await countsLock(tenantId).execute(db);
   await db.deleteFrom('active_user_count').where('tenant_id', '=', tenantId)
     .where('day', '>=', from).where('day', '<=', to).execute();
-  // No data-modifying CTE to count the rows: a Citus worker crashes on one under row-level security.
+  const { rows } = await countActiveUsers(tenantId, from, to, { runs: true }).execute(db);
+  const kept = rows.filter((row) => row.mau > 0);
+  if (kept.length === 0) return 0;
+  // Read, then inserted from arrays as bulk ingest does: Citus moves an INSERT … SELECT it cannot
+  // route to one shard through COPY, which row-level security refuses (a user's delete runs under it).
   const result = await sql`
     insert into active_user_count (tenant_id, day, dau, wau, mau, etl_run_ids)
     select ${tenantId}::bigint, day, dau, wau, mau, runs::bigint[]
-    from (${countActiveUsers(tenantId, from, to, { runs: true })}) as counted where mau > 0`.execute(db);
+    from unnest(${kept.map((row) => row.day)}::date[], ${kept.map((row) => row.dau)}::bigint[], ${kept.map((row) => row.wau)}::bigint[],
+      ${kept.map((row) => row.mau)}::bigint[], ${kept.map((row) => `{${row.runs.join(',')}}`)}::text[]) as counted(day, dau, wau, mau, runs)`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
 
