@@ -5,7 +5,7 @@ import { field } from './fields';
 import { ErrorBox, useAsync } from './ui';
 
 /** Sends a form, shows the API's error as it came (code, message, each bad field); busy while it waits. */
-export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T, form: HTMLFormElement) => void) {
+export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result: T, form: HTMLFormElement) => void | Promise<void>) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   // A DOM handler's returned promise would be dropped: this one returns nothing, and every failure
@@ -13,7 +13,7 @@ export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result
   const onSubmit = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
-    // Read before the busy state re-renders the form (which puts a controlled field's value back).
+    // Read at once: what is sent is what was typed when the form was submitted.
     const fields = new FormData(form);
     setBusy(true);
     setError(null);
@@ -27,6 +27,18 @@ export function useSubmit<T>(send: (form: FormData) => Promise<T>, done: (result
 }
 
 export type Submit = ReturnType<typeof useSubmit>;
+
+/**
+ * After a form is saved: loads the page's data again and, once it is drawn, puts the saved form
+ * back to its fields' defaults, which are now the stored values (trimmed, formatted as the server
+ * keeps them). Form fields are uncontrolled (`defaultValue`, `defaultChecked`, `defaultSelected`):
+ * a reload changes only their defaults, which the browser shows in a field nobody has typed into,
+ * so the other forms of the page keep their drafts and their untouched fields show fresh values.
+ */
+export async function redrawSaved(form: HTMLFormElement, ...pages: { redraw: () => Promise<void> }[]): Promise<void> {
+  await Promise.all(pages.map((page) => page.redraw()));
+  form.reset();
+}
 
 /** A labelled form with its submit button (disabled while saving) and the API's error beside it. */
 export function EditForm({ label, submit, action, busyAction, children, class: extra }: {

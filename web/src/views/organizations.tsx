@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, type Organization, type Team } from '../api';
-import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
+import { EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { PagedTable } from '../table';
 import { Async, Empty, formatTime, Table, useAsync } from '../ui';
@@ -15,8 +15,8 @@ const PROJECT_STATUSES = ['planned', 'active', 'paused', 'archived'] as const;
 function NameFields({ row }: { row?: { name: string; slug: string } }) {
   return (
     <>
-      <label>Name <input name="name" value={row?.name} required maxLength={200} /></label>
-      <label>Slug <input name="slug" value={row?.slug} required pattern="[a-z0-9\-]+" title="lower-case letters, digits and dashes" /></label>
+      <label>Name <input name="name" defaultValue={row?.name} required maxLength={200} /></label>
+      <label>Slug <input name="slug" defaultValue={row?.slug} required pattern="[a-z0-9\-]+" title="lower-case letters, digits and dashes" /></label>
     </>
   );
 }
@@ -68,8 +68,15 @@ export function OrganizationDetail({ id }: { id: number }) {
   const writable = useWritable();
   const [saved, setSaved] = useState('');
   const [round, setRound] = useState(0);
-  const rename = useSubmit((form) => api.updateOrganization(id, nameBody(form)), () => { setSaved('Organization saved.'); state.reload(); setRound((n) => n + 1); });
-  const newTeam = useSubmit((form) => api.createTeam(id, nameBody(form)), ({ data }, form) => { setSaved(`Team ${data.name} created.`); form.reset(); state.reload(); });
+  const rename = useSubmit((form) => api.updateOrganization(id, nameBody(form)), async (_, form) => {
+    await redrawSaved(form, state);
+    setSaved('Organization saved.');
+    setRound((n) => n + 1);
+  });
+  const newTeam = useSubmit((form) => api.createTeam(id, nameBody(form)), async ({ data }, form) => {
+    await redrawSaved(form, state);
+    setSaved(`Team ${data.name} created.`);
+  });
   return (
     <section aria-labelledby="organization-title">
       <p><a href="#/organizations">← Organizations</a></p>
@@ -102,14 +109,14 @@ function ProjectFields({ project, organizations }: { project?: { name: string; s
   return (
     <>
       <NameFields row={project} />
-      <label>Status <select name="status">{PROJECT_STATUSES.map((status) => <option value={status} selected={status === (project?.status ?? 'planned')}>{status}</option>)}</select></label>
+      <label>Status <select name="status">{PROJECT_STATUSES.map((status) => <option value={status} defaultSelected={status === (project?.status ?? 'planned')}>{status}</option>)}</select></label>
       {organizations && (
         <label>Organization <select name="organizationId">
           <option value="">none</option>
           {organizations.map((organization) => <option value={organization.id}>{organization.name}</option>)}
         </select></label>
       )}
-      <label class="wide">Description <textarea name="description" rows={2} value={typeof project?.description === 'string' ? project.description : ''} /></label>
+      <label class="wide">Description <textarea name="description" rows={2} defaultValue={typeof project?.description === 'string' ? project.description : ''} /></label>
     </>
   );
 }
@@ -157,7 +164,11 @@ export function ProjectDetail({ id }: { id: number }) {
   const writable = useWritable();
   const [saved, setSaved] = useState('');
   const [round, setRound] = useState(0);
-  const edit = useSubmit((form) => api.updateProject(id, projectBody(form)), () => { setSaved('Project saved.'); state.reload(); setRound((n) => n + 1); });
+  const edit = useSubmit((form) => api.updateProject(id, projectBody(form)), async (_, form) => {
+    await redrawSaved(form, state);
+    setSaved('Project saved.');
+    setRound((n) => n + 1);
+  });
   return (
     <section aria-labelledby="project-title">
       <p><a href="#/projects">← Projects</a></p>
