@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, session } from './api';
 import { field } from './fields';
 import { ErrorBox, useAsync } from './ui';
@@ -48,6 +48,36 @@ export function EditForm({ label, submit, action, busyAction, children, class: e
     <form class={`panel form${extra ? ` ${extra}` : ''}`} aria-label={label} onSubmit={submit.onSubmit} aria-busy={submit.busy}>
       {children}
       <button type="submit" disabled={submit.busy}>{submit.busy ? (busyAction ?? 'Saving…') : action}</button>
+      {submit.error ? <ErrorBox error={submit.error} /> : null}
+    </form>
+  );
+}
+
+/**
+ * "Delete …": a button that opens a confirm step, labelled `delete <what>`, saying what goes with
+ * the row. Focus moves to the question (a screen reader reads it; Tab reaches the buttons), Escape
+ * or Cancel closes it and gives focus back to the button; the API's refusal shows beside it.
+ */
+export function DeleteStep({ what, name, consequence, remove, done }: {
+  what: string; name: string; consequence: string; remove: () => Promise<unknown>; done: () => void | Promise<void>;
+}) {
+  const [asking, setAsking] = useState(false);
+  const question = useRef<HTMLParagraphElement>(null);
+  const opener = useRef<HTMLButtonElement>(null);
+  const returnFocus = useRef(false);
+  const submit = useSubmit(remove, done);
+  useLayoutEffect(() => {
+    if (asking) question.current?.focus();
+    else if (returnFocus.current) opener.current?.focus();
+  }, [asking]);
+  const close = () => { returnFocus.current = true; setAsking(false); };
+  if (!asking) return <p><button type="button" class="danger" ref={opener} onClick={() => setAsking(true)}>Delete {what}…</button></p>;
+  return (
+    <form class="panel form" aria-label={`delete ${what}`} onSubmit={submit.onSubmit} aria-busy={submit.busy}
+      onKeyDown={(event) => { if (event.key === 'Escape') close(); }}>
+      <p class="wide" tabIndex={-1} ref={question}>Delete {name}? {consequence} This cannot be undone.</p>
+      <button type="submit" class="danger" disabled={submit.busy}>{submit.busy ? 'Deleting…' : `Delete ${name}`}</button>
+      <button type="button" onClick={close}>Cancel</button>
       {submit.error ? <ErrorBox error={submit.error} /> : null}
     </form>
   );

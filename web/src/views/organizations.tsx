@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, type Organization, type Team } from '../api';
-import { EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
+import { DeleteStep, EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { PagedTable } from '../table';
 import { Async, Empty, formatTime, Table, useAsync } from '../ui';
@@ -52,13 +52,17 @@ export function Organizations({ params }: { params: Record<string, string> }) {
   );
 }
 
-function TeamPanel({ team, writable }: { team: Team; writable: boolean }) {
+function TeamPanel({ team, writable, changed }: { team: Team; writable: boolean; changed: (what: string, form?: HTMLFormElement) => Promise<void> }) {
+  const rename = useSubmit((form) => api.updateTeam(team.id, nameBody(form)), ({ data }, form) => changed(`Team ${data.name} saved.`, form));
   return (
     <div class="panel">
       <h4>{team.name} <span class="muted">({team.slug})</span></h4>
+      {writable && <EditForm label={`rename team ${team.name}`} submit={rename} action="Save team"><NameFields row={team} /></EditForm>}
       <Members of={`team ${team.name}`} load={() => api.teamMembers(team.id)} roles={TEAM_ROLES} defaultRole="member" writable={writable}
         put={(userId, role) => api.putTeamMember(team.id, userId, role)} remove={(userId) => api.removeTeamMember(team.id, userId)}
         history={(member) => `#/history?entity=teamMember&entityId=${team.id}:${member.userId}`} />
+      {writable && <DeleteStep what={`team ${team.name}`} name={team.name} consequence="Its memberships go with it."
+        remove={() => api.deleteTeam(team.id)} done={() => changed(`Team ${team.name} deleted.`)} />}
     </div>
   );
 }
@@ -73,6 +77,10 @@ export function OrganizationDetail({ id }: { id: number }) {
     setSaved('Organization saved.');
     setRound((n) => n + 1);
   });
+  const teamChanged = async (what: string, form?: HTMLFormElement) => {
+    await (form ? redrawSaved(form, state) : state.redraw());
+    setSaved(what);
+  };
   const newTeam = useSubmit((form) => api.createTeam(id, nameBody(form)), async ({ data }, form) => {
     await redrawSaved(form, state);
     setSaved(`Team ${data.name} created.`);
@@ -92,12 +100,14 @@ export function OrganizationDetail({ id }: { id: number }) {
             )}
             {saved && <p role="status" class="saved">{saved}</p>}
             <h3>Teams and members</h3>
-            {teams.data.length === 0 ? <Empty>No team in this organization.</Empty> : teams.data.map((team) => <TeamPanel key={team.id} team={team} writable={writable} />)}
+            {teams.data.length === 0 ? <Empty>No team in this organization.</Empty> : teams.data.map((team) => <TeamPanel key={team.id} team={team} writable={writable} changed={teamChanged} />)}
             <h3>Projects</h3>
             <Table caption="projects of the organization" rows={projects.data} empty="No project in this organization."
               columns={[{ label: 'Project', cell: (row) => <a href={`#/projects/${row.id}`}>{row.name}</a> }, { label: 'Status', cell: (row) => row.status }]} />
             <h3>Change history</h3>
             <HistoryList key={round} entity="organization" entityId={id} />
+            {writable && <DeleteStep what="organization" name={organization.name} consequence="Its teams and their memberships go with it; its projects stay, with no organization."
+              remove={() => api.deleteOrganization(id)} done={() => navigate('/organizations')} />}
           </>
         )}
       </Async>
@@ -183,6 +193,8 @@ export function ProjectDetail({ id }: { id: number }) {
               put={(userId, role) => api.putProjectMember(id, userId, role)} remove={(userId) => api.removeProjectMember(id, userId)} />
             <h3>Change history</h3>
             <HistoryList key={round} entity="project" entityId={id} />
+            {writable && <DeleteStep what="project" name={project.name} consequence="Its memberships go with it."
+              remove={() => api.deleteProject(id)} done={() => navigate('/projects')} />}
           </>
         )}
       </Async>

@@ -1,10 +1,10 @@
 import { useState } from 'preact/hooks';
 import { api, type User, type UserWithSettings } from '../api';
-import { EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
+import { DeleteStep, EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { field } from '../fields';
 import { PagedTable } from '../table';
-import { Async, ErrorBox, formatTime, useAsync } from '../ui';
+import { Async, formatTime, useAsync } from '../ui';
 import { HistoryList } from './history';
 import { ActivityTable } from './activity';
 
@@ -121,20 +121,6 @@ function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: 
   );
 }
 
-function DeleteUser({ user }: { user: User }) {
-  const [asking, setAsking] = useState(false);
-  const remove = useSubmit(() => api.deleteUser(user.id), () => navigate('/users'));
-  if (!asking) return <p><button type="button" class="danger" onClick={() => setAsking(true)}>Delete user…</button></p>;
-  return (
-    <form class="panel form" aria-label="delete user" onSubmit={remove.onSubmit}>
-      <p class="wide">Delete {user.username} with their profile, settings, memberships and activity? This cannot be undone.</p>
-      <button type="submit" class="danger" disabled={remove.busy}>{remove.busy ? 'Deleting…' : `Delete ${user.username}`}</button>
-      <button type="button" onClick={() => setAsking(false)}>Cancel</button>
-      {remove.error ? <ErrorBox error={remove.error} /> : null}
-    </form>
-  );
-}
-
 export function UserDetail({ id }: { id: number }) {
   const state = useAsync(() => api.user(id), [id]);
   const activity = useAsync(() => api.activities({ userId: id, limit: 20 }), [id]);
@@ -163,7 +149,8 @@ export function UserDetail({ id }: { id: number }) {
                 </div>
               )}
               {saved && <p role="status" class="saved">{saved}</p>}
-              {writable && <DeleteUser user={user} />}
+              {writable && <DeleteStep what="user" name={user.username} consequence="Their profile, settings, memberships and activity go with them."
+                remove={() => api.deleteUser(user.id)} done={() => navigate('/users')} />}
             </>
           );
         }}
