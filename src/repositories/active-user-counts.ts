@@ -62,6 +62,9 @@ export function countActiveUsers(tenantId: number, from: string, to: string, opt
     order by day`;
 }
 
+// Six parameters a row, under PostgreSQL's 65,535 a statement: 5,000 days is over 13 years.
+const VALUES_CHUNK_ROWS = 5_000;
+
 // Deleting a user and a pipeline run may recount the same tenant's days at once; the second waits
 // for the first to commit, so that its delete sees the rows the first inserted.
 const countsLock = (tenantId: number) => sql`select pg_advisory_xact_lock(hashtextextended(${`active_user_count:${tenantId}`}, 0))`;
@@ -78,14 +81,16 @@ export async function refreshActiveUserCounts(db: Kysely<DB>, tenantId: number, 
   const { rows } = await countActiveUsers(tenantId, from, to, { runs: true }).execute(db);
   const kept = rows.filter((row) => row.mau > 0);
   if (kept.length === 0) return 0;
-  // Read, then inserted from arrays as bulk ingest does: Citus moves an INSERT … SELECT it cannot
-  // route to one shard through COPY, which row-level security refuses (a user's delete runs under it).
-  const result = await sql`
-    insert into active_user_count (tenant_id, day, dau, wau, mau, etl_run_ids)
-    select ${tenantId}::bigint, day, dau, wau, mau, runs::bigint[]
-    from unnest(${kept.map((row) => row.day)}::date[], ${kept.map((row) => row.dau)}::bigint[], ${kept.map((row) => row.wau)}::bigint[],
-      ${kept.map((row) => row.mau)}::bigint[], ${kept.map((row) => `{${row.runs.join(',')}}`)}::text[]) as counted(day, dau, wau, mau, runs)`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
+  // Read, then inserted as VALUES: Citus moves an INSERT … SELECT whose rows come from the
+  // coordinator through COPY, which row-level security refuses (a user's delete runs under it).
+  let inserted = 0;
+  for (let start = 0; start < kept.length; start += VALUES_CHUNK_ROWS) {
+    const result = await db.insertInto('active_user_count').values(kept.slice(start, start + VALUES_CHUNK_ROWS).map((row) => ({
+      tenant_id: tenantId, day: row.day, dau: row.dau, wau: row.wau, mau: row.mau, etl_run_ids: row.runs.map(Number),
+    }))).executeTakeFirst();
+    inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
+  }
+  return inserted;
 }
 
 /**
