@@ -60,6 +60,31 @@ describe.skipIf(!chromiumAvailable)('dashboard drafts', () => {
     await context.close();
   });
 
+  it('saves a settings draft as the changes typed, keeping a key another client added meanwhile', async () => {
+    const user = await call('POST', '/users', { email: 'ada@example.com', username: 'ada', settings: { theme: 'light', density: 'compact' } });
+    const context = await signedInContext(browser, key, VIEWPORTS.desktop);
+    const page = await context.newPage();
+    const problems = watch(page);
+    await openView(page, base, `/users/${user.id}`);
+    const settings = page.getByRole('form', { name: 'edit settings' });
+    // The draft changes the theme and removes the density.
+    await settings.getByLabel('Settings (JSON)').fill('{"theme": "dark"}');
+    await call('PATCH', `/users/${user.id}/settings`, { beta: true });
+    // Another form's save reloads the user, beta included, under the open draft.
+    const account = page.getByRole('form', { name: 'edit account' });
+    await account.getByLabel('Username').fill('ada-l');
+    await account.getByRole('button', { name: 'Save account' }).click();
+    await page.getByRole('status').filter({ hasText: 'Account saved.' }).waitFor();
+    await page.getByRole('heading', { name: /ada-l/ }).waitFor();
+    await page.waitForLoadState('networkidle');
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Settings saved.' }).waitFor();
+    expect((await call('GET', `/users/${user.id}/full`)).settings).toEqual({ theme: 'dark', beta: true });
+    await expect.poll(async () => JSON.parse(await settings.getByLabel('Settings (JSON)').inputValue()) as unknown).toEqual({ theme: 'dark', beta: true });
+    expect(problems.list).toEqual([]);
+    await context.close();
+  });
+
   it('keeps an organization\'s new name typed while a team is created on it', async () => {
     const organization = await call('POST', '/organizations', { name: 'Babbage & Co', slug: 'babbage' });
     const context = await signedInContext(browser, key, VIEWPORTS.phone);

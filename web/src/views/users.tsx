@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { api, type User, type UserWithSettings } from '../api';
 import { DeleteStep, EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
@@ -100,7 +100,16 @@ function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: 
   const profileEdit = useSubmit((form) => api.putProfile(user.id, {
     displayName: optionalText(form, 'displayName'), bio: optionalText(form, 'bio'), avatarUrl: optionalText(form, 'avatarUrl'),
   }), (_, form) => changed('Profile saved.', form));
-  const settingsEdit = useSubmit(async (form) => api.mergeSettings(user.id, settingsPatch(settings, text(form, 'settings'))), (_, form) => changed('Settings saved.', form));
+  // The settings the draft was typed over: a page reload (another form saved) brings newer settings
+  // under an open draft, and a key added meanwhile is not one the draft removed.
+  const draftBase = useRef<Record<string, unknown> | null>(null);
+  const settingsEdit = useSubmit(
+    async (form) => api.mergeSettings(user.id, settingsPatch(draftBase.current ?? settings, text(form, 'settings'))),
+    async (_, form) => {
+      draftBase.current = null;
+      await changed('Settings saved.', form);
+    },
+  );
   return (
     <div class="grid">
       <EditForm label="edit account" submit={account} action="Save account">
@@ -115,7 +124,8 @@ function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: 
       </EditForm>
       <EditForm label="edit settings" submit={settingsEdit} action="Save settings">
         <h3>Settings</h3>
-        <label class="wide">Settings (JSON) <textarea name="settings" rows={4} spellcheck={false} defaultValue={JSON.stringify(settings, null, 2)} /></label>
+        <label class="wide">Settings (JSON) <textarea name="settings" rows={4} spellcheck={false} defaultValue={JSON.stringify(settings, null, 2)}
+          onInput={() => { draftBase.current ??= settings; }} /></label>
       </EditForm>
     </div>
   );
