@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Browser } from 'playwright-core';
 import { ensureMonthlyPartitions } from '../src/db/activity-partitions.js';
 import { withTenant } from '../src/db/tenant.js';
-import { activeDaySpan, recountAfterWrite } from '../src/repositories/active-user-counts.js';
+import { activeDaySpan, markCountsStale, refreshStaleCounts } from '../src/repositories/active-user-counts.js';
 import { AnalyticsRepository } from '../src/repositories/analytics-repository.js';
 import type { Database } from '../src/db/database.js';
 import { waitForCommitHorizon } from '../src/etl/user-analytics/extractors.js';
@@ -58,6 +58,7 @@ async function load(database: Database, tenantId: number): Promise<void> {
   await waitForCommitHorizon(database.admin);
   const run = await runPipeline(database);
   if (run.status !== 'succeeded') throw new Error(`the analytics run did not succeed: ${JSON.stringify(run)}`);
+  await refreshStaleCounts(database.admin);
 }
 
 /**
@@ -124,8 +125,8 @@ async function coldPaints(database: Database, browser: Browser, tenantId: number
     stored.push(await paint());
     await database.admin.deleteFrom('active_user_count').where('tenant_id', '=', tenantId).execute();
     live.push(await paint());
-    const span = await activeDaySpan(database.admin, tenantId);
-    await database.admin.transaction().execute((trx) => recountAfterWrite(trx, tenantId, span!));
+    await markCountsStale(database.admin, new Map([[tenantId, (await activeDaySpan(database.admin, tenantId))!]]));
+    await refreshStaleCounts(database.admin);
   }
   return { stored: median(stored), live: median(live) };
 }

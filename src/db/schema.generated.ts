@@ -40,6 +40,13 @@ export interface ActiveUserCount {
   wau: number;
 }
 
+export interface ActiveUserCountStale {
+  from_day: string;
+  tenant_id: number;
+  to_day: string;
+  version: Generated<number>;
+}
+
 export interface ActiveUserDay {
   day: string;
   etl_run_id: number;
@@ -288,6 +295,7 @@ export interface UserSettings {
 
 export interface DB {
   active_user_count: ActiveUserCount;
+  active_user_count_stale: ActiveUserCountStale;
   active_user_day: ActiveUserDay;
   admin_key: AdminKey;
   api_key: ApiKey;

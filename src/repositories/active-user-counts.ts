@@ -65,14 +65,13 @@ export function countActiveUsers(tenantId: number, from: string, to: string, opt
 // Six parameters a row, under PostgreSQL's 65,535 a statement: 5,000 days is over 13 years.
 const VALUES_CHUNK_ROWS = 5_000;
 
-// Deleting a user and a pipeline run may recount the same tenant's days at once; the second waits
-// for the first to commit, so that its delete sees the rows the first inserted.
+// Two refreshes may recount the same tenant's days at once; the second waits for the first to
+// commit, so that its delete sees the rows the first inserted.
 const countsLock = (tenantId: number) => sql`select pg_advisory_xact_lock(hashtextextended(${`active_user_count:${tenantId}`}, 0))`;
 
 /**
  * Recounts a tenant's stored counts on the days [from, to] from active_user_day, in the caller's
- * transaction: a day nobody was active on in its 30 days keeps no row. `db` is the pipeline's admin
- * transaction or a tenant's own (the policy then admits only that tenant's rows).
+ * transaction (the admin handle's): a day nobody was active on in its 30 days keeps no row.
  */
 export async function refreshActiveUserCounts(db: Kysely<DB>, tenantId: number, from: string, to: string): Promise<number> {
   await countsLock(tenantId).execute(db);
@@ -81,8 +80,7 @@ export async function refreshActiveUserCounts(db: Kysely<DB>, tenantId: number, 
   const { rows } = await countActiveUsers(tenantId, from, to, { runs: true }).execute(db);
   const kept = rows.filter((row) => row.mau > 0);
   if (kept.length === 0) return 0;
-  // Read, then inserted as VALUES: Citus moves an INSERT … SELECT whose rows come from the
-  // coordinator through COPY, which row-level security refuses (a user's delete runs under it).
+  // Read, then inserted as VALUES (a row a day): Citus routes them to the tenant's shard.
   let inserted = 0;
   for (let start = 0; start < kept.length; start += VALUES_CHUNK_ROWS) {
     const result = await db.insertInto('active_user_count').values(kept.slice(start, start + VALUES_CHUNK_ROWS).map((row) => ({
@@ -112,12 +110,49 @@ export async function activeDaySpan(db: Kysely<DB>, tenantId: number, userId?: n
   return span?.from ? { from: span.from, to: span.to } : undefined;
 }
 
+/** A tenant's first and last day among active user days written or cleared. */
+export type DaySpans = ReadonlyMap<number, { from: string; to: string }>;
+
 /**
- * Recounts the days that active days on [from, to] count in (to the 29th day after), or every day
- * of a tenant not counted yet: counting only the recent days of such a tenant would leave its older
- * ones at zero.
+ * Marks stale, in the writing transaction, the counts of every day that active days written or
+ * cleared on each tenant's span count in (its first day to its last + 29): the read answers those
+ * days live until `refreshStaleCounts` recounts them. One statement for every tenant, taking each
+ * tenant's mark row lock in id order; a mark already there widens and gets a new version.
  */
-export async function recountAfterWrite(db: Kysely<DB>, tenantId: number, span: { from: string; to: string }): Promise<number> {
-  const whole = await hasStoredCounts(db, tenantId) ? span : await activeDaySpan(db, tenantId);
-  return whole ? refreshActiveUserCounts(db, tenantId, whole.from, addDays(whole.to, WINDOW_DAYS - 1)) : 0;
+export async function markCountsStale(db: Kysely<DB>, spans: DaySpans): Promise<void> {
+  if (spans.size === 0) return;
+  const marks = [...spans].sort(([a], [b]) => a - b)
+    .map(([tenantId, span]) => ({ tenant_id: tenantId, from_day: span.from, to_day: addDays(span.to, WINDOW_DAYS - 1) }));
+  await db.insertInto('active_user_count_stale').values(marks)
+    .onConflict((conflict) => conflict.column('tenant_id').doUpdateSet({
+      from_day: sql`least(active_user_count_stale.from_day, excluded.from_day)`,
+      to_day: sql`greatest(active_user_count_stale.to_day, excluded.to_day)`,
+      version: sql`active_user_count_stale.version + 1`,
+    })).execute();
+}
+
+/**
+ * Recounts the stale days of every marked tenant (or of those named), one tenant a transaction, and
+ * lifts a mark only if no write marked it again meanwhile (same version): a write that committed
+ * after the recount read its days keeps its days stale for the next refresh. A tenant never counted
+ * is counted on every day. `db` is the admin handle. Returns the tenants refreshed and the days stored.
+ */
+export async function refreshStaleCounts(db: Kysely<DB>, tenantIds?: readonly number[]): Promise<{ tenants: number; days: number }> {
+  if (tenantIds?.length === 0) return { tenants: 0, days: 0 };
+  let query = db.selectFrom('active_user_count_stale').select(['tenant_id', 'from_day', 'to_day', 'version']).orderBy('tenant_id');
+  if (tenantIds) query = query.where('tenant_id', 'in', tenantIds);
+  let days = 0;
+  const marks = await query.execute();
+  for (const mark of marks) {
+    days += await db.transaction().execute(async (trx) => {
+      const tenantId = mark.tenant_id;
+      const whole = await hasStoredCounts(trx, tenantId) ? undefined : await activeDaySpan(trx, tenantId);
+      const from = whole && whole.from < mark.from_day ? whole.from : mark.from_day;
+      const to = whole && addDays(whole.to, WINDOW_DAYS - 1) > mark.to_day ? addDays(whole.to, WINDOW_DAYS - 1) : mark.to_day;
+      const stored = await refreshActiveUserCounts(trx, tenantId, from, to);
+      await trx.deleteFrom('active_user_count_stale').where('tenant_id', '=', tenantId).where('version', '=', mark.version).execute();
+      return stored;
+    });
+  }
+  return { tenants: marks.length, days };
 }

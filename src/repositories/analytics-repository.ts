@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
 import {
@@ -79,16 +79,21 @@ export class AnalyticsRepository {
   }
 
   /**
-   * DAU, WAU and MAU of each day of the range, read from the counts the pipeline stores
-   * (active_user_count, one index range scan): 1.9 s computed at read time at 1,000,000 activities.
-   * A day without a row counted nobody. A tenant whose counts were never stored (its active days
-   * predate the table, and no run has written any since) is answered live.
+   * DAU, WAU and MAU of each day of the range, read from the stored counts (active_user_count, one
+   * index range scan): 1.9 s computed at read time at 1,000,000 activities. A day without a row
+   * counted nobody. Answered live instead while a write has marked days of the range (or the 29
+   * before it, whose runs are its lineage) stale, or if the tenant has active days and was never
+   * counted (its days predate the table).
    */
   async activeUsers(query: ActiveUsersQuery): Promise<WithLineage<ActiveUsersPoint[]>> {
+    const first = addDays(query.from, -(WINDOW_DAYS - 1));
+    const staleInRange = (tenantId: number) => sql<boolean>`exists (select 1 from active_user_count_stale s
+      where s.tenant_id = ${tenantId} and s.from_day <= ${query.to}::date and s.to_day >= ${first}::date)`;
     const counted = await this.trx.selectFrom('active_user_count').select(['day', 'dau', 'wau', 'mau', 'etl_run_ids'])
-      .where('tenant_id', '=', this.tenantId).where('day', '>=', addDays(query.from, -(WINDOW_DAYS - 1))).where('day', '<=', query.to)
+      .where('tenant_id', '=', this.tenantId).where('day', '>=', first).where('day', '<=', query.to)
+      .where((eb) => eb.not(staleInRange(this.tenantId)))
       .orderBy('day').execute();
-    if (counted.length === 0 && await this.countsMissing()) return this.liveActiveUsers(query);
+    if (counted.length === 0 && await this.countsUnusable(staleInRange(this.tenantId))) return this.liveActiveUsers(query);
     const byDay = new Map(counted.map((row) => [row.day, row]));
     const rows = Array.from({ length: daysBetween(query.from, query.to) + 1 }, (_, offset) => {
       const day = addDays(query.from, offset);
@@ -99,12 +104,15 @@ export class AnalyticsRepository {
     return { rows, etlRunIds: runIds(...counted.map((row) => row.etl_run_ids)) };
   }
 
-  /** Active days and no stored count: the tenant has not been counted (hasStoredCounts); active_user_day is read only then. */
-  private async countsMissing(): Promise<boolean> {
-    const { rows: [row] } = await sql<{ missing: boolean }>`
-      select case when exists (select 1 from active_user_count where tenant_id = ${this.tenantId}) then false
-        else exists (select 1 from active_user_day where tenant_id = ${this.tenantId}) end as missing`.execute(this.trx);
-    return row!.missing;
+  /**
+   * Why a range read no stored count: its days are marked stale, or the tenant has active days and
+   * no count at all (never counted). Otherwise nobody was active: active_user_day is read only here.
+   */
+  private async countsUnusable(staleInRange: RawBuilder<boolean>): Promise<boolean> {
+    const { rows: [row] } = await sql<{ unusable: boolean }>`
+      select ${staleInRange} or case when exists (select 1 from active_user_count where tenant_id = ${this.tenantId}) then false
+        else exists (select 1 from active_user_day where tenant_id = ${this.tenantId}) end as unusable`.execute(this.trx);
+    return row!.unusable;
   }
 
   /** The same answer computed from active_user_day at read time (countActiveUsers). */

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
 import { addDays } from '../../src/models/analytics.js';
-import { activeDaySpan, recountAfterWrite, refreshActiveUserCounts } from '../../src/repositories/active-user-counts.js';
+import { activeDaySpan, markCountsStale, refreshActiveUserCounts, refreshStaleCounts } from '../../src/repositories/active-user-counts.js';
 import { AnalyticsRepository } from '../../src/repositories/analytics-repository.js';
 import { createTenant } from '../helpers/fixtures.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
@@ -57,9 +57,8 @@ beforeAll(async () => {
   await activeDays(counted, 40, 11);
   await activeDays(neverCounted, 10, 23);
   await activeDays(other, 5, 37);
-  for (const tenant of [counted, other]) {
-    await database.admin.transaction().execute(async (trx) => recountAfterWrite(trx, tenant, (await activeDaySpan(trx, tenant))!));
-  }
+  for (const tenant of [counted, other]) await markCountsStale(database.admin, new Map([[tenant, (await activeDaySpan(database.admin, tenant))!]]));
+  expect(await refreshStaleCounts(database.admin, [counted, other])).toMatchObject({ tenants: 2 });
 });
 
 describe('the stored daily active users', () => {
@@ -93,8 +92,10 @@ describe('the stored daily active users', () => {
     expect(reads).toHaveLength(1);
     expect(reads[0]!.text).not.toMatch(/active_user_day/);
     const plan = rowPlan(await explain(database, counted, reads[0]!));
-    expect(indexScans(plan).map((node) => [node['Relation Name'], node['Index Name']])).toEqual([['active_user_count', 'active_user_count_pkey']]);
-    expect(planNodes(plan).filter((node) => node['Node Type'] === 'Seq Scan')).toEqual([]);
+    // The stale marks (a row a tenant at most) are read beside it, by whatever scan is cheapest.
+    expect(indexScans(plan).filter((node) => node['Relation Name'] === 'active_user_count').map((node) => node['Index Name']))
+      .toEqual(['active_user_count_pkey']);
+    expect(planNodes(plan).filter((node) => node['Node Type'] === 'Seq Scan' && node['Relation Name'] !== 'active_user_count_stale')).toEqual([]);
   });
 
   it('are recomputed live for a tenant never counted, reading active_user_day only then', async () => {
@@ -123,12 +124,64 @@ describe('the stored daily active users', () => {
     expect(security).toEqual({ enabled: true, forced: true });
     const seen = await withTenant(database, { tenantId: other }, (trx) => trx.selectFrom('active_user_count').select('tenant_id').distinct().execute());
     expect(seen).toEqual([{ tenant_id: other }]);
-    expect(await withTenant(database, { tenantId: other }, (trx) => trx.deleteFrom('active_user_count').where('tenant_id', '=', counted).execute()))
-      .toEqual([expect.objectContaining({ numDeletedRows: 0n })]);
+    // A tenant reads its counts and never writes them: only the refresh, as the admin, does.
+    await expect(withTenant(database, { tenantId: other }, (trx) => trx.deleteFrom('active_user_count').where('tenant_id', '=', other).execute()))
+      .rejects.toMatchObject({ code: '42501' });
     await expect(withTenant(database, { tenantId: other }, (trx) => trx.insertInto('active_user_count')
-      .values({ tenant_id: counted, day: '2020-01-01', dau: 1, wau: 1, mau: 1 }).execute())).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      .values({ tenant_id: counted, day: '2020-01-01', dau: 1, wau: 1, mau: 1 }).execute())).rejects.toMatchObject({ code: '42501' });
+    // Its stale marks are its own too: it cannot mark another tenant's days.
+    await expect(withTenant(database, { tenantId: other }, (trx) => markCountsStale(trx, new Map([[counted, { from: FIRST, to: FIRST }]]))))
+      .rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await database.admin.selectFrom('active_user_count_stale').selectAll().where('tenant_id', '=', counted).execute()).toEqual([]);
     // Tenant B's answers are its own: equal to its live computation, never tenant A's.
     expect(await stored(other, FIRST, LAST)).toEqual(await live(other, FIRST, LAST));
     expect(await stored(other, FIRST, LAST)).not.toEqual(await stored(counted, FIRST, LAST));
+  });
+
+  it('are answered live while a write has marked their days stale, and stored again once refreshed', async () => {
+    const [user] = await usersOf(counted, 1);
+    await database.admin.insertInto('active_user_day').values({ tenant_id: counted, day: '2025-09-02', user_id: user!, etl_run_id: runIds[1]! }).execute();
+    await markCountsStale(database.admin, new Map([[counted, { from: '2025-09-02', to: '2025-09-02' }]]));
+    // Marked 09-02 to 10-01: a range touching it (or whose 29 days before do) is answered live, one far from it is not.
+    const marked = await statements.capture(async () => expect(await stored(counted, '2025-10-01', '2025-10-05')).toEqual(await live(counted, '2025-10-01', '2025-10-05')));
+    expect(marked.filter((statement) => /\blead\(day\)/.test(statement.text))).toHaveLength(2);
+    expect((await stored(counted, '2025-09-10', '2025-09-10')).rows).toEqual([{ day: '2025-09-10', dau: 0, wau: 0, mau: 1 }]);
+    const far = await statements.capture(() => stored(counted, '2025-11-01', '2025-11-05'));
+    expect(far.filter((statement) => /\blead\(day\)/.test(statement.text))).toEqual([]);
+
+    expect(await refreshStaleCounts(database.admin)).toEqual({ tenants: 1, days: 30 });
+    expect(await database.admin.selectFrom('active_user_count_stale').selectAll().execute()).toEqual([]);
+    const refreshed = await statements.capture(async () => expect(await stored(counted, '2025-08-01', '2025-10-05')).toEqual(await live(counted, '2025-08-01', '2025-10-05')));
+    expect(refreshed.filter((statement) => /\blead\(day\)/.test(statement.text))).toHaveLength(1);
+  });
+
+  it('keep a mark that a write renewed while a refresh counted: the refresh lifts only the version it read', async () => {
+    const [user] = await usersOf(counted, 1);
+    await database.admin.insertInto('active_user_day').values({ tenant_id: counted, day: '2025-12-01', user_id: user!, etl_run_id: runIds[1]! }).execute();
+    await markCountsStale(database.admin, new Map([[counted, { from: '2025-12-01', to: '2025-12-01' }]]));
+    const writer = await database.pool.connect();
+    try {
+      await writer.query('begin');
+      // A second write marks the same tenant and has not committed when the refresh lifts the mark.
+      await writer.query(`insert into active_user_count_stale (tenant_id, from_day, to_day) values ($1, '2025-12-03', '2026-01-01')
+        on conflict (tenant_id) do update set from_day = least(active_user_count_stale.from_day, excluded.from_day),
+          to_day = greatest(active_user_count_stale.to_day, excluded.to_day), version = active_user_count_stale.version + 1`, [counted]);
+      const refresh = refreshStaleCounts(database.admin);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await writer.query(`insert into active_user_day (tenant_id, day, user_id, etl_run_id) values ($1, '2025-12-03', $2, $3)`, [counted, user, runIds[1]]);
+      await writer.query('commit');
+      expect(await refresh).toEqual({ tenants: 1, days: 30 });
+    } finally {
+      writer.release();
+    }
+    expect(await database.admin.selectFrom('active_user_count_stale').select(['from_day', 'to_day', 'version']).where('tenant_id', '=', counted).execute())
+      .toEqual([{ from_day: '2025-12-01', to_day: '2026-01-01', version: 2 }]);
+    // The day the second write added is answered live, so right; the next refresh stores it.
+    expect(await stored(counted, '2025-12-01', '2025-12-10')).toEqual(await live(counted, '2025-12-01', '2025-12-10'));
+    // Stored before the second write committed, 12-03 counted nobody; answered live, it counts its user.
+    expect((await stored(counted, '2025-12-03', '2025-12-03')).rows[0]).toMatchObject({ dau: 1, wau: 1 });
+    await refreshStaleCounts(database.admin);
+    expect(await database.admin.selectFrom('active_user_count_stale').selectAll().execute()).toEqual([]);
+    expect(await stored(counted, '2025-11-25', '2026-01-10')).toEqual(await live(counted, '2025-11-25', '2026-01-10'));
   });
 });

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
-import { recountAfterWrite } from '../../repositories/active-user-counts.js';
+import { markCountsStale, type DaySpans } from '../../repositories/active-user-counts.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
 import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
@@ -226,18 +226,17 @@ export async function recountNewUsers(db: Kysely<DB>, runId: number, tenantIds: 
   return affected(result);
 }
 
-/** A tenant's first and last day among the active user days a run wrote or cleared. */
-export type DaySpans = Map<number, { from: string; to: string }>;
+type Spans = Map<number, { from: string; to: string }>;
 
-function widen(spans: DaySpans, tenantId: number, from: string, to: string): void {
+function widen(spans: Spans, tenantId: number, from: string, to: string): void {
   const span = spans.get(tenantId);
   if (!span) spans.set(tenantId, { from, to });
   else spans.set(tenantId, { from: from < span.from ? from : span.from, to: to > span.to ? to : span.to });
 }
 
 /** The spans of the user days a run loads, from memory or from the staged table. */
-export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDayRow[] | 'staged'): Promise<DaySpans> {
-  const spans: DaySpans = new Map();
+export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDayRow[] | 'staged'): Promise<Spans> {
+  const spans: Spans = new Map();
   if (rows === 'staged') {
     const { rows: staged } = await sql<{ tenant_id: number; from: string; to: string }>`
       select tenant_id, min(day) as from, max(day) as to from etl_user_day group by tenant_id`.execute(db);
@@ -249,18 +248,15 @@ export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDa
 }
 
 /** A backfill batch rewrote every day of its range for the tenants it cleared or loaded. */
-export function withClearedDays(spans: DaySpans, tenantIds: readonly number[], from: string, to: string): DaySpans {
+export function withClearedDays(spans: Spans, tenantIds: readonly number[], from: string, to: string): DaySpans {
   for (const tenantId of [...tenantIds, ...spans.keys()]) widen(spans, tenantId, from, to);
   return spans;
 }
 
 /**
- * Recounts the stored daily active users on every day the run's writes count in, in the run's own
- * transaction: a run rolled back leaves the counts as it found them. Tenants in id order, so two
- * transactions recounting several tenants take their locks in the same order.
+ * Marks stale the stored daily active users of every day the run's writes count in, in the run's own
+ * transaction (a run rolled back marks nothing); `refreshStaleCounts` recounts them after it, off the run.
  */
-export async function recountActiveUsers(db: Kysely<DB>, spans: DaySpans): Promise<number> {
-  let written = 0;
-  for (const [tenantId, span] of [...spans].sort(([a], [b]) => a - b)) written += await recountAfterWrite(db, tenantId, span);
-  return written;
+export function markActiveUserCountsStale(db: Kysely<DB>, spans: DaySpans): Promise<void> {
+  return markCountsStale(db, spans);
 }

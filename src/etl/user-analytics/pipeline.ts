@@ -14,7 +14,7 @@ import {
 } from './extractors.js';
 import {
   addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, loadedDaySpans,
-  quarantineRows, recountActiveUsers, recountNewUsers, withClearedDays, type RunRecord,
+  markActiveUserCountsStale, quarantineRows, recountNewUsers, withClearedDays, type RunRecord,
 } from './loaders.js';
 import { countWindow, DailyRollup, newUserDeltas, stagedFirstDays, stageUserDays } from './transformers.js';
 import {
@@ -255,8 +255,8 @@ async function runStages(trx: Transaction<DB>, pipeline: string, kind: RunKind, 
     const tenants = new Set([...cleared, ...output.metrics.map((metric) => metric.tenantId)]);
     rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
   }
-  // Derived from the user days, so not among the rows written that name the run.
-  await recountActiveUsers(trx, incremental ? written : withClearedDays(written, cleared, kind.days.from, kind.days.to));
+  // Derived from the user days, so not among the rows written that name the run; recounted after it.
+  await markActiveUserCountsStale(trx, incremental ? written : withClearedDays(written, cleared, kind.days.from, kind.days.to));
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
   return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows: scope.windows };
