@@ -46,6 +46,11 @@ describe('insertRun and finishRun', () => {
     expect(finished.finished_at).toBeInstanceOf(Date);
   });
 
+  it('a succeeded incremental run whose windows are all empty writes none', async () => {
+    const runId = await insertRun(database.admin, record({ windows: [{ node: 0, xidFrom: '300', xidTo: '300' }] }));
+    expect(await windowsOf(runId)).toEqual([]);
+  });
+
   it('a failed run and a backfill move no watermark: no windows; a failed run is finished when written', async () => {
     const windows = [{ node: 0, xidFrom: '100', xidTo: '250' }];
     const failed = await insertRun(database.admin, record({ windows, status: 'failed', error: 'boom' }));
@@ -67,6 +72,14 @@ describe('insertRun and finishRun', () => {
 });
 
 describe('ChecksumTally', () => {
+  it('keeps the lowest and highest id whatever order the rows come in', () => {
+    const row = (id: number): SourceRow => ({ source: 'user_activity', tenantId: 1, id, xid: '1', userId: null, name: 'login', day: '2025-01-01' });
+    const tally = new ChecksumTally();
+    tally.add([row(5), row(3), row(9), row(4)]);
+    expect(tally.of('user_activity')).toEqual({ rows: 4, minId: 3, maxId: 9, idSum: '21' });
+  });
+
+
   it('starts from the database\'s stats and reads a source with no rows as zeros', () => {
     const tally = ChecksumTally.fromStats({
       user_activity: { rows: 2, minId: 5, maxId: 9, idSum: 14n },
@@ -93,6 +106,32 @@ describe('addToMetrics', () => {
       { name: 'new_users', dimension: '', day: '2025-01-04', value: 3, etl_run_id: second },
       { name: 'new_users', dimension: '', day: '2025-01-05', value: 4, etl_run_id: second },
     ]);
+  });
+});
+
+describe('statement batches', () => {
+  it('writes a change list longer than one statement takes (20,000 rows) once, every row in one batch or the next', async () => {
+    const tenant = await createTenant(database, 'Batches');
+    const runId = await insertRun(database.admin, record());
+    const changes = Array.from({ length: 20_001 }, (_, index) => ({
+      tenantId: tenant.id, name: 'events' as const, dimension: `e${index}`, day: '2025-05-01', value: 1,
+    }));
+    expect(await addToMetrics(database.admin, runId, changes)).toBe(20_001);
+    const { rows, total } = await database.admin.selectFrom('metric').where('tenant_id', '=', tenant.id)
+      .select((eb) => [eb.fn.countAll<number>().as('rows'), eb.fn.sum<number>('value').as('total')]).executeTakeFirstOrThrow();
+    expect({ rows: Number(rows), total: Number(total) }).toEqual({ rows: 20_001, total: 20_001 });
+  });
+  it('quarantines 20,000 refused rows, more than one statement\'s 65,535 parameters hold, each once', async () => {
+    const tenant = await createTenant(database, 'Full batch');
+    const runId = await insertRun(database.admin, record({ status: 'failed' }));
+    const rejections = Array.from({ length: 20_000 }, (_, index) => ({
+      row: { source: 'event' as const, tenantId: tenant.id, id: index + 1, xid: '1', userId: null, name: 'x', day: '2999-01-01' },
+      reason: 'day: too late',
+    }));
+    expect(await quarantineRows(database.admin, runId, rejections)).toBe(20_000);
+    const stored = await database.admin.selectFrom('etl_quarantine').where('tenant_id', '=', tenant.id)
+      .select((eb) => eb.fn.countAll<number>().as('rows')).executeTakeFirstOrThrow();
+    expect(Number(stored.rows)).toBe(20_000);
   });
 });
 
