@@ -66,6 +66,7 @@ describe('the scheduler\'s jobs', () => {
     const scheduler = await startEtlScheduler(database, config, fast);
     expect(await jobConnections()).toBeGreaterThan(0);
     await scheduler.stop();
-    expect(await jobConnections()).toBe(0);
-  }, 30_000);
+    // A closed connection's backend leaves pg_stat_activity a moment after the client lets go.
+    await until(async () => (await jobConnections()) === 0);
+  }, 20_000);
 });
