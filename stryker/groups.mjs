@@ -93,6 +93,7 @@ export const groups = {
       'tests/repositories/activity-*.test.ts', 'tests/repositories/audit-repository.test.ts', 'tests/repositories/event-repository.test.ts',
       'tests/repositories/inventory-repository.test.ts', 'tests/repositories/key-repositories.test.ts',
       'tests/repositories/product-repository.test.ts', 'tests/repositories/stock-and-key-refusals.test.ts',
+      'tests/repositories/record-statements.test.ts',
     ],
     ignoreStatic: true,
   },

@@ -43,9 +43,15 @@ describe('InventoryRepository refusals', () => {
     });
   });
 
-  it('NOT_FOUND names the product that is missing', async () => {
-    await expect(inventory((repository) => repository.get(missing)))
-      .rejects.toMatchObject({ code: 'NOT_FOUND', message: `product ${missing} does not exist` });
+  it('NOT_FOUND names the product that is missing, in the stock and in the catalogue', async () => {
+    const expected = { code: 'NOT_FOUND', message: `product ${missing} does not exist` };
+    await expect(inventory((repository) => repository.get(missing))).rejects.toMatchObject(expected);
+    const products = <T>(fn: (repository: ProductRepository) => Promise<T>) => withTenant(database, { tenantId }, (trx) => fn(new ProductRepository(trx)));
+    await expect(products((repository) => repository.get(missing))).rejects.toMatchObject(expected);
+    await expect(products((repository) => repository.update(missing, { name: 'Renamed' }))).rejects.toMatchObject(expected);
+    await expect(products((repository) => repository.delete(missing))).rejects.toMatchObject(expected);
+    await expect(products((repository) => repository.getBySlug('no-such-slug')))
+      .rejects.toMatchObject({ code: 'NOT_FOUND', message: 'product "no-such-slug" does not exist' });
   });
 });
 
