@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import { TenantRead } from '../db/tenant-read.js';
+import { newestRunId } from '../repositories/pipeline-watermark.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import type { CacheKeys } from './keys.js';
 import { readThrough, type CacheContext } from './read-through.js';
@@ -25,11 +26,10 @@ function digest(text: string): string {
 /**
  * Analytics tables change only when an ETL run commits, and a run commits its etl_run row in the
  * same transaction as its rows: the newest run id is a data version that no writer has to remember
- * to bump (scheduled runs, `etl run` from the CLI and backfills alike). One index-only query.
+ * to bump (scheduled runs, `etl run` from the CLI and backfills alike).
  */
-export async function analyticsDataVersion(database: Database): Promise<number> {
-  const row = await database.admin.selectFrom('etl_run').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
-  return Number(row?.id ?? 0);
+export function analyticsDataVersion(database: Database): Promise<number> {
+  return newestRunId(database.admin);
 }
 
 // Compiled once: a profile miss skips the query builder.

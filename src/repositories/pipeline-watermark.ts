@@ -14,6 +14,15 @@ export interface Watermark {
   runId: number | null;
 }
 
+/**
+ * The newest etl_run id, whatever its pipeline or outcome. A run commits its etl_run row in the same
+ * transaction as its rows, so this is a version of every analytics table. One index-only read.
+ */
+export async function newestRunId(db: Kysely<DB>): Promise<number> {
+  const row = await db.selectFrom('etl_run').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+  return Number(row?.id ?? 0);
+}
+
 /** The user-analytics pipeline's name in etl_run (its watermark's key). */
 export const PIPELINE = 'user-analytics';
 
