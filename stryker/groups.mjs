@@ -100,7 +100,7 @@ export const groups = {
   'repositories-analytics': {
     mutate: ['src/repositories/analytics-repository.ts', 'src/repositories/etl-run-repository.ts', 'src/repositories/pipeline-watermark.ts'],
     tests: [
-      'tests/repositories/analytics-*.test.ts', 'tests/api/analytics.test.ts', 'tests/api/etl-runs.test.ts',
+      'tests/repositories/analytics-*.test.ts', 'tests/api/analytics.test.ts', 'tests/api/etl-runs*.test.ts',
       'tests/etl/pipeline.test.ts', 'tests/etl/exactness.test.ts', 'tests/etl/backfill-and-reports.test.ts',
     ],
     ignoreStatic: true,
