@@ -74,4 +74,17 @@ describe('NOT_FOUND names the row that is missing', () => {
     expect(await refusedWith(asTenant((trx) => users(trx).putProfile(missing, { bio: 'x' })))).toEqual(expected);
     expect(await refusedWith(asTenant((trx) => users(trx).mergeSettings(missing, { theme: 'dark' })))).toEqual(expected);
   });
+
+  it('for another tenant\'s rows, word for word as for rows that do not exist', async () => {
+    const other = (await createTenant(database, 'Other')).id;
+    const organization = await asTenant((trx) => new OrganizationRepository(trx).create({ name: 'Mine', slug: 'org-mine' }));
+    const project = await asTenant((trx) => new ProjectRepository(trx).create({ name: 'Mine', slug: 'project-mine' }));
+    const asOther = <T>(fn: (trx: TenantTx) => Promise<T>) => withTenant(database, { tenantId: other }, fn);
+    expect(await refusedWith(asOther((trx) => new OrganizationRepository(trx).getById(organization.id))))
+      .toEqual({ code: 'NOT_FOUND', message: `organization ${organization.id} does not exist` });
+    expect(await refusedWith(asOther((trx) => new ProjectRepository(trx).getById(project.id))))
+      .toEqual({ code: 'NOT_FOUND', message: `project ${project.id} does not exist` });
+    expect(await refusedWith(asOther((trx) => new UserRepository(trx).getById(userId))))
+      .toEqual({ code: 'NOT_FOUND', message: `user ${userId} does not exist` });
+  });
 });

@@ -61,4 +61,11 @@ describe('EventRepository statements', () => {
       expect(stored!.properties).toEqual({});
     });
   });
+
+  it('never returns another tenant\'s events for their client ids', async () => {
+    const id = randomUUID();
+    await withTenant(database, { tenantId }, (trx) => new EventRepository(trx).insertBatch(eventBatchOf([{ client_id: id, distinct_id: 'd', name: 'mine' }])));
+    const other = (await createTenant(database, 'Other')).id;
+    expect(await withTenant(database, { tenantId: other }, (trx) => new EventRepository(trx).byClientIds([id]))).toEqual([]);
+  });
 });

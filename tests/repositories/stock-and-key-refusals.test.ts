@@ -66,4 +66,16 @@ describe('ApiKeyRepository refusals and listing', () => {
     await expect(withTenant(database, { tenantId }, (trx) => new ApiKeyRepository(trx).revoke(missing)))
       .rejects.toMatchObject({ code: 'NOT_FOUND', message: `API key ${missing} does not exist` });
   });
+
+  it('another tenant\'s product and key read as missing, and nothing of theirs changes', async () => {
+    const product = await newProduct();
+    await inventory((repository) => repository.adjust(product.id, 2));
+    const other = (await createTenant(database, 'Other')).id;
+    await expect(withTenant(database, { tenantId: other }, (trx) => new InventoryRepository(trx).adjust(product.id, -1)))
+      .rejects.toMatchObject({ code: 'NOT_FOUND', message: `product ${product.id} does not exist` });
+    expect(await inventory((repository) => repository.get(product.id))).toMatchObject({ quantity: 2 });
+    const key = await withTenant(database, { tenantId }, (trx) => new ApiKeyRepository(trx).create({ name: 'mine', prefix: 'pmine001', keyHash: 'h'.repeat(64), readOnly: false }));
+    await expect(withTenant(database, { tenantId: other }, (trx) => new ApiKeyRepository(trx).revoke(key.id)))
+      .rejects.toMatchObject({ code: 'NOT_FOUND', message: `API key ${key.id} does not exist` });
+  });
 });
