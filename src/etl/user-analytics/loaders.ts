@@ -11,8 +11,11 @@ const STATEMENT_ROWS = 20_000;
 // node-postgres reports a row count for every insert, update and delete.
 const affected = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0n);
 
-function* batches<T>(rows: readonly T[]): Generator<T[]> {
-  for (let start = 0; start < rows.length; start += STATEMENT_ROWS) yield rows.slice(start, start + STATEMENT_ROWS);
+// A statement carries at most 65,535 parameters: a quarantined row takes 6 of them.
+const QUARANTINE_ROWS = 10_000;
+
+function* batches<T>(rows: readonly T[], size = STATEMENT_ROWS): Generator<T[]> {
+  for (let start = 0; start < rows.length; start += size) yield rows.slice(start, start + size);
 }
 
 /** What a run read from one source: how many rows, their id span and a sum a later audit can recompute. */
@@ -190,7 +193,7 @@ export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promi
 
 export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {
   let written = 0;
-  for (const batch of batches(rejections)) {
+  for (const batch of batches(rejections, QUARANTINE_ROWS)) {
     const result = await db.insertInto('etl_quarantine').values(batch.map(({ row, reason }) => ({
       tenant_id: row.tenantId,
       source: row.source,
