@@ -19,9 +19,9 @@ export default {
   dryRunTimeoutMinutes: 20,
   // The default adds `// @ts-nocheck` to sandbox files, which the migrations' type checks reject.
   disableTypeChecks: false,
-  // A group with `ignoreStatic: true` leaves out static mutants (run at module load), each of
-  // which re-runs every test of the group: Stryker reports them as Ignored, outside the score.
-  ignoreStatic: group.ignoreStatic === true,
+  // Static mutants (run while modules load) re-run every test of the group: a group may leave them
+  // out of its score (reported as Ignored) when they would cost more than the time there is.
+  ignoreStatic: group.ignoreStatic ?? false,
   incremental: true,
   incrementalFile: `reports/mutation/${name}/incremental.json`,
   reporters: ['clear-text', 'progress', 'html', 'json'],
@@ -29,5 +29,7 @@ export default {
   jsonReporter: { fileName: `reports/mutation/${name}/mutation.json` },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: `.stryker-tmp/${name}`,
+  // Every group's sandbox, not only this one's: a run beside another group's would copy it whole.
+  ignorePatterns: ['/.stryker-tmp'],
   cleanTempDir: true,
 };

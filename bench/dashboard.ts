@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Browser } from 'playwright-core';
 import { ensureMonthlyPartitions } from '../src/db/activity-partitions.js';
 import { withTenant } from '../src/db/tenant.js';
+import { activeDaySpan, markCountsStale, refreshStaleCounts } from '../src/repositories/active-user-counts.js';
 import { AnalyticsRepository } from '../src/repositories/analytics-repository.js';
 import type { Database } from '../src/db/database.js';
 import { waitForCommitHorizon } from '../src/etl/user-analytics/extractors.js';
@@ -14,6 +15,7 @@ const ACTIVITIES = Number(process.env.DASHBOARD_BENCH_ACTIVITIES ?? 1_000_000);
 const USERS = 10_000;
 const DAYS = 90;
 const RELOADS = 5;
+const COLD_ROUNDS = 3;
 const CHUNK = 50_000;
 const TARGET_MS = 1_500;
 
@@ -56,6 +58,7 @@ async function load(database: Database, tenantId: number): Promise<void> {
   await waitForCommitHorizon(database.admin);
   const run = await runPipeline(database);
   if (run.status !== 'succeeded') throw new Error(`the analytics run did not succeed: ${JSON.stringify(run)}`);
+  await refreshStaleCounts(database.admin);
 }
 
 /**
@@ -74,20 +77,58 @@ async function activeUsersBefore(database: Database, tenantId: number, from: str
     order by 1`.execute(trx)).rows);
 }
 
-/** The active-users query alone, in its tenant transaction: the one pass now, the per-day count before. */
+/**
+ * The active-users answer alone, in its tenant transaction: read from the stored counts now, computed
+ * in one pass over active_user_day (the baseline: what the read did before the counts), and the
+ * per-day count (distinct) before that. All three must agree at this size.
+ */
 async function compareActiveUsers(database: Database, tenantId: number, from: string, to: string) {
-  const now = async () => {
+  const timed = async (read: (repository: AnalyticsRepository) => ReturnType<AnalyticsRepository['activeUsers']>) => {
     const begun = performance.now();
-    const { rows } = await withTenant(database, { tenantId }, (trx) => new AnalyticsRepository(trx).activeUsers({ from, to }));
+    const { rows } = await withTenant(database, { tenantId }, (trx) => read(new AnalyticsRepository(trx)));
     return { ms: performance.now() - begun, rows };
   };
-  const first = await now();
+  const stored = (repository: AnalyticsRepository) => repository.activeUsers({ from, to });
+  const live = (repository: AnalyticsRepository) => repository.liveActiveUsers({ from, to });
+  const first = await timed(stored);
+  const liveFirst = await timed(live);
   const begun = performance.now();
   const before = await activeUsersBefore(database, tenantId, from, to);
   const beforeMs = performance.now() - begun;
-  const again = [await now(), await now(), await now()];
-  if (JSON.stringify(before) !== JSON.stringify(first.rows)) throw new Error('the one-pass active-users query disagrees with the per-day count');
-  return { firstMs: first.ms, medianMs: median(again.map((run) => run.ms)), beforeMs, days: before.length };
+  const again = [await timed(stored), await timed(stored), await timed(stored)];
+  const liveAgain = [await timed(live), await timed(live), await timed(live)];
+  if (JSON.stringify(before) !== JSON.stringify(first.rows)) throw new Error('the stored counts disagree with the per-day count');
+  if (JSON.stringify(liveFirst.rows) !== JSON.stringify(first.rows)) throw new Error('the stored counts disagree with the one pass');
+  return {
+    firstMs: first.ms, medianMs: median(again.map((run) => run.ms)), liveFirstMs: liveFirst.ms,
+    liveMedianMs: median(liveAgain.map((run) => run.ms)), beforeMs, days: before.length,
+  };
+}
+
+/**
+ * The overview painted by an API server just started (caches empty) as its first request: what a
+ * user sees after a deploy or a cache flush. With the tenant's stored counts removed, the server
+ * answers from the one-pass query (the baseline); they are then counted again, as a run would.
+ */
+async function coldPaints(database: Database, browser: Browser, tenantId: number, key: string, rounds: number) {
+  const paint = async () => {
+    const api = await startApiServer(database);
+    try {
+      return (await paintOverview(browser, api.origin, key)).ready;
+    } finally {
+      await api.close();
+    }
+  };
+  const stored: number[] = [];
+  const live: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    stored.push(await paint());
+    await database.admin.deleteFrom('active_user_count').where('tenant_id', '=', tenantId).execute();
+    live.push(await paint());
+    await markCountsStale(database.admin, new Map([[tenantId, (await activeDaySpan(database.admin, tenantId))!]]));
+    await refreshStaleCounts(database.admin);
+  }
+  return { stored: median(stored), live: median(live) };
 }
 
 /**
@@ -110,9 +151,9 @@ export async function runDashboardBench(server: BenchServer, _options: { quick: 
   const from = new Date(Date.now() - 27 * 86_400_000).toISOString().slice(0, 10);
   const query = await compareActiveUsers(database, tenantIds[0]!, from, today);
   printTable(`active-users query, ${query.days} days, 1,000,000 activities, in its tenant transaction (load average ${round(loadavg()[0]!)})`, [
-    ['measure', 'one pass (now)', 'count (distinct) per day (before)', 'ratio before / now'],
-    ['first run, ms', round(query.firstMs, 0), round(query.beforeMs, 0), round(query.beforeMs / query.firstMs, 0)],
-    ['median of 3 more, ms', round(query.medianMs, 0), '', round(query.beforeMs / query.medianMs, 0)],
+    ['measure', 'stored counts (now)', 'one pass (baseline)', 'ratio baseline / now', 'count (distinct) per day'],
+    ['first run, ms', round(query.firstMs, 0), round(query.liveFirstMs, 0), round(query.liveFirstMs / query.firstMs, 0), round(query.beforeMs, 0)],
+    ['median of 3 more, ms', round(query.medianMs, 0), round(query.liveMedianMs, 0), round(query.liveMedianMs / query.medianMs, 0), ''],
   ]);
 
   const api = await startApiServer(database);
@@ -129,6 +170,7 @@ export async function runDashboardBench(server: BenchServer, _options: { quick: 
       await response.json();
       return performance.now() - begun;
     };
+    const coldServer = await coldPaints(database, browser, tenantIds[0]!, busyKey!, COLD_ROUNDS);
     const apiColdEmpty = await apiCold(emptyKey!);
     const apiColdBusy = await apiCold(busyKey!);
     const coldEmpty = await paintOverview(browser, api.origin, emptyKey!);
@@ -142,12 +184,14 @@ export async function runDashboardBench(server: BenchServer, _options: { quick: 
     printTable(`dashboard overview, first meaningful paint (1440×900, Chromium; load average ${round(loadavg()[0]!)})`, [
       ['measure', '1,000,000 activities', 'no activity (baseline)', 'ratio', 'target'],
       ['GET /analytics/active-users, 28 days, cold, ms', round(apiColdBusy, 0), round(apiColdEmpty, 0), round(apiColdBusy / apiColdEmpty), ''],
+      [`server just started (caches empty), median of ${COLD_ROUNDS}, ms`, round(coldServer.stored, 0), '', '', `≤ ${TARGET_MS}: ${coldServer.stored <= TARGET_MS ? 'met' : 'missed'}`],
+      ['  the same, answered by the one-pass query (baseline), ms', round(coldServer.live, 0), '', round(coldServer.live / coldServer.stored), 'baseline / now'],
       ['first load of the page (server caches warm), ms', round(cold.ready, 0), round(coldEmpty.ready, 0), round(cold.ready / coldEmpty.ready), `≤ ${TARGET_MS}: ${cold.ready <= TARGET_MS ? 'met' : 'missed'}`],
       [`warm, median of ${RELOADS}, ms`, round(warm, 0), round(baseline, 0), round(warm / baseline), `≤ ${TARGET_MS}: ${warm <= TARGET_MS ? 'met' : 'missed'}`],
       ['first contentful paint, median, ms', round(median(busy.map((paint) => paint.fcp)), 0), round(median(empty.map((paint) => paint.fcp)), 0), '', ''],
     ]);
     console.log(`(set-up: 1,000,000 activities loaded and counted in ${(loadedMs / 1000).toFixed(1)} s)`);
-    const result = { activeUsersQuery: query, apiColdBusy, apiColdEmpty, activities: ACTIVITIES, users: USERS, cold, coldEmpty, busy, empty, warm, baseline, targetMs: TARGET_MS, at: new Date().toISOString() };
+    const result = { activeUsersQuery: query, coldServer, apiColdBusy, apiColdEmpty, activities: ACTIVITIES, users: USERS, cold, coldEmpty, busy, empty, warm, baseline, targetMs: TARGET_MS, at: new Date().toISOString() };
     await writeResults('dashboard', result);
     return result;
   } finally {

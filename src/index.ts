@@ -42,3 +42,5 @@ export { createCaches, disabledCaches, type CacheConfig, type CacheOptions, type
 export {
   backfill, pipelineStatus, runPipeline, type BackfillOptions, type BackfillResult, type PipelineStatus, type RunOptions, type RunResult,
 } from './etl/user-analytics/pipeline.js';
+// After runPipeline or backfill: recounts the daily active users they marked stale (answered live until then).
+export { refreshStaleCounts } from './repositories/active-user-counts.js';

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Database } from '../db/database.js';
 import { StrataError } from '../errors.js';
 import type { PipelineStatus, RunResult } from '../etl/user-analytics/pipeline.js';
 import { withRuntime, type CliContext } from './context.js';
@@ -6,6 +7,13 @@ import { integerOption } from './options.js';
 import { formatTable } from './table.js';
 
 const pipeline = () => import('../etl/user-analytics/pipeline.js');
+const activeUserCounts = () => import('../repositories/active-user-counts.js');
+
+/** Recounts the daily active users the run (or a user's deletion before it) marked stale. */
+async function recountStale(database: Database): Promise<string> {
+  const { days, tenants } = await (await activeUserCounts()).refreshStaleCounts(database.admin);
+  return tenants === 0 ? '' : `; daily active users recounted: ${days} days of ${tenants} tenants`;
+}
 
 function describeRun(result: RunResult): string {
   switch (result.status) {
@@ -29,7 +37,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
       if (result.status === 'failed') {
         throw new StrataError('VALIDATION_FAILED', `${describeRun(result)}; see \`strata etl status\``);
       }
-      context.out(describeRun(result));
+      context.out(`${describeRun(result)}${await recountStale(database)}`);
     }));
 
   etl.command('backfill')
@@ -49,7 +57,7 @@ export function registerEtlCommands(program: Command, context: CliContext): void
           daysPerBatch,
           onProgress: (done, total) => (done === 0 ? bar.start(total, 0) : bar.update(done)),
         }).finally(() => bar.stop());
-        context.out(`rebuilt ${result.days} days from ${result.rowsRead} rows (runs ${result.runIds.join(', ')})`);
+        context.out(`rebuilt ${result.days} days from ${result.rowsRead} rows (runs ${result.runIds.join(', ')})${await recountStale(database)}`);
       });
     });
 

@@ -31,6 +31,22 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface ActiveUserCount {
+  dau: number;
+  day: string;
+  etl_run_ids: Generated<ArrayType<number>>;
+  mau: number;
+  tenant_id: number;
+  wau: number;
+}
+
+export interface ActiveUserCountStale {
+  from_day: string;
+  tenant_id: number;
+  to_day: string;
+  version: Generated<number>;
+}
+
 export interface ActiveUserDay {
   day: string;
   etl_run_id: number;
@@ -278,6 +294,8 @@ export interface UserSettings {
 }
 
 export interface DB {
+  active_user_count: ActiveUserCount;
+  active_user_count_stale: ActiveUserCountStale;
   active_user_day: ActiveUserDay;
   admin_key: AdminKey;
   api_key: ApiKey;

@@ -22,6 +22,7 @@ import * as m0020 from './0020_add_api_key_scopes.js';
 import * as m0021 from './0021_stamp_ingest_origin.js';
 import * as m0022 from './0022_mark_search_operators_leakproof_on_workers.js';
 import * as m0023 from './0023_keep_cache_versions_beside_tenant_rows.js';
+import * as m0024 from './0024_add_active_user_count.js';
 
 /** Every migration, by name; Kysely's Migrator applies them in name order. */
 export const migrations: Record<string, Migration> = {
@@ -48,4 +49,5 @@ export const migrations: Record<string, Migration> = {
   '0021_stamp_ingest_origin': m0021,
   '0022_mark_search_operators_leakproof_on_workers': m0022,
   '0023_keep_cache_versions_beside_tenant_rows': m0023,
+  '0024_add_active_user_count': m0024,
 };

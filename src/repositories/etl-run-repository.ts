@@ -76,19 +76,15 @@ export class EtlRunRepository {
     let query = this.db.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline);
     if (status !== undefined) query = query.where('status', '=', status);
     if (beforeId !== undefined) query = query.where('id', '<', beforeId);
-    const runs = await query.orderBy('id', 'desc').limit(limit).execute();
-    const reasons = await this.quarantineReasons(runs.map((run) => run.id));
-    const views: EtlRunView[] = [];
-    for (const run of runs) views.push(await this.view(run, reasons.get(run.id) ?? []));
-    return views;
+    return this.views(await query.orderBy('id', 'desc').limit(limit).execute());
   }
 
   async get(pipeline: string, id: number): Promise<EtlRunView> {
     const run = await this.db.selectFrom('etl_run').select(runColumns).where('pipeline', '=', pipeline).where('id', '=', id)
       .executeTakeFirst();
     if (!run) throw new StrataError('NOT_FOUND', `etl run ${id} does not exist`);
-    const reasons = await this.quarantineReasons([id]);
-    return this.view(run, reasons.get(id) ?? []);
+    const [view] = await this.views([run]);
+    return view!;
   }
 
   /** The tenant's rows a run refused, in the order it refused them. */
@@ -132,36 +128,50 @@ export class EtlRunRepository {
     return byRun;
   }
 
-  private async view(run: RunRow, reasons: { reason: string; rows: number }[]): Promise<EtlRunView> {
-    const { id, mode, status, started_at, finished_at } = run;
-    const common = { id, mode, status, started_at, finished_at, quarantine_reasons: reasons };
-    if (this.tenantId === null) return { ...common, rows_read: run.rows_read, rows_written: run.rows_written, error: run.error };
-    const own = reasons.reduce((sum, reason) => sum + reason.rows, 0);
-    return { ...common, rows_read: await this.ownRowsRead(this.tenantId, run), error: tenantSafeError(run, own) };
+  /** The runs as the caller may see them: two more queries for any number of runs. */
+  private async views(runs: RunRow[]): Promise<EtlRunView[]> {
+    const reasons = await this.quarantineReasons(runs.map((run) => run.id));
+    const read = this.tenantId === null ? null : await this.ownRowsRead(this.tenantId, runs);
+    return runs.map((run) => {
+      const { id, mode, status, started_at, finished_at } = run;
+      const own = reasons.get(id) ?? [];
+      const common = { id, mode, status, started_at, finished_at, quarantine_reasons: own };
+      if (read === null) return { ...common, rows_read: run.rows_read, rows_written: run.rows_written, error: run.error };
+      const quarantined = own.reduce((sum, reason) => sum + reason.rows, 0);
+      return { ...common, rows_read: read.get(id) ?? 0, error: tenantSafeError(run, quarantined) };
+    });
   }
 
   /**
-   * The tenant's source rows in the run's windows (and a backfill's days), but those an earlier run
+   * The tenant's source rows in each run's windows (and a backfill's days), but those an earlier run
    * had quarantined, which no later run reads: what the run read of the tenant's, as long as none of
-   * them was deleted since. Every predicate carries the tenant, so each count stays on its shard.
+   * them was deleted since. One statement for the page: a row per window (a run has one window per
+   * node, so its windows never overlap and their counts add up), each counted on the
+   * (ingest_node, ingest_xid) index. Every predicate carries the tenant, so on Citus the whole
+   * statement goes to the tenant's shard.
    */
-  private async ownRowsRead(tenantId: number, run: RunRow): Promise<number> {
-    const scope = (run.checksums ?? {}) as RunScope;
-    const windows = scope.windows ?? [];
-    if (windows.length === 0) return 0;
-    const inWindows = sql.join(windows.map((window) => sql`(s.ingest_node = ${window.node}::int
-      and s.ingest_xid >= ${window.xidFrom}::xid8 and s.ingest_xid < ${window.xidTo}::xid8)`), sql` or `);
+  private async ownRowsRead(tenantId: number, runs: RunRow[]): Promise<Map<number, number>> {
+    const read = new Map(runs.map((run) => [run.id, 0]));
+    const windows = runs.flatMap((run) => {
+      const scope = (run.checksums ?? {}) as RunScope;
+      return (scope.windows ?? []).map((window) => sql`(${run.id}::bigint, ${window.node}::int, ${window.xidFrom}::xid8,
+        ${window.xidTo}::xid8, ${scope.days?.from ?? null}::date, ${scope.days?.to ?? null}::date)`);
+    });
+    if (windows.length === 0) return read;
     const count = (table: 'user_activity' | 'event', at: 'created_at' | 'occurred_at') => {
-      const days = scope.days
-        ? sql`and s.${sql.ref(at)} >= (${scope.days.from}::date)::timestamp at time zone 'UTC'
-            and s.${sql.ref(at)} < (${scope.days.to}::date + 1)::timestamp at time zone 'UTC'`
-        : sql``;
-      return sql`(select count(*) from ${sql.table(table)} s where s.tenant_id = ${tenantId} and (${inWindows}) ${days}
+      const time = sql.ref(`s.${at}`);
+      return sql`(select count(*) from ${sql.table(table)} s where s.tenant_id = ${tenantId}
+        and s.ingest_node = w.node and s.ingest_xid >= w.xid_from and s.ingest_xid < w.xid_to
+        and (w.day_from is null or (${time} >= w.day_from::timestamp at time zone 'UTC'
+          and ${time} < (w.day_to + 1)::timestamp at time zone 'UTC'))
         and not exists (select 1 from etl_quarantine q where q.tenant_id = ${tenantId} and q.tenant_id = s.tenant_id
-          and q.source = ${table} and q.source_id = s.id and q.etl_run_id < ${run.id}))`;
+          and q.source = ${table} and q.source_id = s.id and q.etl_run_id < w.run_id))`;
     };
-    const { rows: [row] } = await sql<{ rows: string }>`
-      select ${count('user_activity', 'created_at')} + ${count('event', 'occurred_at')} as rows`.execute(this.db);
-    return Number(row!.rows);
+    const { rows } = await sql<{ run_id: number; rows: string }>`
+      select w.run_id, sum(${count('user_activity', 'created_at')} + ${count('event', 'occurred_at')}) as rows
+      from (values ${sql.join(windows)}) as w (run_id, node, xid_from, xid_to, day_from, day_to)
+      group by w.run_id`.execute(this.db);
+    for (const row of rows) read.set(Number(row.run_id), Number(row.rows));
+    return read;
   }
 }

@@ -3,6 +3,7 @@ import type { DB } from '../db/schema.generated.js';
 import { executePrepared } from '../db/prepared.js';
 import { tenantOf, type TenantTx } from '../db/tenant.js';
 import { StrataError } from '../errors.js';
+import { activeDaySpan, markCountsStale } from './active-user-counts.js';
 import {
   applyMergePatch, type ActiveUserOptions, type ProfileInput, type Settings, type SettingsInput, type UserCreateInput,
   type UserListOptions, type UserPatch,
@@ -126,10 +127,16 @@ export class UserRepository {
     return { ...user, profile: profile ?? { display_name: null, bio: null, avatar_url: null } };
   }
 
-  /** Profile, settings, memberships and activity go with the user through the cascading keys. */
+  /**
+   * Profile, settings, memberships and activity go with the user through the cascading keys; the
+   * stored daily active users of the days their active days counted in are marked stale.
+   */
   async delete(userId: number): Promise<void> {
+    const tenantId = tenantOf(this.trx);
+    const activeDays = await activeDaySpan(this.trx, tenantId, userId);
     const result = await this.trx.deleteFrom('app_user').where(this.byId(userId)).executeTakeFirst();
     if (result.numDeletedRows === 0n) throw notFound(userId);
+    if (activeDays) await markCountsStale(this.trx, new Map([[tenantId, activeDays]]));
   }
 
   /** Full-text search on username and email, every word a prefix, best matches first. */

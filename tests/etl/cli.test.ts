@@ -51,7 +51,7 @@ describe('strata etl', () => {
   it('run loads the new rows, then reports that it is up to date', async () => {
     await insertActivities(database, [{ tenantId: tenant.tenantId, userId: tenant.userIds[0]!, type: 'login', at: '2025-08-04T10:00:00Z' }]);
     await horizonPassed(database);
-    expect(await strata('etl', 'run')).toEqual([expect.stringMatching(/^run \d+ succeeded: 1 rows read, \d+ rows written$/)]);
+    expect(await strata('etl', 'run')).toEqual([expect.stringMatching(/^run \d+ succeeded: 1 rows read, \d+ rows written; daily active users recounted: 30 days of 1 tenants$/)]);
     expect(await strata('etl', 'run', '--no-wait')).toEqual(['up to date: no new rows']);
     expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(await expectedMetrics(database, [tenant.tenantId]));
   });
@@ -65,7 +65,7 @@ describe('strata etl', () => {
   it('backfill rebuilds the days and says how many rows it read', async () => {
     await database.admin.updateTable('metric').set({ value: 99 }).where('tenant_id', '=', tenant.tenantId).execute();
     const out = await strata('etl', 'backfill', '--from', '2025-08-01', '--to', '2025-08-10', '--days-per-batch', '4');
-    expect(out).toEqual([expect.stringMatching(/^rebuilt 10 days from 1 rows \(runs \d+, \d+, \d+\)$/)]);
+    expect(out).toEqual([expect.stringMatching(/^rebuilt 10 days from 1 rows \(runs \d+, \d+, \d+\); daily active users recounted: \d+ days of 1 tenants$/)]);
     expect(await loadedMetrics(database, [tenant.tenantId])).toEqual(await expectedMetrics(database, [tenant.tenantId]));
   });
 

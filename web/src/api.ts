@@ -117,6 +117,9 @@ export const api = {
   projectMembers: (projectId: number) => unwrap(client().GET('/v1/projects/{id}/members', { params: { path: { id: id(projectId) } } })),
   createOrganization: (body: { name: string; slug: string }) => unwrap(client().POST('/v1/organizations', { body })),
   updateOrganization: (orgId: number, body: { name?: string; slug?: string }) => unwrap(client().PATCH('/v1/organizations/{id}', { params: { path: { id: id(orgId) } }, body })),
+  deleteOrganization: (orgId: number) => unwrap(client().DELETE('/v1/organizations/{id}', { params: { path: { id: id(orgId) } } })),
+  updateTeam: (teamId: number, body: { name?: string; slug?: string }) => unwrap(client().PATCH('/v1/teams/{id}', { params: { path: { id: id(teamId) } }, body })),
+  deleteTeam: (teamId: number) => unwrap(client().DELETE('/v1/teams/{id}', { params: { path: { id: id(teamId) } } })),
   createTeam: (organizationId: number, body: { name: string; slug: string }) =>
     unwrap(client().POST('/v1/organizations/{id}/teams', { params: { path: { id: id(organizationId) } }, body })),
   // The role comes from a select of the roles the document lists; the server checks it all the same.
@@ -126,6 +129,7 @@ export const api = {
   createProject: (body: FormBody<BodyOf<'/v1/projects', 'post'>>) => unwrap(client().POST('/v1/projects', { body: body as BodyOf<'/v1/projects', 'post'> })),
   updateProject: (projectId: number, body: FormBody<BodyOf<'/v1/projects/{id}', 'patch'>>) =>
     unwrap(client().PATCH('/v1/projects/{id}', { params: { path: { id: id(projectId) } }, body: body as BodyOf<'/v1/projects/{id}', 'patch'> })),
+  deleteProject: (projectId: number) => unwrap(client().DELETE('/v1/projects/{id}', { params: { path: { id: id(projectId) } } })),
   putProjectMember: (projectId: number, userId: number, role: string) =>
     unwrap(client().PUT('/v1/projects/{id}/members/{userId}', { params: { path: { id: id(projectId), userId: id(userId) } }, body: { role } as BodyOf<'/v1/projects/{id}/members/{userId}', 'put'> })),
   removeProjectMember: (projectId: number, userId: number) =>

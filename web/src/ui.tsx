@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { errorMessage, StrataApiError } from './api';
 import { field } from './fields';
 
@@ -8,23 +8,42 @@ export interface AsyncState<T> {
   error: unknown;
   loading: boolean;
   reload: () => void;
+  /** Loads again, and settles once the answer (or its error) is on screen. */
+  redraw: () => Promise<void>;
 }
 
 /** Runs `load` whenever `deps` change; an answer to an older request never overwrites a newer one. */
 export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): AsyncState<T> {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const [round, setRound] = useState(0);
+  const waiting = useRef<{ round: number; drawn: () => void }[]>([]);
+  const answered = useRef(-1);
   useEffect(() => {
     let current = true;
     setState((previous) => ({ data: previous.data, loading: true }));
-    load().then(
-      (data) => current && setState({ data, loading: false }),
-      (error: unknown) => current && setState({ error, loading: false }),
-    );
+    const settle = (next: { data?: T; error?: unknown }) => {
+      if (!current) return;
+      answered.current = round;
+      setState({ ...next, loading: false });
+    };
+    load().then((data) => settle({ data }), (error: unknown) => settle({ error }));
     return () => { current = false; };
   }, [...deps, round]);
-  const reload = useCallback(() => setRound((n) => n + 1), []);
-  return { data: state.data, error: state.error, loading: state.loading, reload };
+  // Effects run after the DOM is updated: a reload's caller may then read or reset what it drew.
+  useEffect(() => {
+    if (state.loading) return;
+    const drawn = waiting.current.filter((waiter) => waiter.round <= answered.current);
+    waiting.current = waiting.current.filter((waiter) => waiter.round > answered.current);
+    for (const waiter of drawn) waiter.drawn();
+  }, [state]);
+  const asked = useRef(0);
+  const redraw = useCallback(() => new Promise<void>((drawn) => {
+    asked.current += 1;
+    waiting.current.push({ round: asked.current, drawn });
+    setRound(asked.current);
+  }), []);
+  const reload = useCallback(() => { void redraw(); }, [redraw]);
+  return { data: state.data, error: state.error, loading: state.loading, reload, redraw };
 }
 
 const NEXT_STEP: Record<string, string> = {

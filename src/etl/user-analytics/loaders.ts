@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
+import { markCountsStale, type DaySpans } from '../../repositories/active-user-counts.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
 import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
@@ -10,8 +11,11 @@ const STATEMENT_ROWS = 20_000;
 // node-postgres reports a row count for every insert, update and delete.
 const affected = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0n);
 
-function* batches<T>(rows: readonly T[]): Generator<T[]> {
-  for (let start = 0; start < rows.length; start += STATEMENT_ROWS) yield rows.slice(start, start + STATEMENT_ROWS);
+// A statement carries at most 65,535 parameters: a quarantined row takes 6 of them.
+const QUARANTINE_ROWS = 10_000;
+
+function* batches<T>(rows: readonly T[], size = STATEMENT_ROWS): Generator<T[]> {
+  for (let start = 0; start < rows.length; start += size) yield rows.slice(start, start + size);
 }
 
 /** What a run read from one source: how many rows, their id span and a sum a later audit can recompute. */
@@ -189,7 +193,7 @@ export async function insertStagedUserDays(db: Kysely<DB>, runId: number): Promi
 
 export async function quarantineRows(db: Kysely<DB>, runId: number, rejections: readonly Rejection[]): Promise<number> {
   let written = 0;
-  for (const batch of batches(rejections)) {
+  for (const batch of batches(rejections, QUARANTINE_ROWS)) {
     const result = await db.insertInto('etl_quarantine').values(batch.map(({ row, reason }) => ({
       tenant_id: row.tenantId,
       source: row.source,
@@ -223,4 +227,39 @@ export async function recountNewUsers(db: Kysely<DB>, runId: number, tenantIds: 
           where tenant_id = any(${[...tenantIds]}::bigint[]) group by tenant_id, user_id) as first_seen
     group by tenant_id, first_day`.execute(db);
   return affected(result);
+}
+
+type Spans = Map<number, { from: string; to: string }>;
+
+function widen(spans: Spans, tenantId: number, from: string, to: string): void {
+  const span = spans.get(tenantId);
+  if (!span) spans.set(tenantId, { from, to });
+  else spans.set(tenantId, { from: from < span.from ? from : span.from, to: to > span.to ? to : span.to });
+}
+
+/** The spans of the user days a run loads, from memory or from the staged table. */
+export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDayRow[] | 'staged'): Promise<Spans> {
+  const spans: Spans = new Map();
+  if (rows === 'staged') {
+    const { rows: staged } = await sql<{ tenant_id: number; from: string; to: string }>`
+      select tenant_id, min(day) as from, max(day) as to from etl_user_day group by tenant_id`.execute(db);
+    for (const span of staged) widen(spans, span.tenant_id, span.from, span.to);
+  } else {
+    for (const row of rows) widen(spans, row.tenantId, row.day, row.day);
+  }
+  return spans;
+}
+
+/** A backfill batch rewrote every day of its range for the tenants it cleared or loaded. */
+export function withClearedDays(spans: Spans, tenantIds: readonly number[], from: string, to: string): DaySpans {
+  for (const tenantId of [...tenantIds, ...spans.keys()]) widen(spans, tenantId, from, to);
+  return spans;
+}
+
+/**
+ * Marks stale the stored daily active users of every day the run's writes count in, in the run's own
+ * transaction (a run rolled back marks nothing); `refreshStaleCounts` recounts them after it, off the run.
+ */
+export function markActiveUserCountsStale(db: Kysely<DB>, spans: DaySpans): Promise<void> {
+  return markCountsStale(db, spans);
 }

@@ -13,8 +13,8 @@ import {
   type ExtractScope, type NodeWindow,
 } from './extractors.js';
 import {
-  addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, quarantineRows,
-  recountNewUsers, type RunRecord,
+  addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, loadedDaySpans,
+  markActiveUserCountsStale, quarantineRows, recountNewUsers, withClearedDays, type RunRecord,
 } from './loaders.js';
 import { countWindow, DailyRollup, newUserDeltas, stagedFirstDays, stageUserDays } from './transformers.js';
 import {
@@ -249,11 +249,14 @@ async function runStages(trx: Transaction<DB>, pipeline: string, kind: RunKind, 
   const runId = await insertRun(trx, runRecord(base, extracted, 'succeeded', undefined, scope.days));
   const cleared = kind.mode === 'backfill' ? await clearDays(trx, kind.days.from, kind.days.to) : [];
   let rowsWritten = await addToMetrics(trx, runId, output.metrics) + await loadUserDays(trx, runId, output);
+  const written = await loadedDaySpans(trx, output.activeUserDays);
   if (!incremental) {
     // Every user day of the batch came from a row that the batch's metrics count.
     const tenants = new Set([...cleared, ...output.metrics.map((metric) => metric.tenantId)]);
     rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
   }
+  // Derived from the user days, so not among the rows written that name the run; recounted after it.
+  await markActiveUserCountsStale(trx, incremental ? written : withClearedDays(written, cleared, kind.days.from, kind.days.to));
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
   return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows: scope.windows };

@@ -2,6 +2,7 @@ import type PgBoss from 'pg-boss';
 import type { Config } from '../../config.js';
 import type { Database } from '../../db/database.js';
 import { startJobs, stopJobs, type Job, type JobOptions } from '../../db/jobs.js';
+import { refreshStaleCounts } from '../../repositories/active-user-counts.js';
 import { generateWeeklyReports } from '../../services/reports.js';
 import { runPipeline, type RunResult } from './pipeline.js';
 
@@ -35,8 +36,11 @@ export async function startEtlScheduler(database: Database, config: Pick<Config,
       cron: config.ETL_CRON,
       handler: async () => {
         const result = await runPipeline(database, { wait: false });
+        // After the run, off its transaction: the days it (or a user's deletion) marked stale are
+        // answered live until then.
+        const recounted = await refreshStaleCounts(database.admin);
         options.onRun?.(result);
-        return result;
+        return { ...result, recounted };
       },
     },
     { queue: { name: REPORTS_QUEUE, ...queue }, cron: WEEKLY_REPORTS_CRON, handler: () => generateWeeklyReports(database) },

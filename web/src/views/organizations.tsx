@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, type Organization, type Team } from '../api';
-import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
+import { DeleteStep, EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { PagedTable } from '../table';
 import { Async, Empty, formatTime, Table, useAsync } from '../ui';
@@ -15,8 +15,8 @@ const PROJECT_STATUSES = ['planned', 'active', 'paused', 'archived'] as const;
 function NameFields({ row }: { row?: { name: string; slug: string } }) {
   return (
     <>
-      <label>Name <input name="name" value={row?.name} required maxLength={200} /></label>
-      <label>Slug <input name="slug" value={row?.slug} required pattern="[a-z0-9\-]+" title="lower-case letters, digits and dashes" /></label>
+      <label>Name <input name="name" defaultValue={row?.name} required maxLength={200} /></label>
+      <label>Slug <input name="slug" defaultValue={row?.slug} required pattern="[a-z0-9\-]+" title="lower-case letters, digits and dashes" /></label>
     </>
   );
 }
@@ -52,13 +52,17 @@ export function Organizations({ params }: { params: Record<string, string> }) {
   );
 }
 
-function TeamPanel({ team, writable }: { team: Team; writable: boolean }) {
+function TeamPanel({ team, writable, changed }: { team: Team; writable: boolean; changed: (what: string, form?: HTMLFormElement) => Promise<void> }) {
+  const rename = useSubmit((form) => api.updateTeam(team.id, nameBody(form)), ({ data }, form) => changed(`Team ${data.name} saved.`, form));
   return (
     <div class="panel">
       <h4>{team.name} <span class="muted">({team.slug})</span></h4>
+      {writable && <EditForm label={`rename team ${team.name}`} submit={rename} action="Save team"><NameFields row={team} /></EditForm>}
       <Members of={`team ${team.name}`} load={() => api.teamMembers(team.id)} roles={TEAM_ROLES} defaultRole="member" writable={writable}
         put={(userId, role) => api.putTeamMember(team.id, userId, role)} remove={(userId) => api.removeTeamMember(team.id, userId)}
         history={(member) => `#/history?entity=teamMember&entityId=${team.id}:${member.userId}`} />
+      {writable && <DeleteStep what={`team ${team.name}`} name={team.name} consequence="Its memberships go with it."
+        remove={() => api.deleteTeam(team.id)} done={() => changed(`Team ${team.name} deleted.`)} />}
     </div>
   );
 }
@@ -68,8 +72,19 @@ export function OrganizationDetail({ id }: { id: number }) {
   const writable = useWritable();
   const [saved, setSaved] = useState('');
   const [round, setRound] = useState(0);
-  const rename = useSubmit((form) => api.updateOrganization(id, nameBody(form)), () => { setSaved('Organization saved.'); state.reload(); setRound((n) => n + 1); });
-  const newTeam = useSubmit((form) => api.createTeam(id, nameBody(form)), ({ data }, form) => { setSaved(`Team ${data.name} created.`); form.reset(); state.reload(); });
+  const rename = useSubmit((form) => api.updateOrganization(id, nameBody(form)), async (_, form) => {
+    await redrawSaved(form, state);
+    setSaved('Organization saved.');
+    setRound((n) => n + 1);
+  });
+  const teamChanged = async (what: string, form?: HTMLFormElement) => {
+    await (form ? redrawSaved(form, state) : state.redraw());
+    setSaved(what);
+  };
+  const newTeam = useSubmit((form) => api.createTeam(id, nameBody(form)), async ({ data }, form) => {
+    await redrawSaved(form, state);
+    setSaved(`Team ${data.name} created.`);
+  });
   return (
     <section aria-labelledby="organization-title">
       <p><a href="#/organizations">← Organizations</a></p>
@@ -85,12 +100,14 @@ export function OrganizationDetail({ id }: { id: number }) {
             )}
             {saved && <p role="status" class="saved">{saved}</p>}
             <h3>Teams and members</h3>
-            {teams.data.length === 0 ? <Empty>No team in this organization.</Empty> : teams.data.map((team) => <TeamPanel key={team.id} team={team} writable={writable} />)}
+            {teams.data.length === 0 ? <Empty>No team in this organization.</Empty> : teams.data.map((team) => <TeamPanel key={team.id} team={team} writable={writable} changed={teamChanged} />)}
             <h3>Projects</h3>
             <Table caption="projects of the organization" rows={projects.data} empty="No project in this organization."
               columns={[{ label: 'Project', cell: (row) => <a href={`#/projects/${row.id}`}>{row.name}</a> }, { label: 'Status', cell: (row) => row.status }]} />
             <h3>Change history</h3>
             <HistoryList key={round} entity="organization" entityId={id} />
+            {writable && <DeleteStep what="organization" name={organization.name} consequence="Its teams and their memberships go with it; its projects stay, with no organization."
+              remove={() => api.deleteOrganization(id)} done={() => navigate('/organizations')} />}
           </>
         )}
       </Async>
@@ -102,14 +119,14 @@ function ProjectFields({ project, organizations }: { project?: { name: string; s
   return (
     <>
       <NameFields row={project} />
-      <label>Status <select name="status">{PROJECT_STATUSES.map((status) => <option value={status} selected={status === (project?.status ?? 'planned')}>{status}</option>)}</select></label>
+      <label>Status <select name="status">{PROJECT_STATUSES.map((status) => <option value={status} defaultSelected={status === (project?.status ?? 'planned')}>{status}</option>)}</select></label>
       {organizations && (
         <label>Organization <select name="organizationId">
           <option value="">none</option>
           {organizations.map((organization) => <option value={organization.id}>{organization.name}</option>)}
         </select></label>
       )}
-      <label class="wide">Description <textarea name="description" rows={2} value={typeof project?.description === 'string' ? project.description : ''} /></label>
+      <label class="wide">Description <textarea name="description" rows={2} defaultValue={typeof project?.description === 'string' ? project.description : ''} /></label>
     </>
   );
 }
@@ -157,7 +174,11 @@ export function ProjectDetail({ id }: { id: number }) {
   const writable = useWritable();
   const [saved, setSaved] = useState('');
   const [round, setRound] = useState(0);
-  const edit = useSubmit((form) => api.updateProject(id, projectBody(form)), () => { setSaved('Project saved.'); state.reload(); setRound((n) => n + 1); });
+  const edit = useSubmit((form) => api.updateProject(id, projectBody(form)), async (_, form) => {
+    await redrawSaved(form, state);
+    setSaved('Project saved.');
+    setRound((n) => n + 1);
+  });
   return (
     <section aria-labelledby="project-title">
       <p><a href="#/projects">← Projects</a></p>
@@ -172,6 +193,8 @@ export function ProjectDetail({ id }: { id: number }) {
               put={(userId, role) => api.putProjectMember(id, userId, role)} remove={(userId) => api.removeProjectMember(id, userId)} />
             <h3>Change history</h3>
             <HistoryList key={round} entity="project" entityId={id} />
+            {writable && <DeleteStep what="project" name={project.name} consequence="Its memberships go with it."
+              remove={() => api.deleteProject(id)} done={() => navigate('/projects')} />}
           </>
         )}
       </Async>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, type Product, type ProductInput } from '../api';
-import { useSubmit, useWritable } from '../forms';
+import { redrawSaved, useSubmit, useWritable } from '../forms';
 import { field } from '../fields';
 import { navigate } from '../router';
 import { PagedTable } from '../table';
@@ -20,11 +20,11 @@ function productBody(form: FormData, editing = false): ProductInput {
 function ProductFields({ product }: { product?: Product }) {
   return (
     <>
-      <label>Name <input name="name" value={product?.name} required /></label>
-      <label>Slug <input name="slug" value={product?.slug} required pattern="[a-z0-9\-]+" /></label>
-      <label>Price <input name="price" type="number" step="0.01" min="0" value={product?.price} required /></label>
-      <label>Tags <input name="tags" value={product?.tags.join(', ')} placeholder="home, sale" /></label>
-      <label class="wide">Description <textarea name="description" rows={2} value={product?.description ?? ''} /></label>
+      <label>Name <input name="name" defaultValue={product?.name} required /></label>
+      <label>Slug <input name="slug" defaultValue={product?.slug} required pattern="[a-z0-9\-]+" /></label>
+      <label>Price <input name="price" type="number" step="0.01" min="0" defaultValue={product?.price} required /></label>
+      <label>Tags <input name="tags" defaultValue={product?.tags.join(', ')} placeholder="home, sale" /></label>
+      <label class="wide">Description <textarea name="description" rows={2} defaultValue={product?.description ?? ''} /></label>
     </>
   );
 }
@@ -43,8 +43,8 @@ export function Products({ params }: { params: Record<string, string> }) {
         const form = new FormData(event.currentTarget);
         navigate('/products', { q: field(form, 'q').trim(), tag: field(form, 'tag').trim() });
       }}>
-        <label>Search <input type="search" name="q" value={q} placeholder="name or description" /></label>
-        <label>Tag <input name="tag" value={params.tag ?? ''} size={8} /></label>
+        <label>Search <input key={q} type="search" name="q" defaultValue={q} placeholder="name or description" /></label>
+        <label>Tag <input key={params.tag} name="tag" defaultValue={params.tag ?? ''} size={8} /></label>
         <button type="submit">Search</button>
         {writable && <button type="button" aria-expanded={creating} onClick={() => setCreating(!creating)}>New product</button>}
       </form>
@@ -72,8 +72,16 @@ export function ProductDetail({ id }: { id: number }) {
   const [round, setRound] = useState(0);
   const [saved, setSaved] = useState('');
   const writable = useWritable();
-  const edit = useSubmit((form) => api.updateProduct(id, productBody(form, true)), () => { setSaved('Saved.'); product.reload(); setRound(round + 1); });
-  const adjust = useSubmit((form) => api.adjustInventory(id, Number(field(form, 'delta'))), () => { setSaved('Stock adjusted.'); stock.reload(); setRound(round + 1); });
+  const edit = useSubmit((form) => api.updateProduct(id, productBody(form, true)), async (_, form) => {
+    await redrawSaved(form, product);
+    setSaved('Saved.');
+    setRound((n) => n + 1);
+  });
+  const adjust = useSubmit((form) => api.adjustInventory(id, Number(field(form, 'delta'))), async (_, form) => {
+    await redrawSaved(form, stock);
+    setSaved('Stock adjusted.');
+    setRound((n) => n + 1);
+  });
   return (
     <section aria-labelledby="product-title">
       <p><a href="#/products">← Products</a></p>

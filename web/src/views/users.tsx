@@ -1,19 +1,19 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { api, type User, type UserWithSettings } from '../api';
-import { EditForm, optionalText, text, useSubmit, useWritable } from '../forms';
+import { DeleteStep, EditForm, optionalText, redrawSaved, text, useSubmit, useWritable } from '../forms';
 import { navigate } from '../router';
 import { field } from '../fields';
 import { PagedTable } from '../table';
-import { Async, ErrorBox, formatTime, useAsync } from '../ui';
+import { Async, formatTime, useAsync } from '../ui';
 import { HistoryList } from './history';
 import { ActivityTable } from './activity';
 
 function AccountFields({ user }: { user?: User }) {
   return (
     <>
-      <label>Email <input name="email" type="email" value={user?.email} required autocomplete="off" /></label>
-      <label>Username <input name="username" value={user?.username} required maxLength={150} autocomplete="off" /></label>
-      <label class="check"><input type="checkbox" name="isActive" checked={user ? user.isActive : true} /> Active</label>
+      <label>Email <input name="email" type="email" defaultValue={user?.email} required autocomplete="off" /></label>
+      <label>Username <input name="username" defaultValue={user?.username} required maxLength={150} autocomplete="off" /></label>
+      <label class="check"><input type="checkbox" name="isActive" defaultChecked={user ? user.isActive : true} /> Active</label>
     </>
   );
 }
@@ -42,7 +42,7 @@ export function Users({ params }: { params: Record<string, string> }) {
         event.preventDefault();
         navigate('/users', { q: field(new FormData(event.currentTarget), 'q').trim() });
       }}>
-        <label>Search <input type="search" name="q" value={q} placeholder="username or email" /></label>
+        <label>Search <input key={q} type="search" name="q" defaultValue={q} placeholder="username or email" /></label>
         <button type="submit">Search</button>
         {writable && <button type="button" aria-expanded={creating} onClick={() => { setCreating(!creating); setCreated(null); }}>New user</button>}
       </form>
@@ -93,14 +93,23 @@ function settingsPatch(before: Record<string, unknown>, typed: string): Record<s
   return { ...Object.fromEntries(removed.map((key) => [key, null])), ...after };
 }
 
-function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: string) => void }) {
+function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: string, form: HTMLFormElement) => Promise<void> }) {
   const profile = (user.profile ?? {}) as Record<string, string | null>;
   const settings = (user.settings ?? {}) as Record<string, unknown>;
-  const account = useSubmit((form) => api.updateUser(user.id, accountBody(form)), () => changed('Account saved.'));
+  const account = useSubmit((form) => api.updateUser(user.id, accountBody(form)), (_, form) => changed('Account saved.', form));
   const profileEdit = useSubmit((form) => api.putProfile(user.id, {
     displayName: optionalText(form, 'displayName'), bio: optionalText(form, 'bio'), avatarUrl: optionalText(form, 'avatarUrl'),
-  }), () => changed('Profile saved.'));
-  const settingsEdit = useSubmit(async (form) => api.mergeSettings(user.id, settingsPatch(settings, text(form, 'settings'))), () => changed('Settings saved.'));
+  }), (_, form) => changed('Profile saved.', form));
+  // The settings the draft was typed over: a page reload (another form saved) brings newer settings
+  // under an open draft, and a key added meanwhile is not one the draft removed.
+  const draftBase = useRef<Record<string, unknown> | null>(null);
+  const settingsEdit = useSubmit(
+    async (form) => api.mergeSettings(user.id, settingsPatch(draftBase.current ?? settings, text(form, 'settings'))),
+    async (_, form) => {
+      draftBase.current = null;
+      await changed('Settings saved.', form);
+    },
+  );
   return (
     <div class="grid">
       <EditForm label="edit account" submit={account} action="Save account">
@@ -109,29 +118,16 @@ function UserForms({ user, changed }: { user: UserWithSettings; changed: (what: 
       </EditForm>
       <EditForm label="edit profile" submit={profileEdit} action="Save profile">
         <h3>Profile</h3>
-        <label>Display name <input name="displayName" value={profile.displayName ?? ''} maxLength={200} /></label>
-        <label>Avatar URL <input name="avatarUrl" type="url" value={profile.avatarUrl ?? ''} placeholder="https://…" /></label>
-        <label class="wide">Bio <textarea name="bio" rows={2} value={profile.bio ?? ''} /></label>
+        <label>Display name <input name="displayName" defaultValue={profile.displayName ?? ''} maxLength={200} /></label>
+        <label>Avatar URL <input name="avatarUrl" type="url" defaultValue={profile.avatarUrl ?? ''} placeholder="https://…" /></label>
+        <label class="wide">Bio <textarea name="bio" rows={2} defaultValue={profile.bio ?? ''} /></label>
       </EditForm>
       <EditForm label="edit settings" submit={settingsEdit} action="Save settings">
         <h3>Settings</h3>
-        <label class="wide">Settings (JSON) <textarea name="settings" rows={4} spellcheck={false} value={JSON.stringify(settings, null, 2)} /></label>
+        <label class="wide">Settings (JSON) <textarea name="settings" rows={4} spellcheck={false} defaultValue={JSON.stringify(settings, null, 2)}
+          onInput={() => { draftBase.current ??= settings; }} /></label>
       </EditForm>
     </div>
-  );
-}
-
-function DeleteUser({ user }: { user: User }) {
-  const [asking, setAsking] = useState(false);
-  const remove = useSubmit(() => api.deleteUser(user.id), () => navigate('/users'));
-  if (!asking) return <p><button type="button" class="danger" onClick={() => setAsking(true)}>Delete user…</button></p>;
-  return (
-    <form class="panel form" aria-label="delete user" onSubmit={remove.onSubmit}>
-      <p class="wide">Delete {user.username} with their profile, settings, memberships and activity? This cannot be undone.</p>
-      <button type="submit" class="danger" disabled={remove.busy}>{remove.busy ? 'Deleting…' : `Delete ${user.username}`}</button>
-      <button type="button" onClick={() => setAsking(false)}>Cancel</button>
-      {remove.error ? <ErrorBox error={remove.error} /> : null}
-    </form>
   );
 }
 
@@ -141,7 +137,11 @@ export function UserDetail({ id }: { id: number }) {
   const writable = useWritable();
   const [saved, setSaved] = useState('');
   const [round, setRound] = useState(0);
-  const changed = (what: string) => { setSaved(what); state.reload(); setRound((n) => n + 1); };
+  const changed = async (what: string, form: HTMLFormElement) => {
+    await redrawSaved(form, state);
+    setSaved(what);
+    setRound((n) => n + 1);
+  };
   return (
     <section aria-labelledby="user-title">
       <p><a href="#/users">← Users</a></p>
@@ -159,7 +159,8 @@ export function UserDetail({ id }: { id: number }) {
                 </div>
               )}
               {saved && <p role="status" class="saved">{saved}</p>}
-              {writable && <DeleteUser user={user} />}
+              {writable && <DeleteStep what="user" name={user.username} consequence="Their profile, settings, memberships and activity go with them."
+                remove={() => api.deleteUser(user.id)} done={() => navigate('/users')} />}
             </>
           );
         }}
