@@ -59,6 +59,8 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   etl_run_status_known: { path: '(root)', message: 'unknown run status' },
   etl_run_window_xids_ordered: { path: '(root)', message: 'a range ends before it starts' },
   metric_value_non_negative: { path: '(root)', message: 'a metric must not be negative' },
+  active_user_count_nested: { path: '(root)', message: 'daily users must be among weekly, weekly among monthly, and a day must count someone' },
+  active_user_count_stale_span: { path: '(root)', message: 'a range ends before it starts' },
   report_kind_known: { path: 'kind', message: 'unknown report kind' },
   report_period_ordered: { path: 'from', message: 'the period ends before it starts' },
   audit_log_action_known: { path: '(root)', message: 'unknown audit action' },
@@ -91,6 +93,8 @@ export const constraintDetails: Readonly<Record<string, ErrorDetail>> = {
   idempotency_key_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   etl_quarantine_etl_run_id_fkey: { path: '(root)', message: 'the pipeline run does not exist' },
   etl_quarantine_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
+  active_user_count_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
+  active_user_count_stale_tenant_id_fkey: { path: '(root)', message: 'the tenant does not exist' },
   // Raised by the statement-level triggers of migration 0017, in place of two foreign keys.
   active_user_day_user_exists: { path: 'userId', message: 'no such user in this tenant' },
   active_user_day_run_exists: { path: '(root)', message: 'the pipeline run does not exist' },

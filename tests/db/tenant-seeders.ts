@@ -67,6 +67,13 @@ export const seeders: Record<string, Seeder> = {
     values (${t}, ${`metric_${unique()}`}, current_date, 1, ${await parent.etlRun(admin)})`,
   active_user_day: async (admin, t) => sql`insert into active_user_day (tenant_id, day, user_id, etl_run_id)
     values (${t}, current_date, ${await parent.user(admin, t)}, ${await parent.etlRun(admin)})`,
+  // A day apart per seeding: (tenant_id, day) is the key.
+  active_user_count: async (_admin, t) => sql`insert into active_user_count (tenant_id, day, dau, wau, mau)
+    values (${t}, current_date - ${Number.parseInt(unique(), 16) % 100_000}::int, 1, 1, 1)`,
+  // One mark a tenant: seeded again, it widens as a write's mark does.
+  active_user_count_stale: async (_admin, t) => sql`insert into active_user_count_stale (tenant_id, from_day, to_day)
+    values (${t}, current_date, current_date + 29)
+    on conflict (tenant_id) do update set version = active_user_count_stale.version + 1`,
   report: async (_admin, t) => sql`insert into report (tenant_id, kind, period_start, period_end, body)
     values (${t}, 'weekly_activity', current_date, current_date, '{}')`,
   audit_log: async (_admin, t) => sql`insert into audit_log (tenant_id, table_name, entity_id, action)
