@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../db/schema.generated.js';
 import type { ActiveUserDayRow, MetricDelta } from '../../models/analytics.js';
-import { markCountsStale, type DaySpans } from '../../repositories/active-user-counts.js';
+import type { DaySpans } from '../../repositories/active-user-counts.js';
 import type { NodeWindow, Source, SourceRow } from './extractors.js';
 import type { SourceStats } from './transformers.js';
 import type { Rejection } from './validators.js';
@@ -254,12 +254,4 @@ export async function loadedDaySpans(db: Kysely<DB>, rows: readonly ActiveUserDa
 export function withClearedDays(spans: Spans, tenantIds: readonly number[], from: string, to: string): DaySpans {
   for (const tenantId of [...tenantIds, ...spans.keys()]) widen(spans, tenantId, from, to);
   return spans;
-}
-
-/**
- * Marks stale the stored daily active users of every day the run's writes count in, in the run's own
- * transaction (a run rolled back marks nothing); `refreshStaleCounts` recounts them after it, off the run.
- */
-export function markActiveUserCountsStale(db: Kysely<DB>, spans: DaySpans): Promise<void> {
-  return markCountsStale(db, spans);
 }

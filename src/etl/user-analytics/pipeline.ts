@@ -7,6 +7,7 @@ import {
   addDays, backfillInput, daysBetween, type ActiveUserDayRow, type DayBounds, type MetricDelta,
 } from '../../models/analytics.js';
 import { parseInput } from '../../models/validation.js';
+import { markCountsStale } from '../../repositories/active-user-counts.js';
 import { lastWatermark, PIPELINE, uncountedBy, type NodeXids } from '../../repositories/pipeline-watermark.js';
 import {
   commitHorizon, extractChunks, loadedFirstDays, sources, sourceTotals, suspectRows, windowRows, windowSizeUpTo, windowsTo,
@@ -14,7 +15,7 @@ import {
 } from './extractors.js';
 import {
   addToMetrics, ChecksumTally, clearDays, finishRun, insertActiveUserDays, insertRun, insertStagedUserDays, loadedDaySpans,
-  markActiveUserCountsStale, quarantineRows, recountNewUsers, withClearedDays, type RunRecord,
+  quarantineRows, recountNewUsers, withClearedDays, type RunRecord,
 } from './loaders.js';
 import { countWindow, DailyRollup, newUserDeltas, stagedFirstDays, stageUserDays } from './transformers.js';
 import {
@@ -256,7 +257,7 @@ async function runStages(trx: Transaction<DB>, pipeline: string, kind: RunKind, 
     rowsWritten += await recountNewUsers(trx, runId, [...tenants]);
   }
   // Derived from the user days, so not among the rows written that name the run; recounted after it.
-  await markActiveUserCountsStale(trx, incremental ? written : withClearedDays(written, cleared, kind.days.from, kind.days.to));
+  await markCountsStale(trx, incremental ? written : withClearedDays(written, cleared, kind.days.from, kind.days.to));
   await hooks.duringLoad?.(runId);
   await finishRun(trx, runId, rowsWritten);
   return { status: 'succeeded', runId, rowsRead: extracted.rowsRead, rowsWritten, windows: scope.windows };
