@@ -44,6 +44,15 @@ export const groups = {
       'tests/caching/near-cache.test.ts',
     ],
   },
+  // The version feeds that tell every server of a write: judged by the tests that fault them.
+  'caching-feeds': {
+    ignoreStatic: true,
+    mutate: ['src/caching/notify-feed.ts', 'src/caching/poll-feed.ts', 'src/caching/version-feed.ts'],
+    tests: [
+      'tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts', 'tests/caching/degrade.test.ts',
+      'tests/caching/database-versions.test.ts',
+    ],
+  },
   db: {
     mutate: ['src/db/tenant.ts', 'src/db/tenant-read.ts', 'src/db/copy.ts', 'src/db/activity-partitions.ts'],
     // Not embedded.test.ts (it starts PostgreSQL servers of its own, minutes per run, and uses none
@@ -108,9 +117,12 @@ export const groups = {
     ignoreStatic: true,
   },
   'repositories-analytics': {
-    mutate: ['src/repositories/analytics-repository.ts', 'src/repositories/etl-run-repository.ts', 'src/repositories/pipeline-watermark.ts'],
+    mutate: [
+      'src/repositories/analytics-repository.ts', 'src/repositories/etl-run-repository.ts', 'src/repositories/pipeline-watermark.ts',
+      'src/repositories/active-user-counts.ts',
+    ],
     tests: [
-      'tests/repositories/analytics-*.test.ts', 'tests/api/analytics.test.ts', 'tests/api/etl-runs*.test.ts',
+      'tests/repositories/analytics-*.test.ts', 'tests/repositories/active-user-counts.test.ts', 'tests/etl/active-user-counts.test.ts', 'tests/api/analytics.test.ts', 'tests/api/etl-runs*.test.ts',
       'tests/etl/pipeline.test.ts', 'tests/etl/exactness.test.ts', 'tests/etl/backfill-and-reports.test.ts',
     ],
     ignoreStatic: true,

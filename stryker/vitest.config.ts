@@ -9,4 +9,5 @@ import base from '../vitest.config.js';
 const include = (process.env.STRATA_MUTATION_TESTS ?? '').split(',').filter(Boolean);
 if (include.length === 0) throw new Error('STRATA_MUTATION_TESTS names no test files: run `npm run mutate -- <group>`');
 
-export default { ...base, test: { ...base.test, include } };
+// hook-coverage.ts credits what a file's `beforeAll` reaches to that file's tests (see there).
+export default { ...base, test: { ...base.test, include, setupFiles: ['stryker/hook-coverage.ts'] } };
