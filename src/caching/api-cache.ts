@@ -23,14 +23,15 @@ export interface ApiCacheOptions {
   database: Database;
   /** The caller's tenant, if the request is a tenant's. */
   tenantOf(request: FastifyRequest): number | undefined;
-  /** GET routes under these paths get the response cache without saying so themselves. */
-  responseCachedPrefixes?: readonly string[];
 }
 
 interface CachedResponse {
   body: string;
   contentType: string;
 }
+
+/** GET routes under this path get the response cache without saying so themselves. */
+const RESPONSE_CACHED_PREFIX = '/v1/analytics/';
 
 const toStore = new WeakMap<FastifyRequest, { entry: CacheEntry; version: string }>();
 
@@ -49,10 +50,9 @@ function matches(ifNoneMatch: string, tag: string): boolean {
 /** The server-side cache of the expensive GETs: looked up before the handler, filled when it answered 200. */
 function registerResponseCache(app: FastifyInstance, options: ApiCacheOptions): void {
   const { caches } = options;
-  const prefixes = options.responseCachedPrefixes ?? ['/v1/analytics/'];
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat();
-    if (methods.includes('GET') && prefixes.some((prefix) => route.url.startsWith(prefix)) && route.config?.responseCache === undefined) {
+    if (methods.includes('GET') && route.url.startsWith(RESPONSE_CACHED_PREFIX) && route.config?.responseCache === undefined) {
       route.config = { ...route.config, responseCache: true };
     }
   });

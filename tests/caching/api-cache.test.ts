@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
-import { adminKeyFor, cachedApi, keyPrefix, openCaches, tenantWithUser, type CachedApi } from './support.js';
+import type { MemoryStore } from '../../src/caching/memory-store.js';
+import { adminKeyFor, backends, cachedApi, eventually, keyPrefix, openCaches, tenantWithUser, type CachedApi } from './support.js';
 
 let database: TestDatabase;
 let api: CachedApi;
@@ -21,6 +22,8 @@ beforeAll(async () => {
     app.get('/v1/analytics/public', { config: { access: 'public' } }, async () => ({ calls: ++publicCalls }));
     app.get('/v1/test/buffer', async (_request, reply) => reply.type('application/octet-stream').send(Buffer.from('bytes')));
     app.get('/v1/test/stream', async (_request, reply) => reply.type('text/plain').send(Readable.from(['streamed'])));
+    app.get('/v1/test/own-headers', async (_request, reply) => reply.header('etag', '"own"').header('cache-control', 'public, max-age=60').send({ own: true }));
+    app.get('/v1/test/own-cache-control', async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send({ own: true }));
   });
   adminKey = await adminKeyFor(database);
 });
@@ -55,6 +58,21 @@ describe('ETag and 304 Not Modified', () => {
     expect((await api.call('GET', url, key, undefined, { 'if-none-match': `"stale", W/${etag}` })).statusCode).toBe(304);
     expect((await api.call('GET', url, key, undefined, { 'if-none-match': '*' })).statusCode).toBe(304);
     expect((await api.call('GET', url, key, undefined, { 'if-none-match': '"stale"' })).statusCode).toBe(200);
+    // W/ is a prefix, not a letter pair to drop from anywhere in the tag.
+    const inside = `${etag.slice(0, 3)}W/${etag.slice(3)}`;
+    expect((await api.call('GET', url, key, undefined, { 'if-none-match': inside })).statusCode).toBe(200);
+  });
+
+  it("keeps a route's own ETag and Cache-Control", async () => {
+    const { key } = await tenantWithUser(api.call, adminKey);
+    const response = await api.call('GET', '/v1/test/own-headers', key, undefined, { 'if-none-match': '"own"' });
+    expect(response.headers.etag).toBe('"own"');
+    expect(response.headers['cache-control']).toBe('public, max-age=60');
+    // Its tag is the route's to honour: the cache neither computes nor compares one.
+    expect(response.statusCode).toBe(200);
+    const untagged = await api.call('GET', '/v1/test/own-cache-control', key);
+    expect(untagged.headers.etag).toMatch(/^"/);
+    expect(untagged.headers['cache-control']).toBe('public, max-age=60');
   });
 
   it('tags a binary body too, and leaves a streamed one alone (its bytes are not known before it is sent)', async () => {
@@ -75,6 +93,9 @@ describe('ETag and 304 Not Modified', () => {
     const missing = await api.call('GET', '/v1/users/999999999/full', key);
     expect(missing.statusCode).toBe(404);
     expect(missing.headers.etag).toBeUndefined();
+    const updated = await api.call('PUT', `/v1/users/${created.json().data.id}/profile`, key, { bio: 'no tag' });
+    expect(updated.statusCode).toBe(200);
+    expect(updated.headers.etag).toBeUndefined();
     const metrics = await api.call('GET', '/metrics', adminKey);
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers.etag).toBeUndefined();
@@ -132,6 +153,35 @@ describe('server-side cache of the analytics GETs', () => {
     expect((await api.call('GET', url, key)).headers['x-cache']).toBe('miss');
     // The summary under it was dropped too, not served again from the query cache.
     expect(api.caches.metrics.layer('query').misses).toBe(queryMisses + 1);
+  });
+
+  it("keys a tenant's responses under its response prefix, which an analytics write evicts", async () => {
+    const { tenantId, key } = await tenantWithUser(api.call, adminKey);
+    await api.call('GET', url, key);
+    const store = api.caches.store as MemoryStore;
+    const prefix = `${api.caches.keys.namespace}:response:${tenantId}:`;
+    await eventually(() => store.keys().some((stored) => stored.startsWith(prefix)), 'the response stored under its prefix');
+    await api.caches.invalidation.analyticsWrite([tenantId], async () => undefined);
+    expect(store.keys().filter((stored) => stored.startsWith(prefix))).toEqual([]);
+  });
+
+  it.each(backends)('keeps only a text body: bytes are answered by the handler every time (%s)', async (backend) => {
+    let calls = 0;
+    const caches = await openCaches(backend, keyPrefix('api-bytes'), database);
+    const bytesApi = await cachedApi(database, caches, (app) => {
+      app.get('/v1/analytics/bytes', async (_request, reply) => {
+        calls += 1;
+        return reply.type('application/octet-stream').send(Buffer.from('analytics bytes'));
+      });
+    });
+    const { key } = await tenantWithUser(bytesApi.call, adminKey);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const response = await bytesApi.call('GET', '/v1/analytics/bytes', key);
+      expect(response.rawPayload.toString()).toBe('analytics bytes');
+      expect(response.headers['x-cache']).toBe('miss');
+    }
+    expect(calls).toBe(3);
+    expect(caches.metrics.layer('response').sets).toBe(0);
   });
 
   it('never keeps a failed response', async () => {
