@@ -38,6 +38,18 @@ async function uncountedRows(db: Kysely<DB>, partitions: readonly ActivityPartit
 }
 
 /**
+ * Sorts the monthly partitions against the cutoff: those whose exclusive upper bound is at or before
+ * it hold only older rows and may be dropped; the one whose range holds the cutoff strictly inside it
+ * straddles it and is kept whole. The default partition (no bounds) is neither.
+ */
+export function partitionsAround(partitions: readonly ActivityPartition[], cutoff: Date): Omit<PruneResult, 'cutoff'> {
+  const bounded = partitions.filter((partition) => partition.from !== null && partition.to !== null);
+  const dropped = bounded.filter((partition) => partition.to!.getTime() <= cutoff.getTime());
+  const straddling = bounded.find((partition) => partition.from!.getTime() < cutoff.getTime() && cutoff.getTime() < partition.to!.getTime()) ?? null;
+  return { dropped, straddling };
+}
+
+/**
  * Retention: detaches and drops every monthly partition whose rows are all older than `olderThan`
  * ago. Nothing is deleted row by row. The default partition and the partition holding the cutoff
  * are never touched.
@@ -48,9 +60,7 @@ async function uncountedRows(db: Kysely<DB>, partitions: readonly ActivityPartit
  */
 export async function pruneActivityPartitions(database: Database, olderThan: string, options: { dryRun?: boolean; dropUncounted?: boolean } = {}): Promise<PruneResult> {
   const cutoff = await cutoffFor(database.admin, olderThan);
-  const partitions = (await listActivityPartitions(database.admin)).filter((partition) => partition.from !== null && partition.to !== null);
-  const dropped = partitions.filter((partition) => partition.to!.getTime() <= cutoff.getTime());
-  const straddling = partitions.find((partition) => partition.from!.getTime() < cutoff.getTime() && cutoff.getTime() < partition.to!.getTime()) ?? null;
+  const { dropped, straddling } = partitionsAround(await listActivityPartitions(database.admin), cutoff);
   const refuseUncounted = async (db: Kysely<DB>, candidates: readonly ActivityPartition[]) => {
     const uncounted = options.dropUncounted ? [] : await uncountedRows(db, candidates);
     if (uncounted.length > 0) {

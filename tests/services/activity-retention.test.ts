@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureMonthlyPartitions, monthStart, partitionName } from '../../src/db/activity-partitions.js';
 import { openDatabase } from '../../src/db/database.js';
-import { cutoffFor, pruneActivityPartitions } from '../../src/services/activity-retention.js';
+import { cutoffFor, partitionsAround, pruneActivityPartitions } from '../../src/services/activity-retention.js';
 import { atFileEnd } from '../helpers/cleanup.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -40,5 +40,31 @@ describe('pruneActivityPartitions', () => {
     expect(result.straddling).toEqual({ name: partitionName(holding), from: holding, to: monthStart(holding, 1) });
     expect(result.dropped.every((partition) => partition.to!.getTime() <= result.cutoff.getTime())).toBe(true);
     expect(result.dropped.map((partition) => partition.name)).not.toContain(partitionName(holding));
+  });
+});
+
+describe('partitionsAround', () => {
+  const month = (year: number, index: number) => new Date(Date.UTC(year, index, 1));
+  const defaultPartition = { name: 'user_activity_default', from: null, to: null };
+  const january = { name: 'user_activity_2026_01', from: month(2026, 0), to: month(2026, 1) };
+  const february = { name: 'user_activity_2026_02', from: month(2026, 1), to: month(2026, 2) };
+  const march = { name: 'user_activity_2026_03', from: month(2026, 2), to: month(2026, 3) };
+  const partitions = [january, february, march, defaultPartition];
+  const at = (cutoff: Date) => partitionsAround(partitions, cutoff);
+
+  it('at a cutoff on a month boundary drops the month ending there and keeps the one starting there, straddling nothing', () => {
+    expect(at(month(2026, 1))).toEqual({ dropped: [january], straddling: null });
+    expect(at(month(2026, 2))).toEqual({ dropped: [january, february], straddling: null });
+  });
+
+  it('a millisecond either side of a boundary: the month holding the cutoff straddles it and is not dropped', () => {
+    expect(at(new Date(month(2026, 1).getTime() - 1))).toEqual({ dropped: [], straddling: january });
+    expect(at(new Date(month(2026, 1).getTime() + 1))).toEqual({ dropped: [january], straddling: february });
+    expect(at(new Date(Date.UTC(2026, 1, 15)))).toEqual({ dropped: [january], straddling: february });
+  });
+
+  it('never drops nor keeps the default partition, even past every month', () => {
+    expect(at(month(2027, 0))).toEqual({ dropped: [january, february, march], straddling: null });
+    expect(at(month(2025, 0))).toEqual({ dropped: [], straddling: null });
   });
 });

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { withTenant } from '../../src/db/tenant.js';
 import { authenticate, ensureAdminKey, generateAdminKey, issueTenantKey, revokeTenantKey } from '../../src/services/api-keys.js';
 import { createTenantWithKey } from '../../src/services/tenants.js';
@@ -67,6 +67,22 @@ describe('authenticate', () => {
       .execute(database.admin);
     expect(row!.recent).toBe(true);
   });
+
+  it('refreshes last use only once more than a minute has passed: not at exactly 60 s, at 60.001 s', async () => {
+    const lastUsed = new Date('2026-03-01T12:00:00.000Z');
+    await sql`update api_key set last_used_at = ${lastUsed} where id = ${tenant.keyId}`.execute(database.admin);
+    const queriesAt = async (elapsedMs: number) => {
+      vi.setSystemTime(lastUsed.getTime() + elapsedMs);
+      return (await database.queries.measure(() => authenticate(database.admin, tenant.key))).queries;
+    };
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect([await queriesAt(59_999), await queriesAt(60_000)]).toEqual([1, 1]);
+      expect(await queriesAt(60_001)).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 describe('revokeTenantKey, keeping one active writer', () => {
@@ -89,7 +105,11 @@ describe('ensureAdminKey', () => {
   it('refuses a configured key of the wrong form with VALIDATION_FAILED and stores nothing', async () => {
     const before = await database.admin.selectFrom('admin_key').select('id').execute();
     for (const configured of [`x${generateAdminKey()}`, `${generateAdminKey()}x`, 'strata_admin_short']) {
-      await expect(ensureAdminKey(database.admin, configured)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      await expect(ensureAdminKey(database.admin, configured)).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        message: 'STRATA_ADMIN_KEY must look like strata_admin_<43 base64url characters>; '
+          + 'or leave it unset to have one generated and printed on first start',
+      });
     }
     expect(await database.admin.selectFrom('admin_key').select('id').execute()).toEqual(before);
   });

@@ -53,7 +53,11 @@ describe('once', () => {
     const before = await storedKeys();
     const calls = { count: 0 };
     for (const key of ['', ' ', 'a b', 'x'.repeat(201), 'é', '\x7f', 'a\n']) {
-      await expect(call('bad', key, {}, calls)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: [{ path: 'Idempotency-Key' }] });
+      await expect(call('bad', key, {}, calls)).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        message: 'Idempotency-Key must be 1–200 visible ASCII characters',
+        details: [{ path: 'Idempotency-Key', message: 'invalid' }],
+      });
     }
     expect([calls.count, await storedKeys()]).toEqual([0, before]);
     for (const key of ['!', '~', 'y'.repeat(200)]) expect((await call('good', key, {}, calls)).replayed).toBe(false);
