@@ -41,7 +41,9 @@ export const groups = {
       'tests/caching/api-cache.test.ts', 'tests/caching/backends.test.ts', 'tests/caching/key-administration.test.ts',
       'tests/caching/metrics.test.ts', 'tests/caching/query-cache.test.ts', 'tests/caching/race.test.ts',
       'tests/caching/session-cache.test.ts', 'tests/caching/redis-keys.test.ts', 'tests/api/cache-stats.test.ts',
-      'tests/caching/near-cache.test.ts',
+      'tests/caching/near-cache.test.ts', 'tests/caching/keys.test.ts', 'tests/caching/store.test.ts',
+      'tests/caching/memory-store.test.ts', 'tests/caching/cache-metrics.test.ts', 'tests/caching/read-path.test.ts',
+      'tests/caching/cache-assembly.test.ts',
     ],
   },
   // The version feeds that tell every server of a write: judged by the tests that fault them.
