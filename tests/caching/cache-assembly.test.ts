@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCaches, disabledCaches, type Caches } from '../../src/caching/index.js';
 import { MemoryStore } from '../../src/caching/memory-store.js';
@@ -7,7 +8,8 @@ import { analyticsDataVersion } from '../../src/caching/query-cache.js';
 import type { CacheEntry } from '../../src/caching/store.js';
 import { migratedDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTenant, createUser } from '../helpers/fixtures.js';
-import { cacheConfig, keyPrefix, openCaches, redisReachable, warnings } from './support.js';
+import { faultyLink } from './proxy.js';
+import { cacheConfig, eventually, keyPrefix, openCaches, redisReachable, SHARED_REDIS_URL, warnings } from './support.js';
 
 let database: TestDatabase;
 
@@ -77,6 +79,52 @@ describe('createCaches from the configuration', () => {
     for (const user of users) await caches.query.userProfile(tenant.id, user.id);
     expect((caches.store as RedisStore).nearKeys().sort())
       .toEqual(users.slice(1).map((user) => caches.keys.value('profile', tenant.id, user.id)).sort());
+  });
+
+  it.runIf(redisReachable)('warns about Redis at most once per CACHE_WARN_INTERVAL_SECONDS', async () => {
+    const prefix = keyPrefix('assembly-warn');
+    const logger = warnings();
+    const caches = await openCaches('redis', prefix, database, { config: cacheConfig('redis', prefix, { CACHE_WARN_INTERVAL_SECONDS: '30' }), logger });
+    const tenant = await createTenant(database);
+    const user = await createUser(database, tenant.id);
+    await caches.query.userProfile(tenant.id, user.id);
+    const base = caches.keys.value('profile', tenant.id, user.id);
+    expect((caches.store as RedisStore).nearKeys()).toContain(base);
+    const publisher = new Redis(SHARED_REDIS_URL);
+    try {
+      await publisher.publish(caches.keys.channel, 'not json');
+      await eventually(() => logger.messages.length === 1, 'the first warning');
+      await publisher.publish(caches.keys.channel, 'not json either');
+      // Messages are handled in order: once this one has evicted the near copy, the second was seen.
+      await publisher.publish(caches.keys.channel, JSON.stringify({ origin: 'another instance', evict: [base] }));
+      await eventually(() => !(caches.store as RedisStore).nearKeys().includes(base), 'the near copy to be evicted');
+    } finally {
+      publisher.disconnect();
+    }
+    expect(logger.messages).toHaveLength(1);
+  });
+
+  it.runIf(redisReachable)('warns at most once per CACHE_WARN_INTERVAL_SECONDS that invalidations are not heard', async () => {
+    const prefix = keyPrefix('assembly-deaf');
+    const logger = warnings();
+    const link = await faultyLink(database.url);
+    const caches = await openCaches('redis', prefix, database, {
+      config: cacheConfig('redis', prefix, { CACHE_WARN_INTERVAL_SECONDS: '30' }), logger, listenUrl: link.url, leaseMs: 300,
+    });
+    const tenant = await createTenant(database);
+    const user = await createUser(database, tenant.id);
+    const base = caches.keys.value('profile', tenant.id, user.id);
+    const nearKeys = () => (caches.store as RedisStore).nearKeys();
+    // Each time the listener is lost, the near copies go: that is how the test knows it was noticed.
+    for (let cut = 1; cut <= 2; cut += 1) {
+      await caches.query.userProfile(tenant.id, user.id);
+      expect(nearKeys()).toContain(base);
+      link.cut();
+      await eventually(() => nearKeys().length === 0, 'the listener\'s loss to be noticed');
+      link.heal();
+      expect(await caches.ready(5000)).toBe(true);
+    }
+    expect(logger.messages.filter((message) => message.includes('not hearing invalidations'))).toHaveLength(1);
   });
 
   it('builds an app without caches on the same interfaces: nothing kept, the default namespace and lifetimes', async () => {
