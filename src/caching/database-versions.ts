@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { NotifyFeed } from './notify-feed.js';
 import { PollFeed } from './poll-feed.js';
-import type { CacheLogger } from './redis-store.js';
+import { reconnectDelay, type CacheLogger } from './redis-store.js';
 import type { FeedEvents, VersionFeed } from './version-feed.js';
 
 export interface DatabaseVersionsOptions {
@@ -168,7 +168,7 @@ export class DatabaseVersions {
     this.#reconnect = setTimeout(() => {
       this.#reconnect = undefined;
       void this.#start();
-    }, Math.min(this.#attempt * 100, 2000));
+    }, reconnectDelay(this.#attempt));
     this.#reconnect.unref();
   }
 

@@ -77,6 +77,28 @@ interface Invalidation {
   evict: string[];
 }
 
+/** How long to wait before reconnecting, by attempt since the last success: 100 ms more each time, at most 2 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 100, 2000);
+}
+
+/** The options of the store's two clients: one for commands, one subscribed to the invalidations. */
+export function redisClientOptions(timeoutMs: number): { command: RedisOptions; subscriber: RedisOptions } {
+  const common: RedisOptions = {
+    connectTimeout: Math.max(timeoutMs * 10, 1000),
+    retryStrategy: reconnectDelay,
+    disableClientInfo: true,
+  };
+  return {
+    // No offline queue: while disconnected a command fails at once instead of waiting for the timeout.
+    command: { ...common, commandTimeout: timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 },
+    // ioredis resubscribes after a reconnect without handling the command's failure: a link cut again
+    // meanwhile rejected it unhandled ("Connection is closed"), which ends a Node process. So the
+    // store subscribes on every ready itself, with its failure handled.
+    subscriber: { ...common, autoResubscribe: false },
+  };
+}
+
 /**
  * Redis holds the versions and the values, so every instance reads the same versions: a write
  * bumped through one instance is seen by the very next read on any other, without waiting for a
@@ -110,17 +132,9 @@ export class RedisStore implements CacheStore {
   #lastWarning = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: RedisStoreOptions) {
-    const common: RedisOptions = {
-      connectTimeout: Math.max(options.timeoutMs * 10, 1000),
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-      disableClientInfo: true,
-    };
-    // No offline queue: while disconnected a command fails at once instead of waiting for the timeout.
-    this.#redis = new Redis(options.url, { ...common, commandTimeout: options.timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-    // ioredis resubscribes after a reconnect without handling the command's failure: a link cut again
-    // meanwhile rejected it unhandled ("Connection is closed"), which ends a Node process. So the
-    // subscription is made here, on every ready, with its failure handled.
-    this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false });
+    const clients = redisClientOptions(options.timeoutMs);
+    this.#redis = new Redis(options.url, clients.command);
+    this.#subscriber = new Redis(options.url, clients.subscriber);
     this.#redis.defineCommand('strataProbe', { lua: PROBE_SCRIPT });
     for (const client of [this.#redis, this.#subscriber]) client.on('error', (error: Error) => this.#warn(error));
     this.#near = options.nearCacheMax > 0 ? new VersionedEntries(options.nearCacheMax) : null;
