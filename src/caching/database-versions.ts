@@ -182,7 +182,7 @@ export class DatabaseVersions {
   }
 
   #warn(reason: string): void {
-    const now = performance.now();
+    const now = Date.now();
     if (now - this.#lastWarning < this.options.warnIntervalMs) return;
     this.#lastWarning = now;
     this.options.logger.warn({ reason }, 'cache: not hearing invalidations; serving from the database until the listener is current');
