@@ -134,6 +134,30 @@ describe.skipIf(!redisReachable)('RedisStore', () => {
     expect(await store.ready(2000)).toBe(false);
     const heard = openStore();
     expect(await heard.store.ready(2000)).toBe(true);
+    // Asked again once connected: it answers from the clients' state, not from a new connection.
+    expect(await heard.store.ready(50)).toBe(true);
+  });
+
+  it('warns of a Redis it cannot connect to before any request asks it', async () => {
+    const { logged } = openStore({ url: `redis://127.0.0.1:${await freePort()}` });
+    await within(() => Promise.resolve(logged.length > 0), 'a warning');
+    expect(logged[0]).toEqual({ err: expect.stringMatching(/ECONNREFUSED/), message: MESSAGE });
+  });
+
+  it('serves a value it read or wrote from its own memory while the version holds, without fetching it again', async () => {
+    const { store, entry } = openStore({ nearCacheMax: 10 });
+    expect(await store.ready(2000)).toBe(true);
+    const admin = direct();
+    const { version } = await store.read(entry);
+    expect(await store.write(entry, version!, { bio: 'written' })).toBe(true);
+    await admin.del(`${entry.base}:v${version}`);
+    expect(await store.read(entry)).toEqual({ version, value: { bio: 'written' } });
+    store.dropNearCopies();
+    await admin.set(`${entry.base}:v${version}`, JSON.stringify({ bio: 'stored' }), 'EX', 60);
+    expect(await store.read(entry)).toEqual({ version, value: { bio: 'stored' } });
+    await admin.del(`${entry.base}:v${version}`);
+    expect(await store.read(entry)).toEqual({ version, value: { bio: 'stored' } });
+    expect(store.nearKeys()).toEqual([entry.base]);
   });
 
   it('warns once per interval while Redis cannot be reached, again at exactly the interval, with the error\'s message', async () => {
