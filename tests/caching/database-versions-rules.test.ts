@@ -18,6 +18,7 @@ afterEach(() => {
 
 function open(options: Partial<DatabaseVersionsOptions> = {}) {
   const warnings: Array<{ reason: string; message: string }> = [];
+  const resets = { count: 0 };
   const versions = new DatabaseVersions({
     url: database.url,
     pool: database.pool,
@@ -25,11 +26,13 @@ function open(options: Partial<DatabaseVersionsOptions> = {}) {
     logger: { warn: (details, message) => warnings.push({ reason: (details as { reason: string }).reason, message }) },
     warnIntervalMs: 0,
     maxScopes: 100,
-    onReset: () => undefined,
+    onReset: () => {
+      resets.count += 1;
+    },
     ...options,
   });
   onTestFinished(() => versions.close());
-  return { versions, warnings };
+  return { versions, warnings, resets };
 }
 
 describe('DatabaseVersions', () => {
@@ -59,5 +62,15 @@ describe('DatabaseVersions', () => {
       expect(reason).toMatch(/ECONNREFUSED|connect/);
       expect(message).toBe('cache: not hearing invalidations; serving from the database until the listener is current');
     }
+  });
+
+  it('once closed, forgets nothing more and warns of nothing however often it is asked', async () => {
+    const { versions, warnings, resets } = open();
+    expect(await versions.ready(5000)).toBe(true);
+    await versions.close();
+    const [warned, reset] = [warnings.length, resets.count];
+    for (let asked = 0; asked < 3; asked += 1) expect(versions.trusted()).toBe(false);
+    expect(await versions.tag(['1'])).toBeUndefined();
+    expect([warnings.length, resets.count]).toEqual([warned, reset]);
   });
 });
