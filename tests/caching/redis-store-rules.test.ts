@@ -243,4 +243,20 @@ describe.skipIf(!redisReachable)('RedisStore', () => {
     await within(async () => (await admin.get(scope)) !== tried && (await admin.exists(keys.intent(scope))) === 0, 'the replay to land');
     expect(metrics.layer('query').errors).toBe(1);
   });
+
+  it.skipIf(!redisServerInstalled)('drops its near copies and subscribes again when its subscriber reconnects', async () => {
+    const redis = await privateRedis();
+    const { store, entry, keys } = openStore({ url: redis.url, nearCacheMax: 10 });
+    expect(await store.ready(2000)).toBe(true);
+    const { version } = await store.read(entry);
+    await store.write(entry, version!, { bio: 'near' });
+    expect(store.nearKeys()).toEqual([entry.base]);
+    const admin = direct(redis.url);
+    const subscribers = async () => (await admin.pubsub('NUMSUB', keys.channel))[1];
+    expect(await subscribers()).toBe(1);
+    // Messages sent while it was away are lost: what it held may have been invalidated meanwhile.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await within(async () => (await subscribers()) === 1 && store.nearKeys().length === 0, 'the subscriber to be back');
+    expect(store.nearKeys()).toEqual([]);
+  });
 });
