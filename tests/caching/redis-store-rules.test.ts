@@ -17,11 +17,14 @@ interface Logged {
   message: string;
 }
 
-function heardVersions(ready = true): DatabaseVersions {
+function heardVersions(ready = true, outlasted = { count: 0 }): DatabaseVersions {
   const versions = {
     tag: () => Promise.resolve('p1'),
     ready: () => Promise.resolve(ready),
-    outlast: () => Promise.resolve(),
+    outlast: () => {
+      outlasted.count += 1;
+      return Promise.resolve();
+    },
     close: () => Promise.resolve(),
   };
   return versions as unknown as DatabaseVersions;
@@ -31,6 +34,7 @@ function openStore(options: Partial<RedisStoreOptions> = {}) {
   const logged: Logged[] = [];
   const metrics = new CacheMetrics('redis');
   const keys = new CacheKeys(keyPrefix('rules'));
+  const outlasted = { count: 0 };
   const store = new RedisStore({
     url: SHARED_REDIS_URL,
     keys,
@@ -40,13 +44,13 @@ function openStore(options: Partial<RedisStoreOptions> = {}) {
     warnIntervalMs: 10_000,
     nearCacheMax: 0,
     versionTtlSeconds: 60,
-    versions: heardVersions(),
+    versions: heardVersions(true, outlasted),
     ...options,
   });
   onTestFinished(() => store.close());
   const scope = keys.userScope(1, 1);
   const entry = { base: keys.value('profile', 1, 1), scopes: [scope], layer: 'query' as const, ttlSeconds: 60 };
-  return { store, logged, metrics, keys, scope, entry };
+  return { store, logged, metrics, keys, scope, entry, outlasted };
 }
 
 function direct(url = SHARED_REDIS_URL): Redis {
@@ -205,7 +209,7 @@ describe.skipIf(!redisReachable)('RedisStore', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const start = new Date('2026-01-01T00:00:00Z').getTime();
     vi.setSystemTime(start);
-    const { store, keys, scope, metrics } = openStore({ retryAfterMs: 60_000 });
+    const { store, keys, scope, metrics, outlasted } = openStore({ retryAfterMs: 60_000 });
     expect(await store.ready(2000)).toBe(true);
     const admin = direct();
     // A string where the write's mark (a set) goes: marking the write fails, and Redis is left alone.
@@ -215,6 +219,8 @@ describe.skipIf(!redisReachable)('RedisStore', () => {
     await admin.del(keys.intent(scope));
     await store.endWrite(intent);
     expect(metrics.layer('query').errors).toBe(2);
+    // Other instances still find the old version in Redis: the writer answers once they have heard the commit.
+    expect(outlasted.count).toBe(1);
     // Redis answers, but several replay rounds pass without asking it.
     await sleep(700);
     expect(await admin.get(scope)).toBeNull();
@@ -225,14 +231,18 @@ describe.skipIf(!redisReachable)('RedisStore', () => {
   });
 
   it('counts no error for a replay that fails while no request waits on it', async () => {
-    const { store, keys, scope, metrics } = openStore({ retryAfterMs: 0 });
+    const { store, keys, scope, metrics, outlasted } = openStore({ retryAfterMs: 0 });
     expect(await store.ready(2000)).toBe(true);
     const admin = direct();
+    await store.endWrite(await store.beginWrite([keys.user(1, 1)]));
+    // A bump that landed needs no wait.
+    expect(outlasted.count).toBe(0);
     const intent = await store.beginWrite([keys.user(1, 1)]);
     // The mark turned into a string: lifting it fails, so the bump is kept and replayed.
     await admin.set(keys.intent(scope), 'not a set', 'EX', 60);
     await store.endWrite(intent);
     expect(metrics.layer('query').errors).toBe(1);
+    expect(outlasted.count).toBe(1);
     const bumped = await admin.get(scope);
     await within(async () => (await admin.get(scope)) !== bumped, 'a replay to be tried');
     await sleep(300);
