@@ -53,7 +53,7 @@ export const groups = {
     mutate: ['src/caching/notify-feed.ts', 'src/caching/poll-feed.ts', 'src/caching/version-feed.ts'],
     tests: [
       'tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts', 'tests/caching/degrade.test.ts',
-      'tests/caching/database-versions.test.ts',
+      'tests/caching/database-versions.test.ts', 'tests/caching/notify-feed.test.ts',
     ],
   },
   db: {
