@@ -47,14 +47,22 @@ export const groups = {
       'tests/caching/cache-assembly.test.ts',
     ],
   },
-  // The version feeds that tell every server of a write: judged by the tests that fault them.
+  // The version feed that tells every server of a write: judged by the tests that fault it.
   'caching-feeds': {
     ignoreStatic: true,
-    mutate: ['src/caching/notify-feed.ts', 'src/caching/poll-feed.ts', 'src/caching/version-feed.ts'],
+    mutate: ['src/caching/notify-feed.ts', 'src/caching/version-feed.ts'],
     tests: [
       'tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts', 'tests/caching/degrade.test.ts',
       'tests/caching/database-versions.test.ts', 'tests/caching/notify-feed.test.ts',
     ],
+  },
+  // The cluster's feed polls every node's catalog (pg_dist_node): it runs only against a Citus
+  // coordinator, given in STRATA_MUTATION_CLUSTER_URL (scripts/mutate.mjs skips the group without).
+  'caching-poll': {
+    ignoreStatic: true,
+    cluster: true,
+    mutate: ['src/caching/poll-feed.ts'],
+    tests: ['tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts', 'tests/caching/database-versions.test.ts'],
   },
   db: {
     mutate: ['src/db/tenant.ts', 'src/db/tenant-read.ts', 'src/db/copy.ts', 'src/db/activity-partitions.ts'],
