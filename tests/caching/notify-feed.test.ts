@@ -70,12 +70,16 @@ async function holdingLink(upstreamUrl: string) {
   let held: Buffer[] | null = null;
   let serverEnded = false;
   let toClient: Socket | undefined;
+  let withheld: { text: string; seen: () => void } | undefined;
   const proxy = createServer((client) => {
     toClient = client;
     const server = connect({ host: upstream.hostname, port: Number(upstream.port) });
     client.on('error', () => undefined);
     server.on('error', () => undefined);
-    client.on('data', (chunk: Buffer) => server.write(chunk));
+    client.on('data', (chunk: Buffer) => {
+      if (withheld && chunk.includes(withheld.text)) withheld.seen();
+      else server.write(chunk);
+    });
     client.on('close', () => server.destroy());
     server.on('data', (chunk: Buffer) => (held ? held.push(chunk) : client.write(chunk)));
     server.on('close', () => {
@@ -95,6 +99,12 @@ async function holdingLink(upstreamUrl: string) {
     url: url.toString(),
     hold() {
       held = [];
+    },
+    /** Never passes on the statement containing `text`; resolves once the client has sent it. */
+    withhold(text: string): Promise<void> {
+      return new Promise((seen) => {
+        withheld = { text, seen };
+      });
     },
     release() {
       for (const chunk of held ?? []) toClient?.write(chunk);
@@ -194,6 +204,16 @@ describe.skipIf(onCitus())('the invalidation listener (notify-feed.ts)', () => {
 
   it('reports nothing when closed before it has connected', async () => {
     const { feed, seen } = openFeed(database.url, STEADY);
+    await feed.close();
+    await settle();
+    expect(seen).toEqual({ learned: [], proven: [], lost: [] });
+  });
+
+  it('reports nothing when closed while it is starting to listen', async () => {
+    const link = await holdingLink(database.url);
+    const listening = link.withhold(`LISTEN ${INVALIDATION_CHANNEL}`);
+    const { feed, seen } = openFeed(link.url, STEADY);
+    await listening;
     await feed.close();
     await settle();
     expect(seen).toEqual({ learned: [], proven: [], lost: [] });
