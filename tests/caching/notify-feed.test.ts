@@ -40,11 +40,15 @@ function openFeed(url: string, timing: { heartbeatMs: number; leaseMs: number })
   return { feed, seen, provenSince };
 }
 
-/** The listener's backend on this file's database, if it has one. */
+/** The listener's backend on this file's database, if it has one (once an earlier test's has gone). */
 async function listener(): Promise<{ pid: number; client_port: number; query_start: Date | null } | undefined> {
-  const { rows } = await sql<{ pid: number; client_port: number; query_start: Date | null }>`
-    select pid, client_port, query_start from pg_stat_activity
-    where datname = current_database() and application_name = ${LISTENER}`.execute(database.admin);
+  let rows: Array<{ pid: number; client_port: number; query_start: Date | null }> = [];
+  await eventually(async () => {
+    ({ rows } = await sql<{ pid: number; client_port: number; query_start: Date | null }>`
+      select pid, client_port, query_start from pg_stat_activity
+      where datname = current_database() and application_name = ${LISTENER}`.execute(database.admin));
+    return rows.length <= 1;
+  }, 'a single listener', 3000);
   return rows[0];
 }
 
