@@ -37,7 +37,11 @@ export class NotifyFeed implements VersionFeed {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, application_name: 'strata-cache-listener', keepAlive: true });
+    // A server that accepts the connection but never answers is as silent as a lost one: the same ten leases.
+    const client = new pg.Client({
+      connectionString: this.options.url, application_name: 'strata-cache-listener', keepAlive: true,
+      connectionTimeoutMillis: this.options.leaseMs * 10,
+    });
     this.#client = client;
     client.on('error', (error: Error) => this.#fail(error.message));
     client.on('end', () => this.#fail('the invalidation listener\'s connection ended'));

@@ -84,7 +84,10 @@ export class PollFeed implements VersionFeed {
 
   async #open(url: string, name: string): Promise<NodePoll> {
     if (this.#done) throw new Error('the cache version poll was closed');
-    const client = new pg.Client({ connectionString: url, application_name: 'strata-cache-poll', keepAlive: true });
+    // A node that accepts the connection but never answers is as silent as a lost one: the same ten leases.
+    const client = new pg.Client({
+      connectionString: url, application_name: 'strata-cache-poll', keepAlive: true, connectionTimeoutMillis: this.options.leaseMs * 10,
+    });
     const node: NodePoll = { name, client, horizon: null, placements: undefined, sentAt: null, answeredFor: null };
     this.#nodes.push(node);
     client.on('error', (error: Error) => this.#fail(`${name}: ${error.message}`));

@@ -174,6 +174,19 @@ describe.skipIf(onCitus())('the invalidation listener (notify-feed.ts)', () => {
     expect(seen.lost).toEqual([expect.stringMatching(/\S/)]);
   });
 
+  it('is lost when its server accepts the connection but never answers, after ten leases', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    silent.on('connection', (socket) => onTestFinished(() => { socket.destroy(); }));
+    const url = new URL(database.url);
+    url.hostname = '127.0.0.1';
+    url.port = String((silent.address() as { port: number }).port);
+    const { seen } = openFeed(url.toString(), { heartbeatMs: 10, leaseMs: 20 });
+    await eventually(() => seen.lost.length > 0, 'the feed to be lost', 5000);
+    expect(seen.lost).toEqual([expect.stringMatching(/timeout/i)]);
+  });
+
   it('is lost when a heartbeat goes unanswered for ten leases, and then reports and sends nothing more', async () => {
     const link = await faultyLink(database.url);
     const { seen, provenSince } = openFeed(link.url, { heartbeatMs: 10, leaseMs: 10 });
