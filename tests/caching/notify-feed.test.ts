@@ -118,7 +118,7 @@ async function holdingLink(upstreamUrl: string) {
   };
 }
 
-describe.skipIf(onCitus())('the invalidation listener (notify-feed.ts)', () => {
+describe.skipIf(onCitus())('on a single server, the invalidation listener (notify-feed.ts; a cluster polls every node instead)', () => {
   it('learns each scope version announced on the invalidation channel, and proves itself with the time it sent a heartbeat', async () => {
     const opened = performance.now();
     const { seen, provenSince } = openFeed(database.url, STEADY);
