@@ -62,7 +62,10 @@ export const groups = {
     ignoreStatic: true,
     cluster: true,
     mutate: ['src/caching/poll-feed.ts'],
-    tests: ['tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts', 'tests/caching/database-versions.test.ts'],
+    tests: [
+      'tests/caching/poll-feed.test.ts', 'tests/caching/cache-versions.test.ts', 'tests/caching/coherence.test.ts',
+      'tests/caching/database-versions.test.ts',
+    ],
   },
   db: {
     mutate: ['src/db/tenant.ts', 'src/db/tenant-read.ts', 'src/db/copy.ts', 'src/db/activity-partitions.ts'],

@@ -1,11 +1,11 @@
-import { connect, createServer, Socket, type Server } from 'node:net';
+import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { INVALIDATION_CHANNEL, NotifyFeed } from '../../src/caching/notify-feed.js';
 import { withDatabaseName } from '../../src/db/database.js';
 import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
-import { faultyLink } from './proxy.js';
+import { faultyLink, holdingLink, refusingPort, silentPort } from './proxy.js';
 import { eventually } from './support.js';
 
 // The single-server feed: one connection of its own, LISTENing for the versions migration 0019's
@@ -54,68 +54,6 @@ async function listener(): Promise<{ pid: number; client_port: number; query_sta
 
 async function notify(payload: string): Promise<void> {
   await sql`select pg_notify(${INVALIDATION_CHANNEL}, ${payload})`.execute(database.admin);
-}
-
-/** A port nothing listens on. */
-async function refusingPort(): Promise<number> {
-  const server: Server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-/**
- * A proxy that can hold what the server sends, its closing included, and deliver it all later: a
- * slow network, where what the server said before it went away still arrives.
- */
-async function holdingLink(upstreamUrl: string) {
-  const upstream = new URL(upstreamUrl);
-  let held: Buffer[] | null = null;
-  let serverEnded = false;
-  let toClient: Socket | undefined;
-  let withheld: { text: string; seen: () => void } | undefined;
-  const proxy = createServer((client) => {
-    toClient = client;
-    const server = connect({ host: upstream.hostname, port: Number(upstream.port) });
-    client.on('error', () => undefined);
-    server.on('error', () => undefined);
-    client.on('data', (chunk: Buffer) => {
-      if (withheld && chunk.includes(withheld.text)) withheld.seen();
-      else server.write(chunk);
-    });
-    client.on('close', () => server.destroy());
-    server.on('data', (chunk: Buffer) => (held ? held.push(chunk) : client.write(chunk)));
-    server.on('close', () => {
-      serverEnded = true;
-      if (!held) client.end();
-    });
-  });
-  await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done));
-  onTestFinished(() => new Promise<void>((done) => {
-    toClient?.destroy();
-    proxy.close(() => done());
-  }));
-  const url = new URL(upstreamUrl);
-  url.hostname = '127.0.0.1';
-  url.port = String((proxy.address() as { port: number }).port);
-  return {
-    url: url.toString(),
-    hold() {
-      held = [];
-    },
-    /** Never passes on the statement containing `text`; resolves once the client has sent it. */
-    withhold(text: string): Promise<void> {
-      return new Promise((seen) => {
-        withheld = { text, seen };
-      });
-    },
-    release() {
-      for (const chunk of held ?? []) toClient?.write(chunk);
-      held = null;
-      if (serverEnded) toClient?.end();
-    },
-  };
 }
 
 describe.skipIf(onCitus())('on a single server, the invalidation listener (notify-feed.ts; a cluster polls every node instead)', () => {
@@ -175,13 +113,9 @@ describe.skipIf(onCitus())('on a single server, the invalidation listener (notif
   });
 
   it('is lost when its server accepts the connection but never answers, after ten leases', async () => {
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    onTestFinished(() => new Promise<void>((resolve) => silent.close(() => resolve())));
-    silent.on('connection', (socket) => onTestFinished(() => { socket.destroy(); }));
     const url = new URL(database.url);
     url.hostname = '127.0.0.1';
-    url.port = String((silent.address() as { port: number }).port);
+    url.port = String(await silentPort());
     const { seen } = openFeed(url.toString(), { heartbeatMs: 10, leaseMs: 20 });
     await eventually(() => seen.lost.length > 0, 'the feed to be lost', 5000);
     expect(seen.lost).toEqual([expect.stringMatching(/timeout/i)]);
