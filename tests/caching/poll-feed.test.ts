@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { beforeAll, describe, expect, inject, it, onTestFinished, vi } from 'vitest';
 import { PollFeed } from '../../src/caching/poll-feed.js';
 import { withDatabaseName } from '../../src/db/database.js';
@@ -157,17 +158,29 @@ describe.runIf(onCitus())('on a Citus cluster, the version poll (poll-feed.ts; a
     expect(seen.lost).toEqual([`worker ${address} stopped answering the cache version poll`]);
     expect(seen.proven).toHaveLength(provenBefore);
     expect(seen.learned).toEqual([]);
+    const lastPoll = () => onServer(database.url, async (client) => (await client.query<{ query_start: Date }>(
+      'select query_start from pg_stat_activity where datname = current_database() and application_name = $1', [POLLER])).rows[0]!.query_start);
+    const before = await lastPoll();
+    await settle();
+    expect(await lastPoll()).toEqual(before);
   });
 
-  it('is lost, naming the worker, with the server\'s reason when the worker ends its connection', async () => {
-    const { seen, provenSince, lost } = openFeed(ONE_POLL);
+  it.each(['the coordinator', 'a worker'] as const)('is lost, naming the node, with the server\'s reason when %s ends its connection, and then polls no more', async (which) => {
+    const polls = vi.spyOn(pg.Client.prototype, 'query');
+    onTestFinished(() => polls.mockRestore());
+    const { seen, provenSince, lost } = openFeed({ heartbeatMs: 50, leaseMs: 1000 });
     await provenSince(performance.now());
     const [first] = workers();
-    const [, backends] = await pollers();
-    await onServer(first!.url, (client) => client.query('select pg_terminate_backend($1::int)', [backends![0]!.pid]));
+    const [onCoordinator, onWorker] = await pollers();
+    const [url, backend, name] = which === 'a worker'
+      ? [first!.url, onWorker![0]!, `worker ${first!.address}`]
+      : [database.url, onCoordinator![0]!, 'the coordinator'];
+    await onServer(url, (client) => client.query('select pg_terminate_backend($1::int)', [backend.pid]));
     await lost();
+    const sent = polls.mock.calls.length;
     await settle();
-    expect(seen.lost).toEqual([`worker ${first!.address}: terminating connection due to administrator command`]);
+    expect(seen.lost).toEqual([`${name}: terminating connection due to administrator command`]);
+    expect(polls.mock.calls.length - sent).toBe(0);
   });
 
   it('is lost, naming the worker, with the error its poll met there', async () => {
@@ -226,6 +239,22 @@ describe.runIf(onCitus())('on a Citus cluster, the version poll (poll-feed.ts; a
     await feed.close();
     await settle();
     expect(seen).toEqual({ learned: [], proven: [], lost: [] });
+    expect((await pollers()).flat()).toEqual([]);
+  });
+
+  it('opens no connection to a worker once closed as it was about to', async () => {
+    const link = await faultyLink(workers()[0]!.url);
+    const opened = vi.spyOn(Socket.prototype, 'connect');
+    onTestFinished(() => opened.mockRestore());
+    const { feed, seen } = openFeed(STEADY, {
+      nodeUrl: (url) => {
+        void feed.close();
+        return through(() => link.url)(url);
+      },
+    });
+    await settle();
+    expect(seen).toEqual({ learned: [], proven: [], lost: [] });
+    expect(opened.mock.calls.filter(([port]) => String(port) === new URL(link.url).port)).toEqual([]);
     expect((await pollers()).flat()).toEqual([]);
   });
 
