@@ -75,7 +75,7 @@ function lockKey(pipeline: string) {
  * begins: a run's snapshot is then always taken after the previous run committed, so it reads
  * that run's watermark. Returns null when wait is false and another run holds the lock.
  */
-async function withPipelineLock<T>(db: Kysely<DB>, pipeline: string, wait: boolean, fn: (connection: Kysely<DB>) => Promise<T>): Promise<T | null> {
+export async function withPipelineLock<T>(db: Kysely<DB>, pipeline: string, wait: boolean, fn: (connection: Kysely<DB>) => Promise<T>): Promise<T | null> {
   return db.connection().execute(async (connection) => {
     if (wait) {
       await sql`select pg_advisory_lock(${lockKey(pipeline)})`.execute(connection);
