@@ -6,6 +6,7 @@ import { INVALIDATION_CHANNEL, NotifyFeed } from '../../src/caching/notify-feed.
 import { withDatabaseName } from '../../src/db/database.js';
 import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { faultyLink, holdingLink, refusingPort, silentPort } from './proxy.js';
+import { settle, STEADY, watchFeed } from './feeds.js';
 import { eventually } from './support.js';
 
 // The single-server feed: one connection of its own, LISTENing for the versions migration 0019's
@@ -17,27 +18,11 @@ beforeAll(async () => {
 });
 
 const LISTENER = 'strata-cache-listener';
-/** A feed proves itself often but trusts each proof long: a loaded machine does not lose it. */
-const STEADY = { heartbeatMs: 10, leaseMs: 1000 };
 /** One heartbeat, when it starts listening: the connection is idle afterwards. */
 const ONE_BEAT = { heartbeatMs: 60_000, leaseMs: 1000 };
 
-/** Time for whatever a feed could still report (the connection's close, a few heartbeats) to arrive. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
-
 function openFeed(url: string, timing: { heartbeatMs: number; leaseMs: number }) {
-  const seen = { learned: [] as Array<[string, number]>, proven: [] as number[], lost: [] as string[] };
-  const feed = new NotifyFeed({ url, ...timing }, {
-    learn: (scope, version) => seen.learned.push([scope, version]),
-    proven: (sentAt) => seen.proven.push(sentAt),
-    lost: (reason) => seen.lost.push(reason),
-  });
-  onTestFinished(() => feed.close());
-  const provenSince = (time: number) => eventually(() => {
-    if (seen.lost.length > 0) throw new Error(`the feed was lost: ${seen.lost[0]}`);
-    return seen.proven.some((sentAt) => sentAt > time);
-  }, 'the feed to prove itself current', 5000);
-  return { feed, seen, provenSince };
+  return watchFeed((events) => new NotifyFeed({ url, ...timing }, events));
 }
 
 /** The listener's backend on this file's database, if it has one (once an earlier test's has gone). */

@@ -9,6 +9,7 @@ import { onServer } from '../helpers/cluster.js';
 import { createTenant } from '../helpers/fixtures.js';
 import { migratedDatabase, onCitus, type TestDatabase } from '../helpers/database.js';
 import { faultyLink, holdingLink, refusingPort, silentPort, type FaultyLink } from './proxy.js';
+import { settle, STEADY, watchFeed } from './feeds.js';
 import { eventually } from './support.js';
 
 // The cluster's feed (migration 0023): one connection per node, the coordinator and each worker in
@@ -21,13 +22,8 @@ beforeAll(async () => {
 });
 
 const POLLER = 'strata-cache-poll';
-/** A feed that polls often but trusts each answer long: a loaded machine does not lose it. */
-const STEADY = { heartbeatMs: 10, leaseMs: 1000 };
 /** One poll, when it starts: the connections are idle afterwards. */
 const ONE_POLL = { heartbeatMs: 60_000, leaseMs: 1000 };
-
-/** Time for whatever a feed could still report (a connection's close, a few polls) to arrive. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
 
 /** The workers of this file's database, as pg_dist_node names them (the feed's names for them too). */
 function workers(): Array<{ address: string; url: string }> {
@@ -38,19 +34,7 @@ function workers(): Array<{ address: string; url: string }> {
 interface Timing { heartbeatMs: number; leaseMs: number }
 
 function openFeed(timing: Timing, links: { url?: string; nodeUrl?: (url: string) => string } = {}) {
-  const seen = { learned: [] as Array<[string, number]>, proven: [] as number[], lost: [] as string[] };
-  const feed = new PollFeed({ url: links.url ?? database.url, nodeUrl: links.nodeUrl, ...timing }, {
-    learn: (scope, version) => seen.learned.push([scope, version]),
-    proven: (sentAt) => seen.proven.push(sentAt),
-    lost: (reason) => seen.lost.push(reason),
-  });
-  onTestFinished(() => feed.close());
-  const provenSince = (time: number) => eventually(() => {
-    if (seen.lost.length > 0) throw new Error(`the feed was lost: ${seen.lost[0]}`);
-    return seen.proven.some((sentAt) => sentAt > time);
-  }, 'the feed to prove itself current', 5000);
-  const lost = () => eventually(() => seen.lost.length > 0, 'the feed to be lost', 5000);
-  return { feed, seen, provenSince, lost };
+  return watchFeed((events) => new PollFeed({ url: links.url ?? database.url, nodeUrl: links.nodeUrl, ...timing }, events));
 }
 
 /** The poll's backends on each node (coordinator first), for this file's database. */
