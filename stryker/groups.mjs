@@ -44,7 +44,7 @@ export const groups = {
       'tests/caching/session-cache.test.ts', 'tests/caching/redis-keys.test.ts', 'tests/api/cache-stats.test.ts',
       'tests/caching/near-cache.test.ts', 'tests/caching/keys.test.ts', 'tests/caching/store.test.ts',
       'tests/caching/memory-store.test.ts', 'tests/caching/cache-metrics.test.ts', 'tests/caching/read-path.test.ts',
-      'tests/caching/cache-assembly.test.ts',
+      'tests/caching/cache-assembly.test.ts', 'tests/caching/api-cache-rules.test.ts',
     ],
   },
   // The version feed that tells every server of a write: judged by the tests that fault it.
