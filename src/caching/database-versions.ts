@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { NotifyFeed } from './notify-feed.js';
 import { PollFeed } from './poll-feed.js';
 import { reconnectDelay, type CacheLogger } from './redis-store.js';
-import type { FeedEvents, VersionFeed } from './version-feed.js';
+import type { FeedEvents, FeedOptions, VersionFeed } from './version-feed.js';
 
 export interface DatabaseVersionsOptions {
   /** The feed's server (a cluster's coordinator): connections of its own, never the pool's. */
@@ -24,7 +24,12 @@ export interface DatabaseVersionsOptions {
   nodeUrl?: (url: string) => string;
   /** Called whenever what was heard stops being trusted: near copies must go too. */
   onReset(): void;
+  /** Opens each feed (default: polled on a cluster, heard on a single server); tests pass one they drive. */
+  openFeed?: (cluster: boolean, options: FeedOptions, events: FeedEvents) => VersionFeed;
 }
+
+const openFeed = (cluster: boolean, options: FeedOptions, events: FeedEvents): VersionFeed =>
+  cluster ? new PollFeed(options, events) : new NotifyFeed(options, events);
 
 // Every scope of one cached value belongs to one tenant (keys.ts): one shard group on a cluster.
 const VERSIONS_QUERY = 'select scope, version from cache_version where tenant_id = $1 and scope = any($2::text[])';
@@ -149,7 +154,7 @@ export class DatabaseVersions {
       lost: (reason) => this.#lost(session, reason),
     };
     const options = { url: this.options.url, heartbeatMs: this.#heartbeatMs, leaseMs: this.#leaseMs, nodeUrl: this.options.nodeUrl };
-    this.#feed = cluster ? new PollFeed(options, events) : new NotifyFeed(options, events);
+    this.#feed = (this.options.openFeed ?? openFeed)(cluster, options, events);
   }
 
   /** Versions only grow: a read that returns after a newer notification must not set it back. */
