@@ -27,6 +27,7 @@ export const groups = {
       'tests/caching/backends.test.ts', 'tests/caching/instances.test.ts', 'tests/caching/database-versions.test.ts',
       'tests/caching/redis-keys.test.ts', 'tests/caching/redis-failures.test.ts', 'tests/caching/near-cache.test.ts',
       'tests/caching/redis-store-rules.test.ts', 'tests/caching/database-versions-sessions.test.ts',
+      'tests/caching/redis-store-guards.test.ts',
     ],
   },
   'caching-core': {
