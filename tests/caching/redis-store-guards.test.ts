@@ -58,6 +58,19 @@ function holdTimers(): void {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
 }
 
+/**
+ * Ends a write whose bump cannot land (a string where its mark, a set, goes), with the timers held:
+ * the bump waits for a replay. Returns a client of the test's own on the same Redis.
+ */
+async function loseBump(store: RedisStore, keys: CacheKeys, intentKey: string): Promise<Redis> {
+  const admin = direct();
+  const intent = await store.beginWrite([keys.user(1, 1)]);
+  await admin.set(intentKey, 'not a set', 'EX', 60);
+  holdTimers();
+  await store.endWrite(intent);
+  return admin;
+}
+
 /** vi.waitFor polls on real timers, which the fake ones leave alone. */
 const until = (check: () => Promise<boolean> | boolean) => vi.waitFor(async () => expect(await check()).toBe(true), { timeout: 10_000, interval: 25 });
 
@@ -133,11 +146,7 @@ describe.skipIf(!redisReachable)('RedisStore guards', () => {
   it('answers a read from the database, counting its error, when replaying a lost bump fails first', async () => {
     const { store, keys, intentKey, metrics } = openStore();
     expect(await store.ready(5000)).toBe(true);
-    const admin = direct();
-    const intent = await store.beginWrite([keys.user(1, 1)]);
-    await admin.set(intentKey, 'not a set', 'EX', 60);
-    holdTimers();
-    await store.endWrite(intent);
+    await loseBump(store, keys, intentKey);
     const errors = metrics.layer('session').errors;
     // Another scope, unmarked: only the failed replay keeps this read from Redis.
     const other = { base: keys.value('profile', 1, 2), scopes: [keys.userScope(1, 2)], layer: 'session' as const, ttlSeconds: 60 };
@@ -148,11 +157,7 @@ describe.skipIf(!redisReachable)('RedisStore guards', () => {
   it('replays a lost bump on its timer alone, warns of a failed round, tries again until it lands, then leaves no timer', async () => {
     const { store, keys, scope, intentKey, logged, metrics } = openStore();
     expect(await store.ready(5000)).toBe(true);
-    const admin = direct();
-    const intent = await store.beginWrite([keys.user(1, 1)]);
-    await admin.set(intentKey, 'not a set', 'EX', 60);
-    holdTimers();
-    await store.endWrite(intent);
+    const admin = await loseBump(store, keys, intentKey);
     const warned = logged.length;
     expect(warned).toBeGreaterThan(0);
     await vi.advanceTimersByTimeAsync(250);
@@ -210,10 +215,7 @@ describe.skipIf(!redisReachable)('RedisStore guards', () => {
     const link = await faultyLink(SHARED_REDIS_URL);
     const { store, keys, intentKey, logged } = openStore({ url: link.url });
     expect(await store.ready(5000)).toBe(true);
-    const intent = await store.beginWrite([keys.user(1, 1)]);
-    await direct().set(intentKey, 'not a set', 'EX', 60);
-    holdTimers();
-    await store.endWrite(intent);
+    await loseBump(store, keys, intentKey);
     const warned = logged.length;
     // The round's commands are held on their way: closing fails them.
     link.stall();
