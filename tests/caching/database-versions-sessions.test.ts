@@ -171,6 +171,20 @@ describe('DatabaseVersions, its feed sessions', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(feeds).toHaveLength(0);
   });
+
+  it('a read that returns after the feed taught a newer version does not set it back', async () => {
+    const { pool, held } = heldPool();
+    const { versions, feed } = driven({ pool });
+    const first = await feed(1);
+    first.events.proven(performance.now());
+    const reading = versions.tag([SCOPE]);
+    await eventually(() => held.reads === 1, 'the read to start');
+    // Committed and announced while the read was on its way: the read's 0 is older.
+    first.events.learn(SCOPE, 7);
+    held.release();
+    expect(await reading).toBe('p7');
+    expect(await versions.tag([SCOPE])).toBe('p7');
+  });
 });
 
 describe('DatabaseVersions, its lease and deadline at their exact instant', () => {
