@@ -77,6 +77,17 @@ function heldPool() {
   return { pool, held };
 }
 
+/** A proven first feed and a read of SCOPE held on its way to the database, until `held.release()`. */
+async function readInFlight() {
+  const { pool, held } = heldPool();
+  const { versions, feed } = driven({ pool });
+  const first = await feed(1);
+  first.events.proven(performance.now());
+  const reading = versions.tag([SCOPE]);
+  await eventually(() => held.reads === 1, 'the read to start');
+  return { versions, feed, first, held, reading };
+}
+
 describe('DatabaseVersions, its feed sessions', () => {
   it('a feed\'s events after it was lost are ignored: an old session can neither teach a version nor prove itself or its successor current', async () => {
     const { versions, feeds, resets, feed } = driven();
@@ -107,12 +118,7 @@ describe('DatabaseVersions, its feed sessions', () => {
   });
 
   it('a read that began before a reset is not trusted after it, though the next feed is current by the time it returns', async () => {
-    const { pool, held } = heldPool();
-    const { versions, feed } = driven({ pool });
-    const first = await feed(1);
-    first.events.proven(performance.now());
-    const reading = versions.tag([SCOPE]);
-    await eventually(() => held.reads === 1, 'the read to start');
+    const { versions, feed, first, held, reading } = await readInFlight();
 
     // A commit announced while the feed was cut is lost: the read may predate it.
     first.events.lost('cut');
@@ -173,12 +179,7 @@ describe('DatabaseVersions, its feed sessions', () => {
   });
 
   it('a read that returns after the feed taught a newer version does not set it back', async () => {
-    const { pool, held } = heldPool();
-    const { versions, feed } = driven({ pool });
-    const first = await feed(1);
-    first.events.proven(performance.now());
-    const reading = versions.tag([SCOPE]);
-    await eventually(() => held.reads === 1, 'the read to start');
+    const { versions, first, held, reading } = await readInFlight();
     // Committed and announced while the read was on its way: the read's 0 is older.
     first.events.learn(SCOPE, 7);
     held.release();
